@@ -1,0 +1,45 @@
+'use strict';
+
+// The figures the reference design says to monitor, counted per repository.
+class Stats {
+  constructor() {
+    this.uploads = 0; // uploads that reached the database
+    this.succeeded = 0;
+    this.failed = 0;
+    this.retries = 0; // extra attempts, summed over uploads
+    this.retried = 0; // uploads that needed at least one retry
+    this.failedAfterMaxRetries = 0;
+    this.validationErrors = 0; // refused before any write
+    this.batches = 0; // native insertMany batches
+  }
+
+  record(entry) {
+    this.uploads++;
+    const extra = Math.max(0, (entry.attempts || 1) - 1);
+    this.retries += extra;
+    if (extra > 0) this.retried++;
+    if (entry.error) {
+      this.failed++;
+      if (entry.error.reason === 'RETRIES_EXHAUSTED') this.failedAfterMaxRetries++;
+    } else {
+      this.succeeded++;
+    }
+  }
+
+  snapshot(extra) {
+    return {
+      uploads: this.uploads,
+      succeeded: this.succeeded,
+      failed: this.failed,
+      retries: this.retries,
+      retryRate: this.uploads ? this.retried / this.uploads : 0,
+      avgRetries: this.uploads ? this.retries / this.uploads : 0,
+      failedAfterMaxRetries: this.failedAfterMaxRetries,
+      validationErrors: this.validationErrors,
+      batches: this.batches,
+      ...extra,
+    };
+  }
+}
+
+module.exports = { Stats };

@@ -1,0 +1,30 @@
+/* Per-environment state (main thread, each worker thread): Jest and
+ * worker_threads load this binary into several environments, so nothing
+ * mutable lives in a C global except the process-wide driver set-up. */
+#ifndef ADDON_STATE_H
+#define ADDON_STATE_H
+
+#include <node_api.h>
+
+#include "scheduler.h"
+
+typedef struct {
+  scheduler_t scheduler;
+  napi_ref error_factory; /* lib/errors.js makeError, owned here; NULL until set */
+  uint64_t rng;           /* backoff jitter; main thread only */
+  unsigned live_jobs;     /* jobs allocated and not yet freed */
+  bool torn_down;         /* the environment is gone: free when live_jobs is 0 */
+} addon_state_t;
+
+/* Module init: creates the state and registers teardown. */
+bool addon_state_create(napi_env env);
+addon_state_t *addon_state_get(napi_env env);
+
+/* Every job counts itself in and out so the state outlives its last job. */
+void addon_state_job_started(addon_state_t *state);
+void addon_state_job_finished(addon_state_t *state);
+
+/* Uniform in [0, 1). */
+double addon_state_random(addon_state_t *state);
+
+#endif

@@ -1,0 +1,221 @@
+#include "asset_doc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const OWNED_FIELDS[] = {"version", "versionLabel", "createdAt",
+                                           "updatedAt"};
+
+static bool problem(asset_problem_t *p, const char *code, const char *field,
+                    const char *fmt, const char *detail) {
+  snprintf(p->code, sizeof p->code, "%s", code);
+  snprintf(p->field, sizeof p->field, "%s", field);
+  snprintf(p->message, sizeof p->message, fmt, field, detail);
+  return false;
+}
+
+static void join_path(char *out, size_t size, const char *parent, const char *key) {
+  if (parent[0] == '\0')
+    snprintf(out, size, "%s", key);
+  else
+    snprintf(out, size, "%s.%s", parent, key);
+}
+
+static bool is_blank(const char *s, uint32_t len) {
+  for (uint32_t i = 0; i < len; i++)
+    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+      return false;
+  return true;
+}
+
+/* Walks every key at every depth. Our own depth check comes before recursing so
+ * that a hostile, deeply nested buffer cannot exhaust the C stack; bson_iter
+ * reports a truncated or corrupt buffer through err_off. */
+static bool check_keys(bson_iter_t *iter, const char *parent, int depth,
+                       asset_problem_t *p) {
+  char path[256];
+  while (bson_iter_next(iter)) {
+    uint32_t key_len = bson_iter_key_len(iter);
+    const char *key = bson_iter_key(iter);
+    join_path(path, sizeof path, parent, key);
+    if (!bson_utf8_validate(key, key_len, false))
+      return problem(p, "ERR_ASSET_KEY", path, "field \"%s\" %s",
+                     "has a name that is not valid UTF-8");
+    if (key[0] == '$')
+      return problem(p, "ERR_ASSET_KEY", path, "field \"%s\" %s",
+                     "starts with '$': operator keys are never stored");
+    if (memchr(key, '.', key_len))
+      return problem(p, "ERR_ASSET_KEY", path, "field \"%s\" %s",
+                     "contains '.': dotted keys are never stored");
+
+    bson_type_t type = bson_iter_type(iter);
+    if (type == BSON_TYPE_UTF8) {
+      uint32_t len;
+      const char *s = bson_iter_utf8(iter, &len);
+      if (!bson_utf8_validate(s, len, true))
+        return problem(p, "ERR_ASSET_VALUE", path, "field \"%s\" %s",
+                       "holds a string that is not valid UTF-8");
+    }
+    if (type == BSON_TYPE_DOCUMENT || type == BSON_TYPE_ARRAY) {
+      if (depth + 1 > ASSET_MAX_DEPTH)
+        return problem(p, "ERR_ASSET_TOO_DEEP", path, "field \"%s\" %s",
+                       "nests deeper than MongoDB's limit of 100 levels");
+      bson_iter_t child;
+      if (!bson_iter_recurse(iter, &child))
+        return problem(p, "ERR_ASSET_CORRUPT", path, "field \"%s\" %s",
+                       "is not a well-formed BSON document");
+      if (!check_keys(&child, path, depth + 1, p))
+        return false;
+    }
+  }
+  if (iter->err_off != 0)
+    return problem(p, "ERR_ASSET_CORRUPT", parent, "document at \"%s\" %s",
+                   "is truncated or corrupt BSON");
+  return true;
+}
+
+static bool check_order_id(const bson_t *doc, asset_problem_t *p) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "orderId") || BSON_ITER_HOLDS_NULL(&it) ||
+      bson_iter_type(&it) == BSON_TYPE_UNDEFINED)
+    return problem(p, "ERR_ASSET_ORDER_ID", "orderId", "field \"%s\" %s",
+                   "is required");
+  if (BSON_ITER_HOLDS_OID(&it))
+    return true;
+  if (!BSON_ITER_HOLDS_UTF8(&it))
+    return problem(p, "ERR_ASSET_ORDER_ID", "orderId", "field \"%s\" %s",
+                   "must be a non-empty string or an ObjectId (a query object "
+                   "such as { $ne: null } is refused)");
+  uint32_t len;
+  const char *s = bson_iter_utf8(&it, &len);
+  if (len == 0 || is_blank(s, len))
+    return problem(p, "ERR_ASSET_ORDER_ID", "orderId", "field \"%s\" %s",
+                   "must not be empty");
+  if (memchr(s, '\0', len))
+    return problem(p, "ERR_ASSET_ORDER_ID", "orderId", "field \"%s\" %s",
+                   "must not contain a NUL character");
+  return true;
+}
+
+static bool check_file_name(const bson_t *doc, asset_problem_t *p) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "fileName") || BSON_ITER_HOLDS_NULL(&it) ||
+      bson_iter_type(&it) == BSON_TYPE_UNDEFINED)
+    return problem(p, "ERR_ASSET_FILE_NAME", "fileName", "field \"%s\" %s",
+                   "is required");
+  if (!BSON_ITER_HOLDS_UTF8(&it))
+    return problem(p, "ERR_ASSET_FILE_NAME", "fileName", "field \"%s\" %s",
+                   "must be a string");
+  uint32_t len;
+  const char *s = bson_iter_utf8(&it, &len);
+  if (len == 0 || is_blank(s, len))
+    return problem(p, "ERR_ASSET_FILE_NAME", "fileName", "field \"%s\" %s",
+                   "must not be empty");
+  return true;
+}
+
+bool asset_read_integer(const bson_iter_t *iter, int64_t *out) {
+  switch (bson_iter_type(iter)) {
+  case BSON_TYPE_INT32:
+    *out = bson_iter_int32(iter);
+    return true;
+  case BSON_TYPE_INT64:
+    *out = bson_iter_int64(iter);
+    return true;
+  case BSON_TYPE_DOUBLE: {
+    /* JavaScript numbers past int32 arrive as doubles; accept exact integers
+     * up to 2^53, where every integer is still representable. */
+    double d = bson_iter_double(iter);
+    if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0)
+      return false;
+    *out = (int64_t)d;
+    return true;
+  }
+  default:
+    return false;
+  }
+}
+
+static bool check_file_size(const bson_t *doc, asset_problem_t *p) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "fileSize") || BSON_ITER_HOLDS_NULL(&it) ||
+      bson_iter_type(&it) == BSON_TYPE_UNDEFINED)
+    return true;
+  int64_t size;
+  if (!asset_read_integer(&it, &size) || size < 0)
+    return problem(p, "ERR_ASSET_FILE_SIZE", "fileSize", "field \"%s\" %s",
+                   "must be a non-negative integer");
+  return true;
+}
+
+bool asset_validate(const uint8_t *data, size_t len, asset_problem_t *p) {
+  bson_t doc;
+  if (data == NULL || len < 5 || !bson_init_static(&doc, data, len))
+    return problem(p, "ERR_ASSET_CORRUPT", "", "document%s %s",
+                   "is not well-formed BSON");
+  if (len + ASSET_STORED_OVERHEAD > ASSET_MAX_BSON_SIZE)
+    return problem(p, "ERR_ASSET_TOO_LARGE", "", "document%s %s",
+                   "is over MongoDB's 16 MiB limit once versioned");
+  bson_iter_t it;
+  if (!bson_iter_init(&it, &doc))
+    return problem(p, "ERR_ASSET_CORRUPT", "", "document%s %s",
+                   "is not well-formed BSON");
+  /* Asset fields first: { orderId: { $ne: null } } is an orderId problem. */
+  return check_order_id(&doc, p) && check_file_name(&doc, p) &&
+         check_file_size(&doc, p) && check_keys(&it, "", 1, p);
+}
+
+bson_t *asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
+                      asset_problem_t *p) {
+  if (!asset_validate(data, len, p))
+    return NULL;
+  bson_t src;
+  bson_init_static(&src, data, len);
+  bson_t *out = bson_sized_new(len + 16);
+  bson_iter_t it;
+  *id_generated = !bson_iter_init_find(&it, &src, "_id");
+  if (*id_generated) {
+    /* Made once per upload, before the first attempt, and kept across retries:
+     * a duplicate on this _id can then only be an earlier attempt of ours. */
+    bson_oid_t oid;
+    bson_oid_init(&oid, NULL);
+    BSON_APPEND_OID(out, "_id", &oid);
+  } else {
+    BSON_APPEND_VALUE(out, "_id", bson_iter_value(&it));
+  }
+  bson_copy_to_excluding_noinit(&src, out, "_id", NULL);
+  return out;
+}
+
+void asset_append_version(bson_t *doc, const char *key, int64_t version) {
+  if (version <= INT32_MAX)
+    bson_append_int32(doc, key, -1, (int32_t)version);
+  else
+    bson_append_int64(doc, key, -1, version);
+}
+
+static bool is_owned_field(const char *key) {
+  for (size_t i = 0; i < sizeof OWNED_FIELDS / sizeof OWNED_FIELDS[0]; i++)
+    if (strcmp(key, OWNED_FIELDS[i]) == 0)
+      return true;
+  return false;
+}
+
+bson_t *asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_ms) {
+  bson_t *out = bson_sized_new(prepared->len + ASSET_STORED_OVERHEAD);
+  bson_iter_t it;
+  if (bson_iter_init(&it, prepared)) {
+    while (bson_iter_next(&it)) {
+      if (!is_owned_field(bson_iter_key(&it)))
+        bson_append_iter(out, bson_iter_key(&it), -1, &it);
+    }
+  }
+  char label[24];
+  snprintf(label, sizeof label, "v%lld", (long long)version);
+  asset_append_version(out, "version", version);
+  BSON_APPEND_UTF8(out, "versionLabel", label);
+  BSON_APPEND_DATE_TIME(out, "createdAt", now_ms);
+  BSON_APPEND_DATE_TIME(out, "updatedAt", now_ms);
+  return out;
+}

@@ -1,0 +1,44 @@
+/* Asset documents: validating what a caller hands us and building what we store.
+ * Pure C on libbson; no Node-API, safe on any thread. */
+#ifndef ASSET_DOC_H
+#define ASSET_DOC_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+
+/* MongoDB's own limits: the server refuses deeper documents and larger ones. */
+#define ASSET_MAX_DEPTH 100
+#define ASSET_MAX_BSON_SIZE (16 * 1024 * 1024)
+
+/* Room the stored document needs beyond the caller's fields: _id, version,
+ * versionLabel, createdAt, updatedAt with their keys, rounded up. */
+#define ASSET_STORED_OVERHEAD 128
+
+typedef struct {
+  char code[48];     /* stable, e.g. "ERR_ASSET_ORDER_ID" */
+  char field[256];   /* dotted path of the offending field, "" for the whole document */
+  char message[512]; /* for people; always names the field */
+} asset_problem_t;
+
+/* Checks a caller's document (raw BSON bytes of any origin: they may be garbage).
+ * Returns true when it can be stored; otherwise fills *problem. */
+bool asset_validate(const uint8_t *data, size_t len, asset_problem_t *problem);
+
+/* Validates, then returns a new document with `_id` first: the caller's, or a
+ * fresh ObjectId (then *id_generated is true). The caller owns the result. */
+bson_t *asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
+                      asset_problem_t *problem);
+
+/* The document as stored: the prepared fields without the four we own, then
+ * version, versionLabel "v<version>", createdAt and updatedAt. The caller owns
+ * the result (bson_destroy). */
+bson_t *asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_ms);
+
+/* Appends the version number as MongoDB drivers write a JS number: int32 while
+ * it fits, int64 beyond. */
+void asset_append_version(bson_t *doc, const char *key, int64_t version);
+
+/* Reads a numeric BSON value as an integer; false if it is not one. */
+bool asset_read_integer(const bson_iter_t *iter, int64_t *out);
+
+#endif

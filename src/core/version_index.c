@@ -1,0 +1,111 @@
+#include "version_index.h"
+
+#include <string.h>
+
+typedef enum { INDEX_ABSENT, INDEX_USABLE, INDEX_UNSAFE } index_state_t;
+
+bool version_index_matches_keys(const bson_t *key) {
+  bson_iter_t it;
+  int seen = 0;
+  if (!bson_iter_init(&it, key))
+    return false;
+  while (bson_iter_next(&it)) {
+    const char *k = bson_iter_key(&it);
+    if (strcmp(k, "orderId") != 0 && strcmp(k, "version") != 0)
+      return false;
+    if (!BSON_ITER_HOLDS_NUMBER(&it))
+      return false;
+    seen++;
+  }
+  return seen == 2;
+}
+
+static bool holds_true(const bson_t *spec, const char *field) {
+  bson_iter_t it;
+  return bson_iter_init_find(&it, spec, field) && bson_iter_as_bool(&it);
+}
+
+static index_state_t find_index(mongoc_collection_t *coll, char *name_out,
+                                size_t name_size, bson_error_t *error,
+                                bool *list_failed) {
+  index_state_t state = INDEX_ABSENT;
+  const bson_t *spec;
+  bson_error_t cursor_error;
+  mongoc_cursor_t *cursor = mongoc_collection_find_indexes_with_opts(coll, NULL);
+
+  *list_failed = false;
+  while (mongoc_cursor_next(cursor, &spec)) {
+    bson_iter_t it, key_it;
+    const uint8_t *key_data;
+    uint32_t key_len;
+    bson_t key;
+    if (!bson_iter_init_find(&key_it, spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&key_it))
+      continue;
+    bson_iter_document(&key_it, &key_len, &key_data);
+    if (!bson_init_static(&key, key_data, key_len) || !version_index_matches_keys(&key))
+      continue;
+    const char *name = "?";
+    if (bson_iter_init_find(&it, spec, "name") && BSON_ITER_HOLDS_UTF8(&it))
+      name = bson_iter_utf8(&it, NULL);
+    bool partial = bson_iter_init_find(&it, spec, "partialFilterExpression");
+    if (holds_true(spec, "unique") && !partial) {
+      bson_strncpy(name_out, name, name_size);
+      state = INDEX_USABLE;
+      break;
+    }
+    bson_set_error(error, VERSION_INDEX_ERROR_DOMAIN, VERSION_INDEX_ERROR_UNSAFE,
+                   "index \"%s\" on { orderId, version } of %s is %s: versions "
+                   "would not be protected against duplicates; drop it so a "
+                   "unique one can be created",
+                   name, mongoc_collection_get_name(coll),
+                   partial ? "partial" : "not unique");
+    state = INDEX_UNSAFE;
+  }
+  /* A collection that does not exist yet has no indexes; that is not an error. */
+  if (mongoc_cursor_error(cursor, &cursor_error) && cursor_error.code != 26) {
+    *error = cursor_error;
+    *list_failed = true;
+  }
+  mongoc_cursor_destroy(cursor);
+  return state;
+}
+
+bool version_index_ensure(mongoc_collection_t *coll, char *name_out,
+                          size_t name_size, bson_error_t *error) {
+  bool list_failed;
+  index_state_t state = find_index(coll, name_out, name_size, error, &list_failed);
+  if (list_failed || state == INDEX_UNSAFE)
+    return false;
+  if (state == INDEX_USABLE)
+    return true;
+
+  /* One index per createIndexes command: FerretDB v1 mishandles several. */
+  bson_t cmd = BSON_INITIALIZER, indexes, index, key;
+  BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(coll));
+  BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
+  BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
+  BSON_APPEND_DOCUMENT_BEGIN(&index, "key", &key);
+  BSON_APPEND_INT32(&key, "orderId", 1);
+  BSON_APPEND_INT32(&key, "version", 1);
+  bson_append_document_end(&index, &key);
+  BSON_APPEND_UTF8(&index, "name", VERSION_INDEX_NAME);
+  BSON_APPEND_BOOL(&index, "unique", true);
+  bson_append_document_end(&indexes, &index);
+  bson_append_array_end(&cmd, &indexes);
+  bool ok = mongoc_collection_write_command_with_opts(coll, &cmd, NULL, NULL, error);
+  bson_destroy(&cmd);
+  if (!ok)
+    return false;
+
+  /* FerretDB answers "already exists" for a same-named index even when it is
+   * not unique, so trust only what listIndexes shows afterwards. */
+  state = find_index(coll, name_out, name_size, error, &list_failed);
+  if (state == INDEX_USABLE)
+    return true;
+  if (state == INDEX_ABSENT && !list_failed)
+    bson_set_error(error, VERSION_INDEX_ERROR_DOMAIN, VERSION_INDEX_ERROR_UNSAFE,
+                   "createIndexes reported success but no unique index on "
+                   "{ orderId, version } exists on %s",
+                   mongoc_collection_get_name(coll));
+  return false;
+}

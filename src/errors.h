@@ -1,0 +1,39 @@
+/* The one place that turns driver errors into JavaScript errors. Main thread.
+ * Errors are built by lib/errors.js's factory (so callers get its classes and
+ * can use instanceof); before that is registered, plain Errors with the same
+ * properties. */
+#ifndef ERRORS_H
+#define ERRORS_H
+
+#include <bson/bson.h>
+#include <node_api.h>
+
+/* Kinds, as lib/errors.js names its classes. */
+#define ERROR_KIND_VALIDATION "ValidationError"
+#define ERROR_KIND_CONFLICT "VersionConflictError"
+#define ERROR_KIND_DUPLICATE "DuplicateKeyError"
+#define ERROR_KIND_SERVER "ServerError"
+#define ERROR_KIND_CONNECTION "ConnectionError"
+#define ERROR_KIND_CLOSED "RepositoryClosedError"
+#define ERROR_KIND_INDEX "IndexError"
+#define ERROR_KIND_INTERNAL "AssetError"
+
+/* Registers lib/errors.js's makeError(kind, message, props). */
+napi_value errors_napi_factory_set(napi_env env, napi_callback_info info);
+
+/* An error of `kind` with `message` and the own properties of `props` (may be
+ * NULL). Returns NULL only if even that could not be built. */
+napi_value errors_make(napi_env env, const char *kind, const char *message,
+                       napi_value props);
+
+/* An error for a failed driver or server call. `labels` is the reply's
+ * comma-separated error labels, `attempts` how many attempts were made. */
+napi_value errors_from_bson(napi_env env, const bson_error_t *error,
+                            const char *labels, int attempts);
+
+/* Property helpers for building `props`; they ignore failures on purpose:
+ * a missing detail must not hide the error itself. */
+void errors_set_string(napi_env env, napi_value obj, const char *key, const char *value);
+void errors_set_number(napi_env env, napi_value obj, const char *key, double value);
+
+#endif

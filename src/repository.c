@@ -1,0 +1,464 @@
+#include "repository.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/attempt.h"
+#include "core/version_index.h"
+#include "errors.h"
+#include "napi_check.h"
+
+/* ---- arguments ---------------------------------------------------------- */
+
+/* Copies a string argument into a fresh buffer (caller frees), NULL for
+ * null/undefined when optional; throws a TypeError naming `what` otherwise. */
+static bool string_arg(napi_env env, napi_value value, const char *what, bool optional,
+                       char **out) {
+  napi_valuetype type;
+  size_t len;
+  *out = NULL;
+  NAPI_CALL_BOOL(env, napi_typeof(env, value, &type));
+  if (optional && (type == napi_undefined || type == napi_null))
+    return true;
+  if (type != napi_string) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a string", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return false;
+  }
+  NAPI_CALL_BOOL(env, napi_get_value_string_utf8(env, value, NULL, 0, &len));
+  *out = malloc(len + 1);
+  if (!*out) {
+    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    return false;
+  }
+  if (napi_get_value_string_utf8(env, value, *out, len + 1, &len) != napi_ok) {
+    free(*out);
+    *out = NULL;
+    napi_check_throw(env, napi_generic_failure, "napi_get_value_string_utf8");
+    return false;
+  }
+  return true;
+}
+
+/* Optional BSON bytes (a Buffer or Uint8Array) copied into a new bson_t. */
+static bool bson_arg(napi_env env, napi_value value, const char *what, bson_t **out) {
+  napi_valuetype type;
+  bool is_typed;
+  *out = NULL;
+  NAPI_CALL_BOOL(env, napi_typeof(env, value, &type));
+  if (type == napi_undefined || type == napi_null)
+    return true;
+  NAPI_CALL_BOOL(env, napi_is_typedarray(env, value, &is_typed));
+  if (is_typed) {
+    napi_typedarray_type ta;
+    size_t len;
+    void *data;
+    NAPI_CALL_BOOL(env, napi_get_typedarray_info(env, value, &ta, &len, &data, NULL, NULL));
+    if (ta == napi_uint8_array)
+      *out = bson_new_from_data(data, len);
+  }
+  if (!*out) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be BSON bytes", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return false;
+  }
+  return true;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void repository_free(repository_t *repo) {
+  if (repo->pool)
+    mongoc_client_pool_destroy(repo->pool);
+  bson_destroy(repo->write_opts);
+  free(repo->db_name);
+  free(repo->collection);
+  free(repo);
+}
+
+/* Main thread, when the JS object is collected or the environment ends. No job
+ * can be in flight (each holds a strong reference), so only a pool that
+ * close() never destroyed remains; destroying it here blocks briefly. */
+static void repository_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  repository_free(data);
+}
+
+static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], this_obj;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
+  for (size_t i = argc; i < 4; i++)
+    NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
+
+  char *uri_string = NULL, *db_name = NULL, *collection = NULL;
+  bson_t *write_opts = NULL;
+  mongoc_uri_t *uri = NULL;
+  repository_t *repo = NULL;
+  bson_error_t error;
+  if (!string_arg(env, argv[0], "uri", false, &uri_string) ||
+      !string_arg(env, argv[1], "dbName", true, &db_name) ||
+      !string_arg(env, argv[2], "collection", false, &collection) ||
+      !bson_arg(env, argv[3], "writeOptions", &write_opts))
+    goto fail;
+
+  uri = mongoc_uri_new_with_error(uri_string, &error);
+  if (!uri) {
+    napi_value props, e;
+    if (napi_create_object(env, &props) == napi_ok) {
+      errors_set_string(env, props, "code", "ERR_ASSET_OPTION");
+      errors_set_string(env, props, "field", "uri");
+    }
+    char msg[600];
+    snprintf(msg, sizeof msg, "option \"uri\" is not a valid MongoDB URI: %s", error.message);
+    e = errors_make(env, ERROR_KIND_VALIDATION, msg, props);
+    if (e)
+      napi_throw(env, e);
+    goto fail;
+  }
+  /* Never more connections than jobs we run at once; more would idle. */
+  addon_state_t *state = addon_state_get(env);
+  if (state && !mongoc_uri_has_option(uri, MONGOC_URI_MAXPOOLSIZE))
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE,
+                                   (int32_t)state->scheduler.slots);
+  if (!mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_APPNAME, NULL))
+    mongoc_uri_set_appname(uri, "atomic-asset-version");
+
+  repo = calloc(1, sizeof *repo);
+  if (!repo) {
+    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    goto fail;
+  }
+  repo->pool = mongoc_client_pool_new(uri);
+  if (!repo->pool) {
+    napi_throw_error(env, "ERR_ASSET_OPTION",
+                     "the MongoDB URI names options this libmongoc build cannot honour");
+    goto fail;
+  }
+  mongoc_client_pool_set_error_api(repo->pool, MONGOC_ERROR_API_VERSION_2);
+  if (!db_name) {
+    const char *from_uri = mongoc_uri_get_database(uri);
+    db_name = strdup(from_uri && *from_uri ? from_uri : "test");
+  }
+  repo->db_name = db_name;
+  repo->collection = collection;
+  repo->write_opts = write_opts;
+  bson_strncpy(repo->version_index, VERSION_INDEX_NAME, sizeof repo->version_index);
+  db_name = collection = NULL;
+  write_opts = NULL;
+  if (napi_wrap(env, this_obj, repo, repository_finalize, NULL, NULL) != napi_ok) {
+    napi_check_throw(env, napi_generic_failure, "napi_wrap");
+    goto fail;
+  }
+  mongoc_uri_destroy(uri);
+  free(uri_string);
+  return this_obj;
+
+fail:
+  if (repo)
+    repository_free(repo);
+  mongoc_uri_destroy(uri);
+  bson_destroy(write_opts);
+  free(uri_string);
+  free(db_name);
+  free(collection);
+  return NULL;
+}
+
+/* ---- jobs --------------------------------------------------------------- */
+
+static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref);
+
+void repo_job_resolve(napi_env env, repo_job_t *rj, napi_value value) {
+  if (rj->deferred && value)
+    napi_resolve_deferred(env, rj->deferred, value);
+  rj->deferred = NULL;
+}
+
+void repo_job_reject(napi_env env, repo_job_t *rj, napi_value error) {
+  napi_value undefined;
+  if (!error && napi_get_undefined(env, &undefined) == napi_ok)
+    error = undefined;
+  if (rj->deferred && error)
+    napi_reject_deferred(env, rj->deferred, error);
+  rj->deferred = NULL;
+}
+
+void repo_job_reject_cancelled(napi_env env, repo_job_t *rj) {
+  napi_value props = NULL;
+  if (napi_create_object(env, &props) == napi_ok)
+    errors_set_string(env, props, "code", "ERR_ASSET_CANCELLED");
+  repo_job_reject(env, rj,
+                  errors_make(env, ERROR_KIND_CLOSED,
+                              "the operation was cancelled: its environment is shutting down",
+                              props));
+}
+
+napi_value repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
+                          const char *name, job_execute_fn execute,
+                          job_complete_fn complete) {
+  void *data = NULL;
+  napi_value promise;
+  rj->state = addon_state_get(env);
+  if (napi_unwrap(env, this_obj, &data) != napi_ok || !data || !rj->state) {
+    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a NativeRepository");
+    return NULL;
+  }
+  rj->repo = data;
+  NAPI_CALL(env, napi_create_promise(env, &rj->deferred, &promise));
+  if (rj->repo->closing) {
+    napi_value props = NULL;
+    if (napi_create_object(env, &props) == napi_ok)
+      errors_set_string(env, props, "code", "ERR_ASSET_CLOSED");
+    repo_job_reject(env, rj, errors_make(env, ERROR_KIND_CLOSED,
+                                         "the repository is closed", props));
+    rj->repo = NULL;
+    return promise;
+  }
+  if (napi_create_reference(env, this_obj, 1, &rj->repo_ref) != napi_ok) {
+    repo_job_reject(env, rj, NULL);
+    rj->repo = NULL;
+    return promise;
+  }
+  rj->repo->busy++;
+  addon_state_job_started(rj->state);
+  rj->job.name = name;
+  rj->job.execute = execute;
+  rj->job.complete = complete;
+  scheduler_submit(&rj->state->scheduler, &rj->job);
+  return promise;
+}
+
+void repo_job_release(napi_env env, repo_job_t *rj) {
+  repository_t *repo = rj->repo;
+  if (!repo)
+    return;
+  repo->busy--;
+  /* A close() that waited for us goes ahead now, still holding the object. */
+  if (repo->busy == 0 && repo->close_deferred && !rj->state->scheduler.stopped)
+    close_start(env, repo, rj->repo_ref);
+  else if (rj->repo_ref)
+    napi_delete_reference(env, rj->repo_ref);
+  rj->repo_ref = NULL;
+  rj->repo = NULL;
+  addon_state_job_finished(rj->state);
+}
+
+mongoc_client_t *repo_client_pop(repository_t *repo, mongoc_collection_t **coll) {
+  /* The pool holds at least as many clients as we run jobs: pop never waits. */
+  mongoc_client_t *client = mongoc_client_pool_pop(repo->pool);
+  *coll = mongoc_client_get_collection(client, repo->db_name, repo->collection);
+  return client;
+}
+
+void repo_client_push(repository_t *repo, mongoc_client_t *client,
+                      mongoc_collection_t *coll) {
+  mongoc_collection_destroy(coll);
+  mongoc_client_pool_push(repo->pool, client);
+}
+
+/* ensureIndex(): resolves with the name of the unique (orderId, version) index. */
+typedef struct {
+  repo_job_t rj;
+  char name[128];
+  bson_error_t error;
+  bool ok;
+} ensure_index_job_t;
+
+static void ensure_index_execute(job_t *job) {
+  ensure_index_job_t *j = (ensure_index_job_t *)job;
+  mongoc_collection_t *coll;
+  mongoc_client_t *client = repo_client_pop(j->rj.repo, &coll);
+  j->ok = version_index_ensure(coll, j->name, sizeof j->name, &j->error);
+  repo_client_push(j->rj.repo, client, coll);
+}
+
+static void ensure_index_complete(napi_env env, job_t *job, bool cancelled) {
+  ensure_index_job_t *j = (ensure_index_job_t *)job;
+  napi_value name;
+  if (cancelled) {
+    repo_job_reject_cancelled(env, &j->rj);
+  } else if (j->ok && napi_create_string_utf8(env, j->name, NAPI_AUTO_LENGTH, &name) == napi_ok) {
+    bson_strncpy(j->rj.repo->version_index, j->name, sizeof j->rj.repo->version_index);
+    repo_job_resolve(env, &j->rj, name);
+  } else {
+    repo_job_reject(env, &j->rj, errors_from_bson(env, &j->error, "", 1));
+  }
+  repo_job_release(env, &j->rj);
+  free(j);
+}
+
+static napi_value repository_napi_ensure_index(napi_env env, napi_callback_info info) {
+  napi_value this_obj;
+  NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
+  ensure_index_job_t *j = calloc(1, sizeof *j);
+  if (!j) {
+    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    return NULL;
+  }
+  napi_value promise = repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.ensureIndex",
+                                      ensure_index_execute, ensure_index_complete);
+  if (!j->rj.repo_ref)
+    free(j); /* never submitted */
+  return promise;
+}
+
+/* readHighest(filterBytes): the highest committed version of { orderId }. */
+typedef struct {
+  repo_job_t rj;
+  bson_t *filter;
+  int64_t highest;
+  bson_error_t error;
+  bool ok;
+} read_highest_job_t;
+
+static void read_highest_execute(job_t *job) {
+  read_highest_job_t *j = (read_highest_job_t *)job;
+  mongoc_collection_t *coll;
+  mongoc_client_t *client = repo_client_pop(j->rj.repo, &coll);
+  j->ok = attempt_read_highest(coll, j->filter, &j->highest, &j->error);
+  repo_client_push(j->rj.repo, client, coll);
+}
+
+static void read_highest_complete(napi_env env, job_t *job, bool cancelled) {
+  read_highest_job_t *j = (read_highest_job_t *)job;
+  napi_value value;
+  if (cancelled)
+    repo_job_reject_cancelled(env, &j->rj);
+  else if (j->ok && napi_create_int64(env, j->highest, &value) == napi_ok)
+    repo_job_resolve(env, &j->rj, value);
+  else
+    repo_job_reject(env, &j->rj, errors_from_bson(env, &j->error, "", 1));
+  repo_job_release(env, &j->rj);
+  bson_destroy(j->filter);
+  free(j);
+}
+
+static napi_value repository_napi_read_highest(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1] = {NULL}, this_obj;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
+  bson_t *filter = NULL;
+  if (argc < 1 || !bson_arg(env, argv[0], "filter", &filter))
+    return NULL;
+  if (!filter || !bson_has_field(filter, "orderId")) {
+    bson_destroy(filter);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "filter must hold orderId");
+    return NULL;
+  }
+  read_highest_job_t *j = calloc(1, sizeof *j);
+  if (!j) {
+    bson_destroy(filter);
+    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    return NULL;
+  }
+  j->filter = filter;
+  napi_value promise = repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.readHighest",
+                                      read_highest_execute, read_highest_complete);
+  if (!j->rj.repo_ref) {
+    bson_destroy(filter);
+    free(j);
+  }
+  return promise;
+}
+
+/* close(): waits for the repository's jobs, then destroys the pool on the
+ * threadpool (it ends server sessions over the network). */
+typedef struct {
+  job_t job;
+  addon_state_t *state;
+  repository_t *repo;
+  napi_ref repo_ref;
+  napi_deferred deferred;
+  mongoc_client_pool_t *pool; /* taken from repo, destroyed by execute */
+} close_job_t;
+
+static void close_execute(job_t *job) {
+  close_job_t *j = (close_job_t *)job;
+  mongoc_client_pool_destroy(j->pool);
+  j->pool = NULL;
+}
+
+static void close_complete(napi_env env, job_t *job, bool cancelled) {
+  close_job_t *j = (close_job_t *)job;
+  napi_value undefined;
+  if (cancelled && j->pool) {
+    /* Never ran: give the pool back so the finalizer destroys it. */
+    j->repo->pool = j->pool;
+  }
+  if (napi_get_undefined(env, &undefined) == napi_ok)
+    napi_resolve_deferred(env, j->deferred, undefined);
+  napi_delete_reference(env, j->repo_ref);
+  addon_state_job_finished(j->state);
+  free(j);
+}
+
+static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref) {
+  addon_state_t *state = addon_state_get(env);
+  close_job_t *j = calloc(1, sizeof *j);
+  napi_value undefined;
+  if (!j || !state) {
+    /* Cannot hand it to a thread: let the finalizer destroy the pool. */
+    if (napi_get_undefined(env, &undefined) == napi_ok)
+      napi_resolve_deferred(env, repo->close_deferred, undefined);
+    repo->close_deferred = NULL;
+    napi_delete_reference(env, repo_ref);
+    free(j);
+    return;
+  }
+  j->state = state;
+  j->repo = repo;
+  j->repo_ref = repo_ref;
+  j->deferred = repo->close_deferred;
+  j->pool = repo->pool;
+  repo->pool = NULL;
+  repo->close_deferred = NULL;
+  j->job.name = "atomicAssetVersion.close";
+  j->job.execute = close_execute;
+  j->job.complete = close_complete;
+  addon_state_job_started(state);
+  scheduler_submit(&state->scheduler, &j->job);
+}
+
+static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
+  napi_value this_obj, promise, undefined;
+  void *data = NULL;
+  napi_deferred deferred;
+  NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
+  if (napi_unwrap(env, this_obj, &data) != napi_ok || !data) {
+    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a NativeRepository");
+    return NULL;
+  }
+  repository_t *repo = data;
+  NAPI_CALL(env, napi_create_promise(env, &deferred, &promise));
+  if (repo->closing) { /* closing twice is harmless */
+    NAPI_CALL(env, napi_get_undefined(env, &undefined));
+    NAPI_CALL(env, napi_resolve_deferred(env, deferred, undefined));
+    return promise;
+  }
+  repo->closing = true;
+  repo->close_deferred = deferred;
+  if (repo->busy == 0) {
+    napi_ref ref;
+    NAPI_CALL(env, napi_create_reference(env, this_obj, 1, &ref));
+    close_start(env, repo, ref);
+  }
+  return promise;
+}
+
+napi_value repository_napi_define(napi_env env) {
+  napi_property_descriptor methods[] = {
+      {"ensureIndex", NULL, repository_napi_ensure_index, NULL, NULL, NULL, napi_default, NULL},
+      {"readHighest", NULL, repository_napi_read_highest, NULL, NULL, NULL, napi_default, NULL},
+      {"insertBatch", NULL, insert_batch_napi_start, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, repository_napi_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_value ctor;
+  NAPI_CALL(env, napi_define_class(env, "NativeRepository", NAPI_AUTO_LENGTH,
+                                   repository_napi_new, NULL,
+                                   sizeof methods / sizeof methods[0], methods, &ctor));
+  return ctor;
+}

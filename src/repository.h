@@ -1,0 +1,58 @@
+/* NativeRepository: one client pool, one collection. Main thread unless
+ * noted. lib/repository.js wraps it with the public API. */
+#ifndef REPOSITORY_H
+#define REPOSITORY_H
+
+#include <mongoc/mongoc.h>
+#include <node_api.h>
+
+#include "addon_state.h"
+
+typedef struct {
+  mongoc_client_pool_t *pool; /* owned; destroyed by the close job, or by the
+                                 finalizer if close() was never called */
+  char *db_name;              /* owned */
+  char *collection;           /* owned */
+  bson_t *write_opts;         /* owned; writeConcern etc., may be NULL */
+  /* Written by the ensureIndex job, read by insert jobs queued after it
+   * completed (lib/ awaits it), so the threadpool hand-off orders them. */
+  char version_index[128];
+  unsigned busy;              /* jobs holding this repository */
+  bool closing;
+  napi_deferred close_deferred; /* pending close() waiting for busy == 0 */
+} repository_t;
+
+/* The common head of every job that works on a repository. */
+typedef struct {
+  job_t job;              /* first: the scheduler hands this pointer back */
+  addon_state_t *state;
+  repository_t *repo;
+  napi_ref repo_ref;      /* strong: the JS object (so repo) outlives the job */
+  napi_deferred deferred; /* settled exactly once, by the job's completion */
+} repo_job_t;
+
+napi_value repository_napi_define(napi_env env);
+
+/* Starts a job on the repository `this` of the call; returns the promise, or
+ * NULL with an exception (or a rejected promise if the repository is closed). */
+napi_value repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
+                          const char *name, job_execute_fn execute,
+                          job_complete_fn complete);
+/* Releases what repo_job_start took. The caller then frees its job. */
+void repo_job_release(napi_env env, repo_job_t *rj);
+
+/* Settle the job's promise; failures are ignored because during environment
+ * teardown they are expected and there is no one left to tell. */
+void repo_job_resolve(napi_env env, repo_job_t *rj, napi_value value);
+void repo_job_reject(napi_env env, repo_job_t *rj, napi_value error);
+void repo_job_reject_cancelled(napi_env env, repo_job_t *rj);
+
+/* Worker thread: a client from the pool and the collection on it. */
+mongoc_client_t *repo_client_pop(repository_t *repo, mongoc_collection_t **coll);
+void repo_client_push(repository_t *repo, mongoc_client_t *client,
+                      mongoc_collection_t *coll);
+
+/* insert_batch.c */
+napi_value insert_batch_napi_start(napi_env env, napi_callback_info info);
+
+#endif
