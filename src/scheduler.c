@@ -82,8 +82,13 @@ static void arm_timer(scheduler_t *s) {
   uv_timer_start(s->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
+/* Main thread, from libuv rather than from JavaScript: napi values need a
+ * handle scope of our own here. */
 static void on_timer(uv_timer_t *timer) {
   scheduler_t *s = timer->data;
+  napi_handle_scope scope;
+  if (!s || napi_open_handle_scope(s->env, &scope) != napi_ok)
+    return;
   uint64_t now = uv_now(timer->loop);
   while (s->parked && s->parked->due_ms <= now) {
     job_t *job = s->parked;
@@ -91,6 +96,7 @@ static void on_timer(uv_timer_t *timer) {
     scheduler_submit(s, job);
   }
   arm_timer(s);
+  napi_close_handle_scope(s->env, scope);
 }
 
 void scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms) {

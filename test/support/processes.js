@@ -1,0 +1,32 @@
+'use strict';
+
+const { fork } = require('child_process');
+const path = require('path');
+
+/**
+ * Starts writer processes, waits until each has connected and ensured the
+ * index, then releases them together so their bursts really overlap.
+ * Resolves with each writer's summary.
+ */
+async function runWriters(jobs) {
+  const children = jobs.map((job) =>
+    fork(path.join(__dirname, 'writer.js'), [JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }),
+  );
+  const outputs = children.map((child) => {
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    return new Promise((resolve, reject) => {
+      child.on('exit', (code, signal) => {
+        if (code !== 0) reject(new Error(`writer exited ${code ?? signal}: ${err}`));
+        else resolve(JSON.parse(out.trim().split('\n').pop()));
+      });
+    });
+  });
+  await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
+  for (const child of children) child.send('go');
+  return Promise.all(outputs);
+}
+
+module.exports = { runWriters };

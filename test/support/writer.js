@@ -1,0 +1,31 @@
+'use strict';
+
+// A second process that writes uploads to one order, to provoke real
+// conflicts. argv[2] is JSON: { uri, dbName, collection, orderId, count,
+// options }. Prints one JSON line: { ok, failed, versions, stats }.
+const { AssetRepository } = require('../..');
+
+async function main() {
+  const job = JSON.parse(process.argv[2]);
+  const repo = new AssetRepository({ uri: job.uri, dbName: job.dbName, collection: job.collection, ...job.options });
+  await repo.ensureIndex();
+  if (process.send) {
+    process.send('ready');
+    await new Promise((resolve) => process.once('message', resolve)); // "go"
+  }
+  const results = await Promise.allSettled(
+    Array.from({ length: job.count }, (_, i) =>
+      repo.createWithAtomicVersion({ orderId: job.orderId, fileName: `p${process.pid}-${i}.pdf`, fileSize: i }),
+    ),
+  );
+  const versions = results.filter((r) => r.status === 'fulfilled').map((r) => r.value.version);
+  const errors = results.filter((r) => r.status === 'rejected').map((r) => r.reason.message);
+  const stats = repo.stats();
+  await repo.close();
+  process.stdout.write(`${JSON.stringify({ ok: versions.length, failed: errors.length, versions, errors: errors.slice(0, 3), stats })}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});
