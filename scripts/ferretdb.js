@@ -86,10 +86,18 @@ async function startFerretDB(opts = {}) {
     dataDir,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) {
+        let timer;
         const exited = new Promise((r) => child.once('exit', r));
+        const late = new Promise((r) => {
+          timer = setTimeout(r, 5000);
+        });
         child.kill(signal);
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await Promise.race([exited, late]);
+        clearTimeout(timer);
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
       }
       if (ownDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },

@@ -1,0 +1,148 @@
+'use strict';
+
+// Bad input: a ValidationError naming the field, a stable code, and nothing
+// written. Every case checks the collection afterwards.
+const { ObjectId } = require('bson');
+const { ValidationError, AssetRepository } = require('..');
+const { testDatabase } = require('./support/db');
+
+let t;
+let repo;
+beforeAll(async () => {
+  t = await testDatabase(__filename);
+  repo = t.repository({ collection: 'bad' });
+  await repo.ensureIndex();
+});
+afterAll(() => t.done());
+
+const ok = { orderId: 'ord-v', fileName: 'proof.pdf' };
+const deep = (levels) => {
+  let node = { leaf: 1 };
+  for (let i = 0; i < levels; i++) node = { n: node };
+  return node;
+};
+
+const cases = [
+  ['data is null', null, 'ERR_ASSET_NOT_OBJECT', ''],
+  ['data is a string', 'proof.pdf', 'ERR_ASSET_NOT_OBJECT', ''],
+  ['data is an array', [ok], 'ERR_ASSET_NOT_OBJECT', ''],
+  ['data is a Map', new Map(Object.entries(ok)), 'ERR_ASSET_NOT_OBJECT', ''],
+  ['data is a class instance', new (class Upload { constructor() { Object.assign(this, ok); } })(), 'ERR_ASSET_NOT_OBJECT', ''],
+  ['orderId missing', { fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
+  ['orderId null', { orderId: null, fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
+  ['orderId empty', { orderId: '', fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
+  ['orderId blank', { orderId: '   ', fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
+  ['orderId a number', { orderId: 42, fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
+  ['orderId { $ne: null } (NoSQL injection)', { orderId: { $ne: null }, fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
+  ['orderId { $gt: "" }', { orderId: { $gt: '' }, fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
+  ['orderId an array', { orderId: ['a'], fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
+  ['fileName missing', { orderId: 'o' }, 'ERR_ASSET_FILE_NAME', 'fileName'],
+  ['fileName empty', { orderId: 'o', fileName: '' }, 'ERR_ASSET_FILE_NAME', 'fileName'],
+  ['fileName a number', { orderId: 'o', fileName: 7 }, 'ERR_ASSET_FILE_NAME', 'fileName'],
+  ['fileSize negative', { ...ok, fileSize: -1 }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
+  ['fileSize fractional', { ...ok, fileSize: 1.5 }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
+  ['fileSize a string', { ...ok, fileSize: '12' }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
+  ['fileSize NaN', { ...ok, fileSize: NaN }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
+  ['fileSize Infinity', { ...ok, fileSize: Infinity }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
+  ['a top-level $ key', { ...ok, $where: 'sleep(1000)' }, 'ERR_ASSET_KEY', '$where'],
+  ['a nested $ key', { ...ok, meta: { tags: [{ $set: 1 }] } }, 'ERR_ASSET_KEY', 'meta.tags.0.$set'],
+  ['a dotted key', { ...ok, 'meta.size': 1 }, 'ERR_ASSET_KEY', 'meta.size'],
+  ['a nested dotted key', { ...ok, meta: { 'a.b': 1 } }, 'ERR_ASSET_KEY', 'meta.a.b'],
+  ['a key with a NUL byte', { ...ok, 'a\u0000b': 1 }, 'ERR_ASSET_UNSERIALIZABLE', ''],
+  ['nesting past 100 levels', { ...ok, deep: deep(120) }, 'ERR_ASSET_TOO_DEEP', null],
+  ['a document over 16 MiB', { ...ok, blob: Buffer.alloc(16 * 1024 * 1024) }, 'ERR_ASSET_TOO_LARGE', ''],
+  ['a cyclic object', (() => { const o = { ...ok }; o.self = o; return o; })(), 'ERR_ASSET_UNSERIALIZABLE', ''],
+];
+
+describe.each(cases)('refuses %s', (label, data, code, field) => {
+  test('with a ValidationError naming the field, and writes nothing', async () => {
+    const before = await t.db.collection('bad').countDocuments();
+    const err = await repo.createWithAtomicVersion(data).then(
+      () => null,
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err.name).toBe('ValidationError');
+    expect(err.code).toBe(code);
+    if (field !== null) expect(err.field).toBe(field);
+    if (field) expect(err.message).toContain(field);
+    expect(await t.db.collection('bad').countDocuments()).toBe(before);
+  });
+});
+
+test('a valid upload right after the refusals is v1: nothing before it was written', async () => {
+  const asset = await repo.createWithAtomicVersion({ ...ok, orderId: new ObjectId() });
+  expect(asset.version).toBe(1);
+  expect(await t.db.collection('bad').countDocuments()).toBe(1);
+  expect(repo.stats().validationErrors).toBe(cases.length);
+});
+
+test('a caller-supplied version and versionLabel are replaced, as in the reference design', async () => {
+  const asset = await repo.createWithAtomicVersion({ ...ok, orderId: 'ord-replace', version: 99, versionLabel: 'v99' });
+  expect(asset).toMatchObject({ version: 1, versionLabel: 'v1' });
+  const stored = await t.db.collection('bad').findOne({ orderId: 'ord-replace' });
+  expect(stored).toMatchObject({ version: 1, versionLabel: 'v1' });
+});
+
+describe('options', () => {
+  test('an unknown option is an error, not ignored', () => {
+    expect(() => new AssetRepository({ uri: process.env.MONGODB_URI, maxRetry: 3 })).toThrow(
+      expect.objectContaining({ name: 'ValidationError', code: 'ERR_ASSET_OPTION', field: 'maxRetry' }),
+    );
+  });
+
+  test.each([
+    [{ maxRetries: -1 }, 'maxRetries'],
+    [{ maxRetries: 1.5 }, 'maxRetries'],
+    [{ collection: '' }, 'collection'],
+    [{ uri: 'http://not-mongo' }, 'uri'],
+    [{ coalesce: 'yes' }, 'coalesce'],
+  ])('%j is refused naming %s', (opts, field) => {
+    expect(() => new AssetRepository({ uri: process.env.MONGODB_URI, ...opts })).toThrow(
+      expect.objectContaining({ name: 'ValidationError', field }),
+    );
+  });
+
+  test('uri defaults to MONGODB_URI and dbName to the database in the URI', async () => {
+    const saved = process.env.MONGODB_URI;
+    const base = saved.replace(/\/[^/?]*(\?.*)?$/, '');
+    process.env.MONGODB_URI = `${base}/${t.dbName}`;
+    try {
+      const r = new AssetRepository({ collection: 'from_uri' });
+      await r.createWithAtomicVersion({ ...ok, orderId: 'ord-uri' });
+      await r.close();
+    } finally {
+      process.env.MONGODB_URI = saved;
+    }
+    expect(await t.db.collection('from_uri').countDocuments({ orderId: 'ord-uri' })).toBe(1);
+  });
+});
+
+describe('the native API refuses garbage without crashing', () => {
+  const native = require('../lib/native');
+  test.each([
+    [Buffer.alloc(0)],
+    [Buffer.from([5, 0, 0, 0, 0])],
+    [Buffer.from([255, 255, 255, 127, 0])],
+    [Buffer.from('not bson at all, not at all')],
+  ])('validateAsset(%p) reports a problem', (bytes) => {
+    expect(native.validateAsset(bytes)).toMatchObject({ code: expect.stringMatching(/^ERR_ASSET_/) });
+  });
+
+  // Errors thrown by the addon come from Node's own realm, not Jest's
+  // sandbox, so they are matched by name rather than by constructor.
+  const named = (name) => expect.objectContaining({ name });
+
+  test('wrong argument types throw TypeErrors', async () => {
+    expect(() => native.validateAsset('x')).toThrow(named('TypeError'));
+    const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'bad', null);
+    expect(() => r.insertBatch('x', 5, 0)).toThrow(named('TypeError'));
+    expect(() => r.insertBatch([1, 2], 5, 0)).toThrow(named('TypeError'));
+    expect(() => r.insertBatch([Buffer.from('junk')], 5, 0)).toThrow(named('ValidationError'));
+    expect(() => r.insertBatch([], 5, 0)).toThrow(named('RangeError'));
+    expect(() => r.insertBatch([Buffer.from('junk')], 'five', 0)).toThrow(named('ValidationError'));
+    expect(() => native.NativeRepository.prototype.close.call({})).toThrow(named('TypeError'));
+    await r.close();
+    expect(await t.db.collection('bad').countDocuments({ fileName: 'junk' })).toBe(0);
+  });
+});
