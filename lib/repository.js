@@ -161,7 +161,7 @@ class AssetRepository {
   stats() {
     let queued = 0;
     for (const q of this.queues.values()) queued += q.waiting.length;
-    return this.counters.snapshot({ queued, rememberedOrders: this.memory.size });
+    return this.counters.snapshot({ queued, rememberedOrders: this.memory.size, threadpool: native.threadpool() });
   }
 
   /** Lets accepted uploads finish, then releases the connections. Idempotent. */

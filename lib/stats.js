@@ -6,7 +6,7 @@ class Stats {
     this.uploads = 0; // uploads that reached the database
     this.succeeded = 0;
     this.failed = 0;
-    this.retries = 0; // extra attempts, summed over uploads
+    this.retries = 0; // attempts lost to a concurrent writer, summed over uploads
     this.retried = 0; // uploads that needed at least one retry
     this.failedAfterMaxRetries = 0;
     this.validationErrors = 0; // refused before any write
@@ -15,7 +15,7 @@ class Stats {
 
   record(entry) {
     this.uploads++;
-    const extra = Math.max(0, (entry.attempts || 1) - 1);
+    const extra = entry.retries || 0;
     this.retries += extra;
     if (extra > 0) this.retried++;
     if (entry.error) {

@@ -38,12 +38,19 @@ static napi_value asset_napi_validate(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value threadpool_slots(napi_env env, napi_callback_info info) {
+/* threadpool(): { size, slots, running, peak } of this environment's jobs. */
+static napi_value threadpool_usage(napi_env env, napi_callback_info info) {
   (void)info;
   addon_state_t *state = addon_state_get(env);
-  napi_value value;
-  NAPI_CALL(env, napi_create_uint32(env, state ? state->scheduler.slots : 0, &value));
-  return value;
+  napi_value result;
+  NAPI_CALL(env, napi_create_object(env, &result));
+  if (!state)
+    return result;
+  errors_set_number(env, result, "size", scheduler_threadpool_size());
+  errors_set_number(env, result, "slots", state->scheduler.slots);
+  errors_set_number(env, result, "running", state->scheduler.running);
+  errors_set_number(env, result, "peak", state->scheduler.peak);
+  return result;
 }
 
 NAPI_MODULE_INIT() {
@@ -56,7 +63,7 @@ NAPI_MODULE_INIT() {
       {"NativeRepository", NULL, NULL, NULL, NULL, repository, napi_enumerable, NULL},
       {"validateAsset", NULL, asset_napi_validate, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setErrorFactory", NULL, errors_napi_factory_set, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"threadpoolSlots", NULL, threadpool_slots, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"threadpool", NULL, threadpool_usage, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

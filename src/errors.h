@@ -31,8 +31,8 @@ napi_value errors_make(napi_env env, const char *kind, const char *message,
 napi_value errors_from_bson(napi_env env, const bson_error_t *error,
                             const char *labels, int attempts);
 
-/* Property helpers for building `props`; they ignore failures on purpose:
- * a missing detail must not hide the error itself. */
+/* Property helpers; they ignore failures on purpose: a missing detail must
+ * not hide the error (or the figure) itself. */
 void errors_set_string(napi_env env, napi_value obj, const char *key, const char *value);
 void errors_set_number(napi_env env, napi_value obj, const char *key, double value);
 

@@ -22,7 +22,8 @@ typedef enum { ITEM_PENDING, ITEM_STORED, ITEM_FAILED } item_state_t;
 
 typedef struct {
   item_state_t state;
-  int attempts;
+  int attempts;        /* attempts it took part in */
+  int conflicts;       /* of those, lost to a concurrent writer */
   bool exhausted;      /* failed because every retry collided */
   bson_error_t error;  /* ITEM_FAILED otherwise */
   char labels[160];
@@ -107,6 +108,7 @@ static napi_value item_result(napi_env env, insert_batch_t *b, size_t i) {
   if (napi_create_object(env, &entry) != napi_ok)
     return NULL;
   errors_set_number(env, entry, "attempts", o->attempts);
+  errors_set_number(env, entry, "retries", o->conflicts);
   if (o->state == ITEM_STORED) {
     const bson_t *doc = b->assets[i].stored;
     if (napi_create_buffer_copy(env, doc->len, bson_get_data(doc), NULL, &value) == napi_ok)
@@ -168,10 +170,16 @@ static void batch_complete(napi_env env, job_t *job, bool cancelled) {
     b->hint = r->next_version; /* that version went unused: the next item takes it */
     break;
   case ATTEMPT_CONFLICT:
+    for (size_t i = b->next; i < b->n; i++)
+      b->outcomes[i].conflicts++;
     b->last_conflict = r->error;
+    b->hint = 0;
+    /* A remembered version that someone else took is a wrong guess, not a
+     * lost race: read and go again at once, without spending a retry. */
+    if (!r->read_highest)
+      break;
     if (++b->retries > b->max_retries)
       fail_remaining(b, &r->error, r->labels, true);
-    b->hint = 0;
     wait = true;
     break;
   case ATTEMPT_FAILED:

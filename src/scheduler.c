@@ -44,6 +44,8 @@ static void start(scheduler_t *s, job_t *job) {
     return;
   }
   s->running++;
+  if (s->running > s->peak)
+    s->peak = s->running;
 }
 
 static void pump(scheduler_t *s) {
@@ -122,7 +124,7 @@ bool scheduler_init(scheduler_t *s, napi_env env, unsigned slots) {
     return false;
   s->env = env;
   s->slots = slots > 0 ? slots : 1;
-  s->running = 0;
+  s->running = s->peak = 0;
   s->waiting_head = s->waiting_tail = s->parked = NULL;
   s->stopped = false;
   s->timer = malloc(sizeof *s->timer);

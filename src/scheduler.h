@@ -39,6 +39,7 @@ struct scheduler {
                           its close callback frees it, not us */
   unsigned slots;      /* threadpool threads we may occupy at once */
   unsigned running;
+  unsigned peak;       /* most jobs ever on the threadpool at once */
   job_t *waiting_head; /* FIFO of jobs ready to run */
   job_t *waiting_tail;
   job_t *parked;       /* sorted by due_ms; the timer fires for the first */

@@ -178,9 +178,10 @@ static void set_write_error(attempt_result_t *out, const bson_t *write_error,
   out->has_error = true;
 }
 
-/* Reads the first write error of an ordered insertMany reply into *error_doc
- * (static view into reply) and returns true if there is one. */
-static bool first_write_error(const bson_t *reply, bson_t *error_doc, uint32_t *code) {
+/* Reads the first write error of an insertMany reply into *error_doc (a view
+ * into reply), with its code and position; false if there is none. */
+static bool first_write_error(const bson_t *reply, bson_t *error_doc, uint32_t *code,
+                              size_t *index) {
   bson_iter_t it, errors;
   if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
       !bson_iter_recurse(&it, &errors) || !bson_iter_next(&errors) ||
@@ -194,6 +195,9 @@ static bool first_write_error(const bson_t *reply, bson_t *error_doc, uint32_t *
   *code = 0;
   if (bson_iter_init_find(&it, error_doc, "code"))
     *code = (uint32_t)bson_iter_as_int64(&it);
+  *index = 0;
+  if (bson_iter_init_find(&it, error_doc, "index"))
+    *index = (size_t)bson_iter_as_int64(&it);
   return true;
 }
 
@@ -233,6 +237,37 @@ static void handle_duplicate(mongoc_collection_t *coll, const attempt_config_t *
   }
 }
 
+/* After a failed insert: why, and what to do with items[committed]. */
+static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *config,
+                             const bson_t *reply, size_t chunk_inserted,
+                             pending_asset_t *items, size_t n, attempt_result_t *out) {
+  bson_t write_error;
+  uint32_t code;
+  size_t index;
+  collect_labels(reply, out);
+  if (first_write_error(reply, &write_error, &code, &index) && out->committed < n) {
+    if (index != chunk_inserted) {
+      /* Not "a prefix committed, then one error": we cannot tell which
+       * uploads hold which versions, so stop rather than guess. */
+      bson_set_error(&out->error, MONGOC_ERROR_SERVER, code,
+                     "the server broke ordered-insert semantics (first error at "
+                     "%zu after %zu inserted); refusing to guess what was stored",
+                     index, chunk_inserted);
+      out->has_error = true;
+      out->outcome = ATTEMPT_FAILED;
+      return;
+    }
+    set_write_error(out, &write_error, code);
+    if (code == MONGO_DUPLICATE_KEY)
+      handle_duplicate(coll, config, &write_error, &items[out->committed], out);
+    else
+      out->outcome = is_transient(out, code) ? ATTEMPT_CONFLICT : ATTEMPT_ITEM_REJECTED;
+  } else {
+    out->has_error = true;
+    out->outcome = is_transient(out, out->error.code) ? ATTEMPT_CONFLICT : ATTEMPT_FAILED;
+  }
+}
+
 void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
                  pending_asset_t *items, size_t n, int64_t hint,
                  attempt_result_t *out) {
@@ -262,33 +297,29 @@ void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
     docs[i] = items[i].stored;
   }
 
-  bson_t opts = BSON_INITIALIZER, reply;
+  bson_t opts = BSON_INITIALIZER;
   if (config->write_opts)
     bson_concat(&opts, config->write_opts);
   BSON_APPEND_BOOL(&opts, "ordered", true);
-  bool ok = mongoc_collection_insert_many(coll, docs, n, &opts, &reply, &out->error);
+
+  /* Insert in chunks, stopping at the first chunk that fails: the only way
+   * to keep "everything before the first error is committed, nothing after"
+   * on FerretDB v1, which splits inserts into 100-document transactions and
+   * goes on with the next one after an error even when ordered. */
+  bool ok = true;
+  for (size_t start = 0; ok && start < n; start += ATTEMPT_INSERT_CHUNK) {
+    size_t count = n - start < ATTEMPT_INSERT_CHUNK ? n - start : ATTEMPT_INSERT_CHUNK;
+    bson_t reply;
+    ok = mongoc_collection_insert_many(coll, docs + start, count, &opts, &reply, &out->error);
+    size_t inserted = inserted_count(&reply);
+    out->committed += inserted < count ? inserted : count;
+    if (!ok)
+      classify_failure(coll, config, &reply, inserted, items, n, out);
+    bson_destroy(&reply);
+  }
   bson_destroy(&opts);
   bson_free(docs);
-
-  out->committed = inserted_count(&reply);
-  if (out->committed > n)
-    out->committed = n;
-  collect_labels(&reply, out);
-
-  bson_t write_error;
-  uint32_t code;
-  if (ok) {
+  if (ok)
     out->outcome = ATTEMPT_DONE;
-  } else if (first_write_error(&reply, &write_error, &code) && out->committed < n) {
-    set_write_error(out, &write_error, code);
-    if (code == MONGO_DUPLICATE_KEY)
-      handle_duplicate(coll, config, &write_error, &items[out->committed], out);
-    else
-      out->outcome = is_transient(out, code) ? ATTEMPT_CONFLICT : ATTEMPT_ITEM_REJECTED;
-  } else {
-    out->has_error = true;
-    out->outcome = is_transient(out, out->error.code) ? ATTEMPT_CONFLICT : ATTEMPT_FAILED;
-  }
   out->next_version = first + (int64_t)out->committed;
-  bson_destroy(&reply);
 }

@@ -7,6 +7,9 @@
 
 #include <mongoc/mongoc.h>
 
+/* Documents per insert command; see attempt_run. */
+#define ATTEMPT_INSERT_CHUNK 100
+
 typedef struct {
   bson_t *prepared;  /* caller fields with _id first; owned by the batch */
   bool id_generated; /* _id is ours, so a duplicate _id means "already stored" */

@@ -16,7 +16,7 @@ async function runWriters(jobs) {
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
+    child.stderr.on("data", (d) => { err += d; process.stderr.write(d); });
     return new Promise((resolve, reject) => {
       child.on('exit', (code, signal) => {
         if (code !== 0) reject(new Error(`writer exited ${code ?? signal}: ${err}`));

@@ -19,7 +19,7 @@ async function main() {
     ),
   );
   const versions = results.filter((r) => r.status === 'fulfilled').map((r) => r.value.version);
-  const errors = results.filter((r) => r.status === 'rejected').map((r) => r.reason.message);
+  const errors = results.filter((r) => r.status === "rejected").map((r) => `${r.reason.name} (attempts ${r.reason.attempts}, retries ${r.reason.retries}): ${r.reason.message}`);
   const stats = repo.stats();
   await repo.close();
   process.stdout.write(`${JSON.stringify({ ok: versions.length, failed: errors.length, versions, errors: errors.slice(0, 3), stats })}\n`);
