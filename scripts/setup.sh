@@ -5,18 +5,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-pkg-config --version >/dev/null 2>&1 || need_apt+=(pkg-config)
-pkg-config --exists libmongoc-1.0 2>/dev/null || need_apt+=(libmongoc-dev libbson-dev)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "setup: installing ${need_apt[*]}" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+can_apt() { command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; }
+apt_install() {
+  echo "setup: installing $*" >&2
+  [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+need=()
+pkg-config --version >/dev/null 2>&1 || need+=(pkg-config)
+pkg-config --exists libmongoc-1.0 2>/dev/null || need+=(libmongoc-dev libbson-dev)
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+if [ ${#need[@]} -gt 0 ]; then
+  if can_apt; then
+    apt_install "${need[@]}"
   else
-    echo "setup: missing ${need_apt[*]}; install them (Debian: sudo apt-get install -y libmongoc-dev libbson-dev pkg-config)" >&2
+    echo "setup: missing ${need[*]}; install them (Debian: sudo apt-get install -y libmongoc-dev libbson-dev pkg-config build-essential)" >&2
     exit 1
   fi
+fi
+# Optional: the memcheck test is skipped, and says so, without valgrind.
+if ! command -v valgrind >/dev/null 2>&1; then
+  if can_apt; then apt_install valgrind; else echo "setup: valgrind not found; the memcheck test will be skipped" >&2; fi
 fi
 
 # npm ci when the lock file changed since the last install (or never ran).

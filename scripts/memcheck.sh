@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the C core's own tests and a focused Node scenario of the addon under
+# valgrind; fails on any invalid access and on any definite leak that is not
+# OpenSSL's per-thread state (test/valgrind.supp). Needs MONGODB_URI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${MONGODB_URI:?set MONGODB_URI (npm run test:memcheck starts FerretDB for you)}"
+command -v valgrind >/dev/null || { echo "memcheck: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+
+mkdir -p build/c
+cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g -O1 -Isrc \
+  test/c/core_test.c src/core/*.c $(pkg-config --cflags --libs libmongoc-1.0) -lpthread -lm \
+  -o build/c/core_test
+
+vg=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite
+  --suppressions=test/valgrind.supp --error-exitcode=99 --num-callers=40)
+echo "memcheck: C core tests"
+"${vg[@]}" build/c/core_test "$MONGODB_URI"
+echo "memcheck: addon scenario in Node"
+"${vg[@]}" node scripts/memcheck-scenario.js
+echo "memcheck: clean"
