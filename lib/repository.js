@@ -241,7 +241,10 @@ class AssetRepository {
     try {
       await this.ensureIndex();
       this.counters.batches++;
-      const hint = this.memory.next(key);
+      // An order this process has not seen is guessed to be new (v1): right
+      // for a fresh order, one refused insert and a read otherwise. With the
+      // memory off, every batch reads the highest version first.
+      const hint = this.options.versionMemory > 0 ? this.memory.next(key) || 1 : 0;
       entries = await this.track(this.native.insertBatch(docs, this.options.maxRetries, hint));
     } catch (err) {
       entries = docs.map(() => ({ error: err, attempts: 1 }));
