@@ -6,9 +6,10 @@ const path = require('path');
 /**
  * Starts writer processes, waits until each has connected and ensured the
  * index, then releases them together so their bursts really overlap.
- * Resolves with each writer's summary.
+ * Resolves with each writer's summary; with `onGo`, which starts the
+ * caller's own burst at the same moment, with [summaries, its result].
  */
-async function runWriters(jobs) {
+async function runWriters(jobs, onGo = () => {}) {
   const children = jobs.map((job) =>
     fork(path.join(__dirname, 'writer.js'), [JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }),
   );
@@ -26,7 +27,9 @@ async function runWriters(jobs) {
   });
   await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
   for (const child of children) child.send('go');
-  return Promise.all(outputs);
+  const local = onGo(); // the caller's own burst, started at the same moment
+  const summaries = await Promise.all(outputs);
+  return local === undefined ? summaries : [summaries, await local];
 }
 
 module.exports = { runWriters };
