@@ -45,9 +45,8 @@ export function createApp({ service, maxFileSize = 10 * 1024 * 1024, maxFiles = 
         return;
       }
       const uploadedBy = typeof req.body?.uploadedBy === 'string' && req.body.uploadedBy !== '' ? req.body.uploadedBy : 'anonymous';
-      // Each file is its own upload with its own version; a multi-file upload
-      // keeps the order the files were sent in.
-      const results = await Promise.allSettled(files.map((f) => service.uploadAsset(f, req.params.orderId, uploadedBy)));
+      // Each file is its own upload with its own version, in the order sent.
+      const results = await service.uploadAssets(files, req.params.orderId, uploadedBy);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       const created = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<unknown>).value);
       if (failed && created.length === 0) throw failed.reason;

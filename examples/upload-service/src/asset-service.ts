@@ -23,6 +23,25 @@ export class AssetService {
 
   async uploadAsset(file: UploadedFile, orderId: string, uploadedBy: string): Promise<Asset> {
     const storageKey = await this.files.put(file.buffer);
+    return this.record(file, storageKey, orderId, uploadedBy);
+  }
+
+  /**
+   * Several files of one upload: the bytes are stored in parallel, then the
+   * records are created in the order the files came, so their versions
+   * follow that order.
+   */
+  async uploadAssets(files: UploadedFile[], orderId: string, uploadedBy: string): Promise<PromiseSettledResult<Asset>[]> {
+    const stored = await Promise.allSettled(files.map((f) => this.files.put(f.buffer)));
+    return Promise.allSettled(
+      files.map((file, i) => {
+        const s = stored[i];
+        return s.status === 'fulfilled' ? this.record(file, s.value, orderId, uploadedBy) : Promise.reject(s.reason);
+      }),
+    );
+  }
+
+  private async record(file: UploadedFile, storageKey: string, orderId: string, uploadedBy: string): Promise<Asset> {
     try {
       return await this.assetRepository.createWithAtomicVersion({
         orderId,
