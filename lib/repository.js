@@ -79,6 +79,10 @@ class AssetRepository {
     this.queues = new Map(); // orderKey -> { waiting: [], busy: bool }
     this.inFlight = new Set(); // native promises not yet settled
     this.ready = null; // the index, ensured once before the first write
+    // Uploads queued before the server was found unreachable fail with that
+    // error at once, instead of each waiting out a server-selection timeout.
+    this.connectionFailures = 0;
+    this.connectionError = null;
     this.closing = null;
   }
 
@@ -205,7 +209,7 @@ class AssetRepository {
    */
   enqueue(key, docs) {
     return new Promise((resolve) => {
-      const job = { docs, resolve };
+      const job = { docs, resolve, failuresSeen: this.connectionFailures };
       if (!this.options.coalesce) {
         this.runBatch(key, [job]);
         return;
@@ -223,6 +227,13 @@ class AssetRepository {
   async drain(key, queue) {
     queue.busy = true;
     while (queue.waiting.length > 0) {
+      if (queue.waiting[0].failuresSeen !== this.connectionFailures) {
+        const stale = queue.waiting.shift();
+        const entries = stale.docs.map(() => ({ error: this.connectionError, attempts: 0 }));
+        for (const entry of entries) this.counters.record(entry);
+        stale.resolve(entries);
+        continue;
+      }
       const jobs = [queue.waiting.shift()];
       let size = jobs[0].docs.length;
       while (queue.waiting.length > 0 && size + queue.waiting[0].docs.length <= this.options.maxBatchSize) {
@@ -251,6 +262,10 @@ class AssetRepository {
     }
     let highest = 0;
     for (const entry of entries) {
+      if (entry.error && entry.error.name === 'ConnectionError' && entry.error !== this.connectionError) {
+        this.connectionFailures++;
+        this.connectionError = entry.error;
+      }
       this.counters.record(entry);
       if (entry.version > highest) highest = entry.version;
     }

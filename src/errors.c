@@ -72,6 +72,12 @@ napi_value errors_make(napi_env env, const char *kind, const char *message,
   return plain_error(env, kind, message, props);
 }
 
+static void set_bool(napi_env env, napi_value obj, const char *key, bool value) {
+  napi_value v;
+  if (napi_get_boolean(env, value, &v) == napi_ok)
+    napi_set_named_property(env, obj, key, v);
+}
+
 static bool is_connection_domain(uint32_t domain) {
   return domain == MONGOC_ERROR_STREAM || domain == MONGOC_ERROR_SERVER_SELECTION ||
          domain == MONGOC_ERROR_CLIENT || domain == MONGOC_ERROR_PROTOCOL;
@@ -106,6 +112,7 @@ napi_value errors_from_bson(napi_env env, const bson_error_t *error,
   } else if (is_connection_domain(error->domain)) {
     kind = ERROR_KIND_CONNECTION;
     errors_set_string(env, props, "code", "ERR_ASSET_CONNECTION");
+    set_bool(env, props, "retriable", true);
   } else if (error->domain == VERSION_INDEX_ERROR_DOMAIN) {
     kind = ERROR_KIND_INDEX;
     errors_set_string(env, props, "code", "ERR_ASSET_INDEX");

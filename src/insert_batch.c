@@ -36,6 +36,12 @@ typedef struct {
   size_t n;
   size_t next;              /* assets before it are settled */
   int64_t hint;             /* version to try without reading; 0 = read */
+  bool recover;             /* the last insert's outcome is unknown */
+  size_t recovered;         /* leading items recovery found stored; by execute */
+  bool recover_ok;
+  unsigned failures_seen;   /* repo->connection_failures when (re)submitted */
+  bool fail_fast;           /* set by before_run: the server went away meanwhile */
+  bson_error_t fail_fast_error;
   int retries;              /* conflicts so far */
   int max_retries;
   bson_error_t last_conflict;
@@ -59,9 +65,53 @@ static void batch_execute(job_t *job) {
   repository_t *repo = b->rj.repo;
   attempt_config_t config = {repo->version_index, repo->write_opts};
   mongoc_collection_t *coll;
+  b->recovered = 0;
+  if (b->fail_fast) {
+    memset(&b->result, 0, sizeof b->result);
+    b->result.outcome = ATTEMPT_FAILED;
+    b->result.has_error = true;
+    b->result.error = b->fail_fast_error;
+    return;
+  }
   mongoc_client_t *client = repo_client_pop(repo, &coll);
-  attempt_run(coll, &config, b->assets + b->next, b->n - b->next, b->hint, &b->result);
+  b->recover_ok = true;
+  if (b->recover)
+    b->recover_ok = attempt_recover(coll, b->assets + b->next, b->n - b->next,
+                                    &b->recovered, &b->result.error);
+  size_t first = b->next + b->recovered;
+  if (!b->recover_ok) {
+    memset(&b->result, 0, sizeof b->result);
+    b->result.outcome = ATTEMPT_FAILED;
+    b->result.has_error = true;
+  } else if (first < b->n) {
+    attempt_run(coll, &config, b->assets + first, b->n - first, b->hint, &b->result);
+  } else {
+    memset(&b->result, 0, sizeof b->result);
+    b->result.outcome = ATTEMPT_DONE;
+  }
   repo_client_push(repo, client, coll);
+}
+
+/* Main thread, just before the threadpool. */
+static void batch_before_run(job_t *job) {
+  insert_batch_t *b = (insert_batch_t *)job;
+  repository_t *repo = b->rj.repo;
+  b->fail_fast = repo->connection_failures != b->failures_seen;
+  if (b->fail_fast)
+    b->fail_fast_error = repo->connection_error;
+}
+
+static bool is_unreachable(const bson_error_t *error) {
+  return error->domain == MONGOC_ERROR_SERVER_SELECTION || error->domain == MONGOC_ERROR_STREAM;
+}
+
+static void batch_submit(insert_batch_t *b, uint64_t delay_ms) {
+  b->failures_seen = b->rj.repo->connection_failures;
+  b->rj.job.before_run = batch_before_run;
+  if (delay_ms > 0)
+    scheduler_submit_after(&b->rj.state->scheduler, &b->rj.job, delay_ms);
+  else
+    scheduler_submit(&b->rj.state->scheduler, &b->rj.job);
 }
 
 /* Jittered, doubling waits: 5–15 ms first, as the reference design waits, then
@@ -94,6 +144,9 @@ static napi_value exhausted_error(napi_env env, insert_batch_t *b, const item_ou
   errors_set_number(env, props, "code", 11000);
   errors_set_string(env, props, "codeName", "DuplicateKey");
   errors_set_string(env, props, "reason", "RETRIES_EXHAUSTED");
+  napi_value retriable;
+  if (napi_get_boolean(env, true, &retriable) == napi_ok)
+    napi_set_named_property(env, props, "retriable", retriable);
   errors_set_number(env, props, "attempts", o->attempts);
   snprintf(message, sizeof message,
            "could not give an upload to order %s a version after %d attempts: each "
@@ -151,7 +204,8 @@ static void batch_complete(napi_env env, job_t *job, bool cancelled) {
   }
   for (size_t i = b->next; i < b->n; i++)
     b->outcomes[i].attempts++;
-  for (size_t i = 0; i < r->committed; i++)
+  b->recover = false;
+  for (size_t i = 0; i < b->recovered + r->committed; i++)
     b->outcomes[b->next++].state = ITEM_STORED;
 
   bool wait = false;
@@ -182,18 +236,28 @@ static void batch_complete(napi_env env, job_t *job, bool cancelled) {
       fail_remaining(b, &r->error, r->labels, true);
     wait = true;
     break;
+  case ATTEMPT_UNKNOWN:
+    /* Retried like a conflict, after finding out what the lost insert
+     * stored: never the same upload twice under two versions. */
+    b->recover = true;
+    b->hint = 0;
+    if (++b->retries > b->max_retries)
+      fail_remaining(b, &r->error, r->labels, false);
+    wait = true;
+    break;
   case ATTEMPT_FAILED:
+    if (!b->fail_fast && is_unreachable(&r->error)) {
+      b->rj.repo->connection_failures++;
+      b->rj.repo->connection_error = r->error;
+    }
     fail_remaining(b, &r->error, r->labels, false);
     break;
   }
 
   if (b->next >= b->n) {
     batch_finish(env, b);
-  } else if (wait) {
-    scheduler_submit_after(&b->rj.state->scheduler, &b->rj.job,
-                           backoff_ms(b->rj.state, b->retries));
   } else {
-    scheduler_submit(&b->rj.state->scheduler, &b->rj.job);
+    batch_submit(b, wait ? backoff_ms(b->rj.state, b->retries) : 0);
   }
 }
 
@@ -330,7 +394,9 @@ napi_value insert_batch_napi_start(napi_env env, napi_callback_info info) {
   b->hint = hint;
   napi_value promise = repo_job_start(env, this_obj, &b->rj, "atomicAssetVersion.insertBatch",
                                       batch_execute, batch_complete);
-  if (!b->rj.repo_ref)
-    batch_free(b); /* never submitted: rejected, or an exception is pending */
+  if (b->rj.repo_ref)
+    batch_submit(b, 0);
+  else
+    batch_free(b); /* refused: rejected, or an exception is pending */
   return promise;
 }

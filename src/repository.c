@@ -228,7 +228,6 @@ napi_value repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
   rj->job.name = name;
   rj->job.execute = execute;
   rj->job.complete = complete;
-  scheduler_submit(&rj->state->scheduler, &rj->job);
   return promise;
 }
 
@@ -301,8 +300,10 @@ static napi_value repository_napi_ensure_index(napi_env env, napi_callback_info 
   }
   napi_value promise = repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.ensureIndex",
                                       ensure_index_execute, ensure_index_complete);
-  if (!j->rj.repo_ref)
-    free(j); /* never submitted */
+  if (j->rj.repo_ref)
+    scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
+  else
+    free(j); /* refused: rejected, or an exception is pending */
   return promise;
 }
 
@@ -358,7 +359,9 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
   j->filter = filter;
   napi_value promise = repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.readHighest",
                                       read_highest_execute, read_highest_complete);
-  if (!j->rj.repo_ref) {
+  if (j->rj.repo_ref) {
+    scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
+  } else {
     bson_destroy(filter);
     free(j);
   }

@@ -18,6 +18,12 @@ typedef struct {
    * completed (lib/ awaits it), so the threadpool hand-off orders them. */
   char version_index[128];
   unsigned busy;              /* jobs holding this repository */
+  /* Main thread. Bumped when a job cannot reach the server; a job queued
+   * before the bump fails at once with that error instead of waiting out
+   * its own server-selection timeout, so a dead server fails a backlog in
+   * one timeout, not one per job. */
+  unsigned connection_failures;
+  bson_error_t connection_error;
   bool closing;
   napi_deferred close_deferred; /* pending close() waiting for busy == 0 */
 } repository_t;
@@ -33,8 +39,10 @@ typedef struct {
 
 napi_value repository_napi_define(napi_env env);
 
-/* Starts a job on the repository `this` of the call; returns the promise, or
- * NULL with an exception (or a rejected promise if the repository is closed). */
+/* Readies a job on the repository `this` of the call and returns its promise;
+ * the caller then submits it. If rj->repo_ref is NULL afterwards the job was
+ * refused (a rejected promise if the repository is closed, or NULL with an
+ * exception) and the caller frees it. */
 napi_value repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
                           const char *name, job_execute_fn execute,
                           job_complete_fn complete);

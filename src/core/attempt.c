@@ -1,5 +1,6 @@
 #include "attempt.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "asset_doc.h"
@@ -264,8 +265,66 @@ static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *
       out->outcome = is_transient(out, code) ? ATTEMPT_CONFLICT : ATTEMPT_ITEM_REJECTED;
   } else {
     out->has_error = true;
-    out->outcome = is_transient(out, out->error.code) ? ATTEMPT_CONFLICT : ATTEMPT_FAILED;
+    if (is_transient(out, out->error.code))
+      out->outcome = ATTEMPT_CONFLICT;
+    else if (out->error.domain == MONGOC_ERROR_STREAM)
+      out->outcome = ATTEMPT_UNKNOWN; /* the server may have committed it */
+    else
+      out->outcome = ATTEMPT_FAILED;
   }
+}
+
+bool attempt_recover(mongoc_collection_t *coll, pending_asset_t *items, size_t n,
+                     size_t *found, bson_error_t *error) {
+  bson_t filter = BSON_INITIALIZER, id_doc, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
+  BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
+  size_t asked = 0;
+  for (size_t i = 0; i < n && items[i].id_generated; i++) {
+    bson_iter_t it;
+    char key[16];
+    if (bson_iter_init_find(&it, items[i].prepared, "_id")) {
+      snprintf(key, sizeof key, "%zu", asked++);
+      BSON_APPEND_VALUE(&in, key, bson_iter_value(&it));
+    }
+  }
+  bson_append_array_end(&id_doc, &in);
+  bson_append_document_end(&filter, &id_doc);
+
+  *found = 0;
+  bool ok = true;
+  if (asked > 0) {
+    mongoc_read_prefs_t *prefs = primary_prefs();
+    mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, prefs);
+    const bson_t *doc;
+    while (mongoc_cursor_next(cursor, &doc)) {
+      bson_iter_t it, mine;
+      if (!bson_iter_init_find(&it, doc, "_id"))
+        continue;
+      for (size_t i = 0; i < asked; i++) {
+        if (bson_iter_init_find(&mine, items[i].prepared, "_id") &&
+            bson_iter_type(&mine) == BSON_TYPE_OID && BSON_ITER_HOLDS_OID(&it) &&
+            bson_oid_equal(bson_iter_oid(&mine), bson_iter_oid(&it))) {
+          bson_iter_t version;
+          int64_t v;
+          if (bson_iter_init_find(&version, doc, "version") && asset_read_integer(&version, &v)) {
+            bson_destroy(items[i].stored);
+            items[i].stored = bson_copy(doc);
+            items[i].version = v;
+            items[i].recovered = true;
+          }
+          break;
+        }
+      }
+    }
+    ok = !mongoc_cursor_error(cursor, error);
+    mongoc_cursor_destroy(cursor);
+    mongoc_read_prefs_destroy(prefs);
+  }
+  bson_destroy(&filter);
+  while (ok && *found < n && items[*found].recovered)
+    (*found)++;
+  return ok;
 }
 
 void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,

@@ -15,6 +15,7 @@ typedef struct {
   bool id_generated; /* _id is ours, so a duplicate _id means "already stored" */
   bson_t *stored;    /* the document as stored once committed; owned by the batch */
   int64_t version;   /* meaningful once stored */
+  bool recovered;    /* attempt_recover found it stored */
 } pending_asset_t;
 
 typedef enum {
@@ -25,6 +26,8 @@ typedef enum {
                             ours; it is filled in; go on with the rest */
   ATTEMPT_ITEM_REJECTED, /* items[committed] was refused on its own (another
                             unique index, server-side validation) */
+  ATTEMPT_UNKNOWN,       /* the connection broke after the insert may have been
+                            sent: recover by _id (attempt_recover), then retry */
   ATTEMPT_FAILED,        /* server or network error: fail the remaining items */
 } attempt_outcome_t;
 
@@ -48,6 +51,13 @@ typedef struct {
 void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
                  pending_asset_t *items, size_t n, int64_t hint,
                  attempt_result_t *out);
+
+/* After ATTEMPT_UNKNOWN: looks up which of items[0..n) are stored, by the
+ * _ids made for them, and fills those in. Returns false on a read error;
+ * otherwise *found is how many leading items are stored (an ordered insert
+ * stores a prefix). Items with a caller-supplied _id are never claimed. */
+bool attempt_recover(mongoc_collection_t *coll, pending_asset_t *items, size_t n,
+                     size_t *found, bson_error_t *error);
 
 /* Highest committed version of the order in `order_filter` ({ orderId: … }),
  * 0 when it has none. Always read from the primary: a lagging secondary would
