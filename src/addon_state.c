@@ -30,9 +30,21 @@ static void free_state(addon_state_t *state) {
   free(state);
 }
 
-static void on_teardown(void *data) {
+static void on_timer_closed(void *data) {
+  addon_state_t *state = data;
+  napi_remove_async_cleanup_hook(state->teardown);
+  state->teardown = NULL;
+}
+
+/* Environment teardown (a worker ending, the process exiting). The cleanup
+ * hook is the asynchronous kind because the timer's close callback is code in
+ * this library: Node unloads an addon with its last environment, and must
+ * not before libuv has called it. */
+static void on_teardown(napi_async_cleanup_hook_handle handle, void *data) {
+  (void)handle;
   addon_state_t *state = data;
   scheduler_stop(&state->scheduler);
+  scheduler_close_timer(&state->scheduler, on_timer_closed, state);
 }
 
 static void on_finalize(napi_env env, void *data, void *hint) {
@@ -41,7 +53,6 @@ static void on_finalize(napi_env env, void *data, void *hint) {
   if (state->error_factory)
     napi_delete_reference(env, state->error_factory);
   state->error_factory = NULL;
-  napi_remove_env_cleanup_hook(env, on_teardown, state);
   scheduler_stop(&state->scheduler);
   state->torn_down = true;
   if (state->live_jobs == 0)
@@ -65,7 +76,7 @@ bool addon_state_create(napi_env env) {
   state->rng = uv_hrtime() ^ ((uint64_t)(uintptr_t)state << 16) ^ (uint64_t)uv_os_getpid();
   if (state->rng == 0)
     state->rng = 0x9e3779b97f4a7c15ULL;
-  NAPI_CALL_BOOL(env, napi_add_env_cleanup_hook(env, on_teardown, state));
+  NAPI_CALL_BOOL(env, napi_add_async_cleanup_hook(env, on_teardown, state, &state->teardown));
   NAPI_CALL_BOOL(env, napi_set_instance_data(env, state, on_finalize, NULL));
   return true;
 }

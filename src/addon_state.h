@@ -14,6 +14,7 @@ typedef struct {
   uint64_t rng;           /* backoff jitter; main thread only */
   unsigned live_jobs;     /* jobs allocated and not yet freed */
   bool torn_down;         /* the environment is gone: free when live_jobs is 0 */
+  napi_async_cleanup_hook_handle teardown; /* until the timer has closed */
 } addon_state_t;
 
 /* Module init: creates the state and registers teardown. */

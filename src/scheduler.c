@@ -118,7 +118,20 @@ void scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms) {
   arm_timer(s);
 }
 
-static void free_timer(uv_handle_t *handle) { free(handle); }
+typedef struct {
+  uv_timer_t timer; /* first: libuv hands back this pointer */
+  void (*closed)(void *data);
+  void *data;
+} closing_timer_t;
+
+static void on_timer_closed(uv_handle_t *handle) {
+  closing_timer_t *t = (closing_timer_t *)handle;
+  void (*closed)(void *) = t->closed;
+  void *data = t->data;
+  free(t);
+  if (closed)
+    closed(data);
+}
 
 bool scheduler_init(scheduler_t *s, napi_env env, unsigned slots) {
   uv_loop_t *loop;
@@ -129,7 +142,7 @@ bool scheduler_init(scheduler_t *s, napi_env env, unsigned slots) {
   s->running = s->peak = 0;
   s->waiting_head = s->waiting_tail = s->parked = NULL;
   s->stopped = false;
-  s->timer = malloc(sizeof *s->timer);
+  s->timer = calloc(1, sizeof(closing_timer_t));
   if (!s->timer || uv_timer_init(loop, s->timer) != 0) {
     free(s->timer);
     s->timer = NULL;
@@ -154,12 +167,23 @@ void scheduler_stop(scheduler_t *s) {
     s->parked = job->next;
     job->complete(s->env, job, true);
   }
-  if (s->timer) {
+  if (s->timer)
     uv_timer_stop(s->timer);
-    s->timer->data = NULL;
-    uv_close((uv_handle_t *)s->timer, free_timer);
-    s->timer = NULL;
+}
+
+void scheduler_close_timer(scheduler_t *s, void (*closed)(void *data), void *data) {
+  if (!s->timer) {
+    if (closed)
+      closed(data);
+    return;
   }
+  closing_timer_t *t = (closing_timer_t *)s->timer;
+  s->timer = NULL;
+  t->timer.data = NULL;
+  t->closed = closed;
+  t->data = data;
+  uv_timer_stop(&t->timer);
+  uv_close((uv_handle_t *)&t->timer, on_timer_closed);
 }
 
 unsigned scheduler_threadpool_size(void) {

@@ -38,8 +38,8 @@ struct job {
 
 struct scheduler {
   napi_env env;
-  uv_timer_t *timer;   /* heap: libuv may still hold it after we are gone, so
-                          its close callback frees it, not us */
+  uv_timer_t *timer;   /* heap: libuv holds it until its close callback,
+                          which frees it (scheduler_close_timer) */
   unsigned slots;      /* threadpool threads we may occupy at once */
   unsigned running;
   unsigned peak;       /* most jobs ever on the threadpool at once */
@@ -54,9 +54,12 @@ bool scheduler_init(scheduler_t *s, napi_env env, unsigned slots);
 void scheduler_submit(scheduler_t *s, job_t *job);
 /* Runs the job after delay_ms on the loop's clock, then as submit does. */
 void scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms);
-/* Environment teardown: completes waiting and parked jobs as cancelled and
- * closes the timer. Jobs already on the threadpool complete as Node decides. */
+/* Environment teardown: completes waiting and parked jobs as cancelled. Jobs
+ * already on the threadpool complete as Node decides. */
 void scheduler_stop(scheduler_t *s);
+/* Closes the timer; `closed(data)` runs once libuv is done with it. Until
+ * then this library must stay loaded: see addon_state.c. */
+void scheduler_close_timer(scheduler_t *s, void (*closed)(void *data), void *data);
 
 /* Threadpool size for this process, as libuv reads it. */
 unsigned scheduler_threadpool_size(void);
