@@ -21,6 +21,70 @@ function describe(value) {
   return `a ${typeof value}`;
 }
 
+const MAX_DEPTH = 100; // MongoDB's nesting limit; also keeps the serializer off deep recursion
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UNSUPPORTED = [Set, WeakSet, WeakMap, Promise, ArrayBuffer, DataView, SharedArrayBuffer];
+
+const join = (path, key) => (path ? `${path}.${key}` : String(key));
+const bad = (code, field, why) => validationError(code, field, `field "${field}" ${why}`);
+
+/**
+ * Looks at every value the serializer would store and refuses what it would
+ * store wrongly or silently change: cycles, nesting past 100 levels, numbers
+ * that are not finite, BigInts past int64, strings that are not valid
+ * Unicode, invalid Dates, and objects with no faithful BSON form. Getters and
+ * Proxy traps that throw become ValidationErrors naming the field.
+ */
+function inspect(value, path, depth, ancestors) {
+  switch (typeof value) {
+    case 'number':
+      if (!Number.isFinite(value)) throw bad('ERR_ASSET_VALUE', path, `is ${value}: only finite numbers are stored`);
+      return;
+    case 'bigint':
+      if (value < INT64_MIN || value > INT64_MAX) throw bad('ERR_ASSET_VALUE', path, 'is a BigInt outside the 64-bit integer range');
+      return;
+    case 'string':
+      if (!value.isWellFormed()) throw bad('ERR_ASSET_VALUE', path, 'is a string with a lone surrogate (not valid Unicode)');
+      return;
+    case 'function':
+    case 'symbol':
+      throw bad('ERR_ASSET_VALUE', path, `is a ${typeof value}, which has no stored form`);
+    case 'object':
+      break;
+    default:
+      return; // boolean, undefined
+  }
+  if (value === null || value._bsontype !== undefined || value instanceof RegExp || value instanceof Uint8Array) return;
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw bad('ERR_ASSET_VALUE', path, 'is an invalid Date');
+    return;
+  }
+  if (ArrayBuffer.isView(value) || UNSUPPORTED.some((C) => value instanceof C)) {
+    throw bad('ERR_ASSET_VALUE', path, `is ${describe(value)}, which has no faithful stored form`);
+  }
+  if (depth >= MAX_DEPTH) throw bad('ERR_ASSET_TOO_DEEP', path, 'nests deeper than MongoDB\'s limit of 100 levels');
+  if (ancestors.has(value)) throw bad('ERR_ASSET_CYCLE', path, 'refers back to an object that contains it (a cycle)');
+  ancestors.add(value);
+  const entries = value instanceof Map ? value.entries() : Object.keys(value).map((k) => [k, undefined]);
+  for (const [key, mapValue] of entries) {
+    const field = join(path, key);
+    if (typeof key !== 'string' || !key.isWellFormed()) throw bad('ERR_ASSET_KEY', field, 'has a name that is not a valid Unicode string');
+    let child = mapValue;
+    if (!(value instanceof Map)) {
+      try {
+        child = value[key];
+      } catch (err) {
+        const e = bad('ERR_ASSET_UNSERIALIZABLE', field, `could not be read: ${err.message}`);
+        e.cause = err;
+        throw e;
+      }
+    }
+    inspect(child, field, depth + 1, ancestors);
+  }
+  ancestors.delete(value);
+}
+
 /** Serializes and validates one upload; `where` prefixes field names. */
 function toBson(data, where = '') {
   if (!isPlainObject(data)) {
@@ -28,8 +92,15 @@ function toBson(data, where = '') {
   }
   let bytes;
   try {
+    inspect(data, where, 0, new Set());
     bytes = BSON.serialize(data, { checkKeys: false, ignoreUndefined: true });
   } catch (err) {
+    if (err.name === 'ValidationError') throw err;
+    // The serializer's buffer ends a little past 16 MiB; past it, it throws a
+    // bare RangeError.
+    if (err.name === 'RangeError' && BSON.calculateObjectSize(data, { ignoreUndefined: true }) > 16 * 1024 * 1024) {
+      throw validationError('ERR_ASSET_TOO_LARGE', where, `${where || 'document'} is over MongoDB's 16 MiB limit`);
+    }
     const e = validationError('ERR_ASSET_UNSERIALIZABLE', where, `${where || 'data'} cannot be stored: ${err.message}`);
     e.cause = err;
     throw e;

@@ -24,9 +24,12 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-# Optional: without them the memcheck and page tests are skipped, and say so.
+# Optional: without them the memcheck, fuzz and page tests are skipped, and say so.
 if ! command -v valgrind >/dev/null 2>&1; then
   if can_apt; then apt_install valgrind; else echo "setup: valgrind not found; the memcheck test will be skipped" >&2; fi
+fi
+if ! command -v clang >/dev/null 2>&1; then
+  if can_apt; then apt_install clang; else echo "setup: clang not found; the fuzz test will be skipped" >&2; fi
 fi
 if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_PATH:-}" ]; then
   if can_apt; then apt_install chromium; else echo "setup: chromium not found; the page test will be skipped (or set CHROMIUM_PATH)" >&2; fi

@@ -42,8 +42,8 @@ const cases = [
   ['fileSize negative', { ...ok, fileSize: -1 }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
   ['fileSize fractional', { ...ok, fileSize: 1.5 }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
   ['fileSize a string', { ...ok, fileSize: '12' }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
-  ['fileSize NaN', { ...ok, fileSize: NaN }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
-  ['fileSize Infinity', { ...ok, fileSize: Infinity }, 'ERR_ASSET_FILE_SIZE', 'fileSize'],
+  ['fileSize NaN', { ...ok, fileSize: NaN }, 'ERR_ASSET_VALUE', 'fileSize'],
+  ['fileSize Infinity', { ...ok, fileSize: Infinity }, 'ERR_ASSET_VALUE', 'fileSize'],
   ['a top-level $ key', { ...ok, $where: 'sleep(1000)' }, 'ERR_ASSET_KEY', '$where'],
   ['a nested $ key', { ...ok, meta: { tags: [{ $set: 1 }] } }, 'ERR_ASSET_KEY', 'meta.tags.0.$set'],
   ['a dotted key', { ...ok, 'meta.size': 1 }, 'ERR_ASSET_KEY', 'meta.size'],
@@ -51,7 +51,7 @@ const cases = [
   ['a key with a NUL byte', { ...ok, 'a\u0000b': 1 }, 'ERR_ASSET_UNSERIALIZABLE', ''],
   ['nesting past 100 levels', { ...ok, deep: deep(120) }, 'ERR_ASSET_TOO_DEEP', null],
   ['a document over 16 MiB', { ...ok, blob: Buffer.alloc(16 * 1024 * 1024) }, 'ERR_ASSET_TOO_LARGE', ''],
-  ['a cyclic object', (() => { const o = { ...ok }; o.self = o; return o; })(), 'ERR_ASSET_UNSERIALIZABLE', ''],
+  ['a cyclic object', (() => { const o = { ...ok }; o.self = o; return o; })(), 'ERR_ASSET_CYCLE', 'self'],
 ];
 
 describe.each(cases)('refuses %s', (label, data, code, field) => {

@@ -32,8 +32,22 @@ static bool is_blank(const char *s, uint32_t len) {
 /* Walks every key at every depth. Our own depth check comes before recursing so
  * that a hostile, deeply nested buffer cannot exhaust the C stack; bson_iter
  * reports a truncated or corrupt buffer through err_off. */
-static bool check_keys(bson_iter_t *iter, const char *parent, int depth,
-                       asset_problem_t *p) {
+typedef struct {
+  asset_problem_t *structure; /* stops the walk: corrupt, too deep, bad UTF-8 */
+  asset_problem_t key;        /* the first '$' or '.' key, reported after the
+                                 asset fields are checked */
+  bool has_key_problem;
+} walk_t;
+
+static bool key_problem(walk_t *w, const char *path, const char *why) {
+  if (!w->has_key_problem)
+    problem(&w->key, "ERR_ASSET_KEY", path, "field \"%s\" %s", why);
+  w->has_key_problem = true;
+  return true; /* keep walking: structure still has to be checked */
+}
+
+static bool check_keys(bson_iter_t *iter, const char *parent, int depth, walk_t *w) {
+  asset_problem_t *p = w->structure;
   char path[256];
   while (bson_iter_next(iter)) {
     uint32_t key_len = bson_iter_key_len(iter);
@@ -43,11 +57,9 @@ static bool check_keys(bson_iter_t *iter, const char *parent, int depth,
       return problem(p, "ERR_ASSET_KEY", path, "field \"%s\" %s",
                      "has a name that is not valid UTF-8");
     if (key[0] == '$')
-      return problem(p, "ERR_ASSET_KEY", path, "field \"%s\" %s",
-                     "starts with '$': operator keys are never stored");
-    if (memchr(key, '.', key_len))
-      return problem(p, "ERR_ASSET_KEY", path, "field \"%s\" %s",
-                     "contains '.': dotted keys are never stored");
+      key_problem(w, path, "starts with '$': operator keys are never stored");
+    else if (memchr(key, '.', key_len))
+      key_problem(w, path, "contains '.': dotted keys are never stored");
 
     bson_type_t type = bson_iter_type(iter);
     if (type == BSON_TYPE_UTF8) {
@@ -61,11 +73,20 @@ static bool check_keys(bson_iter_t *iter, const char *parent, int depth,
       if (depth + 1 > ASSET_MAX_DEPTH)
         return problem(p, "ERR_ASSET_TOO_DEEP", path, "field \"%s\" %s",
                        "nests deeper than MongoDB's limit of 100 levels");
+      /* bson_init_static checks the length and the terminating zero, which
+       * neither bson_iter_recurse nor bson_validate insist on. */
+      const uint8_t *data;
+      uint32_t len;
+      bson_t nested;
+      if (type == BSON_TYPE_DOCUMENT)
+        bson_iter_document(iter, &len, &data);
+      else
+        bson_iter_array(iter, &len, &data);
       bson_iter_t child;
-      if (!bson_iter_recurse(iter, &child))
+      if (!data || !bson_init_static(&nested, data, len) || !bson_iter_recurse(iter, &child))
         return problem(p, "ERR_ASSET_CORRUPT", path, "field \"%s\" %s",
                        "is not a well-formed BSON document");
-      if (!check_keys(&child, path, depth + 1, p))
+      if (!check_keys(&child, path, depth + 1, w))
         return false;
     }
   }
@@ -161,9 +182,27 @@ bool asset_validate(const uint8_t *data, size_t len, asset_problem_t *p) {
   if (!bson_iter_init(&it, &doc))
     return problem(p, "ERR_ASSET_CORRUPT", "", "document%s %s",
                    "is not well-formed BSON");
-  /* Asset fields first: { orderId: { $ne: null } } is an orderId problem. */
-  return check_order_id(&doc, p) && check_file_name(&doc, p) &&
-         check_file_size(&doc, p) && check_keys(&it, "", 1, p);
+  /* Our walk first: it bounds nesting before anything recurses. Then
+   * libbson's own structural check, which also catches what an iterator
+   * silently stops at (an early terminator followed by junk) and would
+   * otherwise make later copies abort. Then the asset fields, and only then
+   * key rules: { orderId: { $ne: null } } is an orderId problem. */
+  walk_t walk = {.structure = p, .has_key_problem = false};
+  if (!check_keys(&it, "", 1, &walk))
+    return false;
+  bson_error_t error;
+  if (!bson_validate_with_error(&doc, BSON_VALIDATE_NONE, &error)) {
+    char detail[256];
+    snprintf(detail, sizeof detail, "is not well-formed BSON: %.200s", error.message);
+    return problem(p, "ERR_ASSET_CORRUPT", "", "document%s %s", detail);
+  }
+  if (!check_order_id(&doc, p) || !check_file_name(&doc, p) || !check_file_size(&doc, p))
+    return false;
+  if (walk.has_key_problem) {
+    *p = walk.key;
+    return false;
+  }
+  return true;
 }
 
 bson_t *asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
@@ -184,7 +223,20 @@ bson_t *asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
   } else {
     BSON_APPEND_VALUE(out, "_id", bson_iter_value(&it));
   }
-  bson_copy_to_excluding_noinit(&src, out, "_id", NULL);
+  /* Copied field by field, never with a libbson helper that aborts on a
+   * field it cannot append: these bytes came from outside. */
+  bson_iter_init(&it, &src);
+  while (bson_iter_next(&it)) {
+    if (strcmp(bson_iter_key(&it), "_id") == 0)
+      continue;
+    if (!bson_append_iter(out, bson_iter_key(&it), (int)bson_iter_key_len(&it), &it)) {
+      bson_destroy(out);
+      *id_generated = false;
+      problem(p, "ERR_ASSET_CORRUPT", bson_iter_key(&it), "field \"%s\" %s",
+              "is not well-formed BSON");
+      return NULL;
+    }
+  }
   return out;
 }
 
