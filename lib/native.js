@@ -3,16 +3,31 @@
 // Loads the compiled addon once per JavaScript environment. Native state is
 // per environment too (src/addon_state.c), so Jest's module resets and
 // worker_threads each get their own.
+const os = require('os');
 const path = require('path');
 const { makeError } = require('./errors');
 
 const bindingPath = path.join(__dirname, '..', 'build', 'Release', 'atomic_asset_version.node');
 
+// Node carries its own OpenSSL and exports its symbols; libmongoc links the
+// system's. Loaded plainly, libmongoc's OpenSSL calls bind to Node's copy,
+// which works only while both are the same release. RTLD_DEEPBIND makes the
+// addon and its libraries resolve their own dependencies first, so libmongoc
+// uses the system OpenSSL it was built against (test/tls.test.js checks the
+// binding). Where the flag does not exist (not glibc), plain require.
+function open(file) {
+  const { RTLD_NOW, RTLD_DEEPBIND } = os.constants.dlopen;
+  if (RTLD_DEEPBIND === undefined || process.env.ATOMIC_ASSET_VERSION_NO_DEEPBIND) return require(file);
+  const module = { exports: {} };
+  process.dlopen(module, file, RTLD_NOW | RTLD_DEEPBIND);
+  return module.exports;
+}
+
 function load() {
   try {
-    return require(bindingPath);
+    return open(bindingPath);
   } catch (err) {
-    if (err.code === 'MODULE_NOT_FOUND') {
+    if (err.code === 'MODULE_NOT_FOUND' || err.code === 'ERR_DLOPEN_FAILED') {
       err.message =
         `the native addon is not built (${bindingPath}). Run \`npm install\` ` +
         '(needs libmongoc-dev, libbson-dev and pkg-config: see README.md)';

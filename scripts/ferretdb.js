@@ -46,7 +46,8 @@ function canConnect(port) {
  * @param {object} [opts]
  * @param {string} [opts.dataDir] where SQLite files go (default: a new temp dir, removed on stop)
  * @param {number} [opts.port] default: a free one
- * @param {string[]} [opts.extraArgs] more ferretdb flags (TLS, replica set name…)
+ * @param {{ cert: string, key: string }} [opts.tls] also listen with TLS on another port
+ * @param {string[]} [opts.extraArgs] more ferretdb flags (a replica set name…)
  */
 async function startFerretDB(opts = {}) {
   const bin = binaryPath();
@@ -54,6 +55,10 @@ async function startFerretDB(opts = {}) {
   const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'ferretdb-'));
   fs.mkdirSync(dataDir, { recursive: true });
   const port = opts.port || (await freePort());
+  const tlsPort = opts.tls ? await freePort() : null;
+  const tlsArgs = opts.tls
+    ? [`--listen-tls=127.0.0.1:${tlsPort}`, `--listen-tls-cert-file=${opts.tls.cert}`, `--listen-tls-key-file=${opts.tls.key}`]
+    : [];
   const args = [
     '--handler=sqlite',
     `--sqlite-url=file:${path.resolve(dataDir)}/`,
@@ -62,6 +67,7 @@ async function startFerretDB(opts = {}) {
     '--telemetry=disable',
     '--state-dir=-',
     '--log-level=error',
+    ...tlsArgs,
     ...(opts.extraArgs || []),
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -70,7 +76,7 @@ async function startFerretDB(opts = {}) {
     stderr += d;
   });
   const deadline = Date.now() + 20000;
-  while (!(await canConnect(port))) {
+  while (!(await canConnect(port)) || (tlsPort && !(await canConnect(tlsPort)))) {
     if (child.exitCode !== null) throw new Error(`ferretdb exited (${child.exitCode}): ${stderr}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -81,6 +87,7 @@ async function startFerretDB(opts = {}) {
   return {
     uri: `mongodb://127.0.0.1:${port}/`,
     port,
+    tlsPort,
     pid: child.pid,
     process: child,
     dataDir,
