@@ -78,6 +78,7 @@ class AssetRepository {
     this.counters = new Stats();
     this.queues = new Map(); // orderKey -> { waiting: [], busy: bool }
     this.inFlight = new Set(); // native promises not yet settled
+    this.observers = new Set(); // upload listeners, for metrics
     this.ready = null; // the index, ensured once before the first write
     // Uploads queued before the server was found unreachable fail with that
     // error at once, instead of each waiting out a server-selection timeout.
@@ -91,7 +92,11 @@ class AssetRepository {
     try {
       this.assertOpen();
       const bytes = toBson(data);
-      return this.enqueue(orderKey(data.orderId), [bytes]).then(([entry]) => settle(entry, data.orderId));
+      const started = process.hrtime.bigint();
+      return this.enqueue(orderKey(data.orderId), [bytes]).then(([entry]) => {
+        this.notify(entry, started);
+        return settle(entry, data.orderId);
+      });
     } catch (err) {
       this.countRefusal(err);
       return Promise.reject(err);
@@ -160,6 +165,21 @@ class AssetRepository {
       });
     }
     return this.ready;
+  }
+
+  /**
+   * Calls fn({ seconds, ok, retries }) as each upload settles, for metrics
+   * (see lib/metrics.js). Returns a function that stops it.
+   */
+  observe(fn) {
+    this.observers.add(fn);
+    return () => this.observers.delete(fn);
+  }
+
+  notify(entry, started) {
+    if (this.observers.size === 0) return;
+    const event = { seconds: Number(process.hrtime.bigint() - started) / 1e9, ok: !entry.error, retries: entry.retries || 0 };
+    for (const fn of this.observers) fn(event);
   }
 
   stats() {

@@ -271,7 +271,8 @@ static void ensure_index_execute(job_t *job) {
   ensure_index_job_t *j = (ensure_index_job_t *)job;
   mongoc_collection_t *coll;
   mongoc_client_t *client = repo_client_pop(j->rj.repo, &coll);
-  j->ok = version_index_ensure(coll, j->name, sizeof j->name, &j->error);
+  j->ok = version_index_ensure(client, j->rj.repo->db_name, coll, j->name, sizeof j->name,
+                               &j->error);
   repo_client_push(j->rj.repo, client, coll);
 }
 

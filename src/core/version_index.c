@@ -1,5 +1,6 @@
 #include "version_index.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef enum { INDEX_ABSENT, INDEX_USABLE, INDEX_UNSAFE } index_state_t;
@@ -70,8 +71,69 @@ static index_state_t find_index(mongoc_collection_t *coll, char *name_out,
   return state;
 }
 
-bool version_index_ensure(mongoc_collection_t *coll, char *name_out,
-                          size_t name_size, bson_error_t *error) {
+bool version_index_shard_key_ok(const bson_t *shard_key) {
+  bson_iter_t it;
+  int n = 0;
+  if (!bson_iter_init(&it, shard_key))
+    return false;
+  while (bson_iter_next(&it)) {
+    const char *expected = n == 0 ? "orderId" : n == 1 ? "version" : NULL;
+    if (!expected || strcmp(bson_iter_key(&it), expected) != 0 ||
+        !BSON_ITER_HOLDS_NUMBER(&it) || bson_iter_as_int64(&it) != 1)
+      return false;
+    n++;
+  }
+  return n >= 1;
+}
+
+/* Behind a mongos, a sharded collection must be sharded on a ranged prefix
+ * of (orderId, version). An unsharded collection, or a plain server, is fine. */
+static bool check_sharding(mongoc_client_t *client, const char *db_name,
+                           mongoc_collection_t *coll, bson_error_t *error) {
+  bson_t hello = BSON_INITIALIZER, reply;
+  BSON_APPEND_INT32(&hello, "hello", 1);
+  bool ok = mongoc_client_command_simple(client, "admin", &hello, NULL, &reply, error);
+  bson_destroy(&hello);
+  bson_iter_t it;
+  bool mongos = ok && bson_iter_init_find(&it, &reply, "msg") && BSON_ITER_HOLDS_UTF8(&it) &&
+                strcmp(bson_iter_utf8(&it, NULL), "isdbgrid") == 0;
+  bson_destroy(&reply);
+  if (!ok || !mongos)
+    return ok;
+
+  char ns[512];
+  snprintf(ns, sizeof ns, "%s.%s", db_name, mongoc_collection_get_name(coll));
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(ns));
+  mongoc_collection_t *collections = mongoc_client_get_collection(client, "config", "collections");
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(collections, filter, NULL, NULL);
+  const bson_t *doc;
+  bool safe = true;
+  if (mongoc_cursor_next(cursor, &doc) && bson_iter_init_find(&it, doc, "key") &&
+      BSON_ITER_HOLDS_DOCUMENT(&it)) {
+    const uint8_t *data;
+    uint32_t len;
+    bson_t key;
+    bson_iter_document(&it, &len, &data);
+    safe = bson_init_static(&key, data, len) && version_index_shard_key_ok(&key);
+    if (!safe)
+      bson_set_error(error, VERSION_INDEX_ERROR_DOMAIN, VERSION_INDEX_ERROR_UNSAFE,
+                     "%s is sharded on a key that is not { orderId: 1 } or { orderId: 1, "
+                     "version: 1 }: the unique (orderId, version) index cannot exist there",
+                     ns);
+  }
+  if (mongoc_cursor_error(cursor, error))
+    safe = false;
+  mongoc_cursor_destroy(cursor);
+  mongoc_collection_destroy(collections);
+  bson_destroy(filter);
+  return safe;
+}
+
+bool version_index_ensure(mongoc_client_t *client, const char *db_name,
+                          mongoc_collection_t *coll, char *name_out, size_t name_size,
+                          bson_error_t *error) {
+  if (!check_sharding(client, db_name, coll, error))
+    return false;
   bool list_failed;
   index_state_t state = find_index(coll, name_out, name_size, error, &list_failed);
   if (list_failed || state == INDEX_UNSAFE)

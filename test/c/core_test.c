@@ -126,6 +126,24 @@ static void test_documents(void) {
   bson_destroy(in);
 }
 
+static void test_shard_keys(void) {
+  const char *ok[] = {"{\"orderId\": 1}", "{\"orderId\": 1, \"version\": 1}"};
+  const char *bad[] = {"{\"orderId\": \"hashed\"}", "{\"version\": 1}", "{}",
+                       "{\"orderId\": 1, \"fileName\": 1}", "{\"orderId\": -1}",
+                       "{\"_id\": 1}"};
+  bson_error_t error;
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    bson_t *key = bson_new_from_json((const uint8_t *)ok[i], -1, &error);
+    CHECK(key && version_index_shard_key_ok(key));
+    bson_destroy(key);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    bson_t *key = bson_new_from_json((const uint8_t *)bad[i], -1, &error);
+    CHECK(key && !version_index_shard_key_ok(key));
+    bson_destroy(key);
+  }
+}
+
 /* ---- against a server ---------------------------------------------------- */
 
 typedef struct {
@@ -206,9 +224,9 @@ static void test_server(const char *uri_string) {
   mongoc_collection_t *coll = mongoc_client_get_collection(client, db, "assets");
   char name[128];
 
-  CHECK(version_index_ensure(coll, name, sizeof name, &error));
+  CHECK(version_index_ensure(client, db, coll, name, sizeof name, &error));
   CHECK(strcmp(name, VERSION_INDEX_NAME) == 0);
-  CHECK(version_index_ensure(coll, name, sizeof name, &error)); /* idempotent */
+  CHECK(version_index_ensure(client, db, coll, name, sizeof name, &error)); /* idempotent */
 
   attempt_config_t config = {VERSION_INDEX_NAME, NULL};
   attempt_result_t result;
@@ -276,6 +294,7 @@ int main(int argc, char **argv) {
   mongoc_log_set_handler(quiet_log, NULL);
   test_validation();
   test_documents();
+  test_shard_keys();
   if (argc > 1)
     test_server(argv[1]);
   mongoc_cleanup();
