@@ -191,7 +191,21 @@ async function threadpoolProbe(uri, dbName) {
   };
   const loaded = await readFileLatency(10000, burst);
   await repo.close();
-  return { idle, duringBursts: loaded, bursts: round, ratioP99: loaded.p99ms / idle.p99ms };
+  // Control: the same 3 s of load through the official driver (no threadpool
+  // at all), to tell event-loop and CPU contention from threadpool use.
+  const client = await MongoClient.connect(uri, { maxPoolSize: 100 });
+  const col = client.db(dbName).collection('fsprobe_driver');
+  let driverRound = 0;
+  const driverBurst = async () => {
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => col.insertOne({ orderId: `fs-${driverRound}`, fileName: `f${i}`, version: i + 1 })));
+      driverRound++;
+    }
+  };
+  const control = await readFileLatency(10000, driverBurst);
+  await client.close();
+  return { idle, duringBursts: loaded, bursts: round, ratioP99: loaded.p99ms / idle.p99ms, duringDriverInserts: control, controlRatioP99: control.p99ms / idle.p99ms };
 }
 
 async function memoryProbe(uri, dbName, total) {
@@ -340,7 +354,8 @@ async function main() {
     );
   }
   console.log(
-    `\nfs.readFile p99: idle ${fmt(threadpool.idle.p99ms, 2)} ms, during ${threadpool.bursts} bursts of 1000 uploads ${fmt(threadpool.duringBursts.p99ms, 2)} ms (${fmt(threadpool.ratioP99, 2)}x)`,
+    `\nfs.readFile p99: idle ${fmt(threadpool.idle.p99ms, 2)} ms, during ${threadpool.bursts} bursts of 1000 uploads ${fmt(threadpool.duringBursts.p99ms, 2)} ms (${fmt(threadpool.ratioP99, 2)}x); ` +
+      `control, the same load as plain driver inserts: ${fmt(threadpool.duringDriverInserts.p99ms, 2)} ms (${fmt(threadpool.controlRatioP99, 2)}x)`,
   );
   console.log(`memory: ${memory.uploads} uploads, ${memory.failed} failed; RSS ${memory.rss.map((r) => fmt(r.rssMiB)).join(' → ')} MiB per 10k (growth ${fmt(memory.growthMiB, 1)} MiB)`);
 }
