@@ -267,6 +267,7 @@ typedef struct {
   bool ok;
 } ensure_index_job_t;
 
+/* Threadpool thread. */
 static void ensure_index_execute(job_t *job) {
   ensure_index_job_t *j = (ensure_index_job_t *)job;
   mongoc_collection_t *coll;
@@ -276,6 +277,7 @@ static void ensure_index_execute(job_t *job) {
   repo_client_push(j->rj.repo, client, coll);
 }
 
+/* Main thread. */
 static void ensure_index_complete(napi_env env, job_t *job, bool cancelled) {
   ensure_index_job_t *j = (ensure_index_job_t *)job;
   napi_value name;
@@ -317,6 +319,7 @@ typedef struct {
   bool ok;
 } read_highest_job_t;
 
+/* Threadpool thread. */
 static void read_highest_execute(job_t *job) {
   read_highest_job_t *j = (read_highest_job_t *)job;
   mongoc_collection_t *coll;
@@ -325,6 +328,7 @@ static void read_highest_execute(job_t *job) {
   repo_client_push(j->rj.repo, client, coll);
 }
 
+/* Main thread. */
 static void read_highest_complete(napi_env env, job_t *job, bool cancelled) {
   read_highest_job_t *j = (read_highest_job_t *)job;
   napi_value value;
@@ -380,12 +384,14 @@ typedef struct {
   mongoc_client_pool_t *pool; /* taken from repo, destroyed by execute */
 } close_job_t;
 
+/* Threadpool thread: destroying a pool ends server sessions over the network. */
 static void close_execute(job_t *job) {
   close_job_t *j = (close_job_t *)job;
   mongoc_client_pool_destroy(j->pool);
   j->pool = NULL;
 }
 
+/* Main thread. */
 static void close_complete(napi_env env, job_t *job, bool cancelled) {
   close_job_t *j = (close_job_t *)job;
   napi_value undefined;
