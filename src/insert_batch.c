@@ -38,7 +38,6 @@ typedef struct {
   int64_t hint;             /* version to try without reading; 0 = read */
   bool recover;             /* the last insert's outcome is unknown */
   size_t recovered;         /* leading items recovery found stored; by execute */
-  bool recover_ok;
   unsigned failures_seen;   /* repo->connection_failures when (re)submitted */
   bool fail_fast;           /* set by before_run: the server went away meanwhile */
   bson_error_t fail_fast_error;
@@ -60,34 +59,37 @@ static void batch_free(insert_batch_t *b) {
 }
 
 /* Threadpool thread. */
+/* An outcome decided without an insert; error may be NULL. */
+static void set_outcome(attempt_result_t *r, attempt_outcome_t outcome, const bson_error_t *error) {
+  memset(r, 0, sizeof *r);
+  r->outcome = outcome;
+  if (error) {
+    r->error = *error;
+    r->has_error = true;
+  }
+}
+
 static void batch_execute(job_t *job) {
   insert_batch_t *b = (insert_batch_t *)job;
   repository_t *repo = b->rj.repo;
   attempt_config_t config = {repo->version_index, repo->write_opts};
-  mongoc_collection_t *coll;
   b->recovered = 0;
   if (b->fail_fast) {
-    memset(&b->result, 0, sizeof b->result);
-    b->result.outcome = ATTEMPT_FAILED;
-    b->result.has_error = true;
-    b->result.error = b->fail_fast_error;
+    set_outcome(&b->result, ATTEMPT_FAILED, &b->fail_fast_error);
     return;
   }
+  mongoc_collection_t *coll;
   mongoc_client_t *client = repo_client_pop(repo, &coll);
-  b->recover_ok = true;
-  if (b->recover)
-    b->recover_ok = attempt_recover(coll, b->assets + b->next, b->n - b->next,
-                                    &b->recovered, &b->result.error);
-  size_t first = b->next + b->recovered;
-  if (!b->recover_ok) {
-    memset(&b->result, 0, sizeof b->result);
-    b->result.outcome = ATTEMPT_FAILED;
-    b->result.has_error = true;
-  } else if (first < b->n) {
-    attempt_run(coll, &config, b->assets + first, b->n - first, b->hint, &b->result);
+  bson_error_t error;
+  if (b->recover && !attempt_recover(coll, b->assets + b->next, b->n - b->next,
+                                     &b->recovered, &error)) {
+    set_outcome(&b->result, ATTEMPT_FAILED, &error);
   } else {
-    memset(&b->result, 0, sizeof b->result);
-    b->result.outcome = ATTEMPT_DONE;
+    size_t first = b->next + b->recovered;
+    if (first < b->n)
+      attempt_run(coll, &config, b->assets + first, b->n - first, b->hint, &b->result);
+    else
+      set_outcome(&b->result, ATTEMPT_DONE, NULL);
   }
   repo_client_push(repo, client, coll);
 }
