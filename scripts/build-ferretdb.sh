@@ -11,6 +11,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/.cache/ferretdb/ferretdb-$VERSION"
 [ -x "$OUT" ] && { echo "$OUT"; exit 0; }
 
+# Go's own installer puts it here, outside the default PATH.
+command -v go >/dev/null 2>&1 || PATH="$PATH:/usr/local/go/bin"
 if ! command -v go >/dev/null 2>&1; then
   echo "build-ferretdb: Go is needed to build FerretDB $VERSION (go 1.22 or newer, from go.dev or your distribution); or set MONGODB_URI to a running MongoDB" >&2
   exit 1
