@@ -113,18 +113,16 @@ function toBson(data, where = '') {
   return bytes;
 }
 
+// Also an ObjectId from another copy of the bson package.
+const isObjectId = (v) => v instanceof ObjectId || Boolean(v && v._bsontype === 'ObjectId');
+
 /** A key that groups uploads of the same order (string or ObjectId). */
 function orderKey(orderId) {
-  return orderId instanceof ObjectId || (orderId && orderId._bsontype === 'ObjectId')
-    ? `o:${orderId.toHexString()}`
-    : `s:${orderId}`;
+  return isObjectId(orderId) ? `o:${orderId.toHexString()}` : `s:${orderId}`;
 }
 
 function checkOrderId(orderId, field = 'orderId') {
-  const ok =
-    (typeof orderId === 'string' && orderId.trim() !== '' && !orderId.includes('\0')) ||
-    orderId instanceof ObjectId ||
-    (orderId && orderId._bsontype === 'ObjectId');
+  const ok = (typeof orderId === 'string' && orderId.trim() !== '' && !orderId.includes('\0')) || isObjectId(orderId);
   if (!ok) {
     throw validationError(
       'ERR_ASSET_ORDER_ID',

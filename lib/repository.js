@@ -2,7 +2,7 @@
 
 const { BSON } = require('bson');
 const native = require('./native');
-const { toBson, orderKey, checkOrderId } = require('./asset_input');
+const { toBson, orderKey, checkOrderId, isPlainObject } = require('./asset_input');
 const { VersionMemory } = require('./version_memory');
 const { Stats } = require('./stats');
 const { BatchError, RepositoryClosedError, validationError } = require('./errors');
@@ -120,7 +120,8 @@ class AssetRepository {
         if (item && typeof item === 'object' && 'orderId' in item && orderKey(item.orderId) !== key) {
           throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].orderId`, `items[${i}].orderId differs from orderId`);
         }
-        return toBson(item && typeof item === 'object' && !Array.isArray(item) ? { ...item, orderId } : item, `items[${i}]`);
+        // Only a plain item gets the order added; anything else is refused by toBson as it is.
+        return toBson(isPlainObject(item) ? { ...item, orderId } : item, `items[${i}]`);
       });
       return this.enqueue(key, batch).then((entries) => {
         const results = entries.map((entry) =>
@@ -307,4 +308,4 @@ function settle(entry, orderId) {
   return BSON.deserialize(entry.doc);
 }
 
-module.exports = { AssetRepository, DEFAULTS };
+module.exports = { AssetRepository };

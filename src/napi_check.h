@@ -20,8 +20,6 @@ void napi_check_throw(napi_env env, napi_status status, const char *call);
 
 /* For napi_callback functions and helpers returning napi_value. */
 #define NAPI_CALL(env, call) NAPI_CALL_BASE(env, call, NULL)
-/* For helpers returning void. */
-#define NAPI_CALL_VOID(env, call) NAPI_CALL_BASE(env, call, )
 /* For helpers returning bool success. */
 #define NAPI_CALL_BOOL(env, call) NAPI_CALL_BASE(env, call, false)
 

@@ -140,6 +140,10 @@ describe('createManyWithAtomicVersion', () => {
       field: 'items[1].fileName',
     });
     await expect(repo.createManyWithAtomicVersion('m4', [])).rejects.toMatchObject({ name: 'ValidationError', field: 'items' });
+    await expect(repo.createManyWithAtomicVersion('m4', [new Map([['fileName', 'a.pdf']])])).rejects.toMatchObject({
+      code: 'ERR_ASSET_NOT_OBJECT',
+      field: 'items[0]',
+    });
     await expect(repo.createManyWithAtomicVersion({ $ne: 1 }, [{ fileName: 'a.pdf' }])).rejects.toMatchObject({ field: 'orderId' });
     expect(await t.db.collection('many4').countDocuments()).toBe(0);
   });

@@ -267,8 +267,10 @@ static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *
     out->has_error = true;
     if (is_transient(out, out->error.code))
       out->outcome = ATTEMPT_CONFLICT;
-    else if (out->error.domain == MONGOC_ERROR_STREAM)
-      out->outcome = ATTEMPT_UNKNOWN; /* the server may have committed it */
+    else if (out->error.domain == MONGOC_ERROR_STREAM &&
+             out->error.code != MONGOC_ERROR_STREAM_CONNECT &&
+             out->error.code != MONGOC_ERROR_STREAM_NAME_RESOLUTION)
+      out->outcome = ATTEMPT_UNKNOWN; /* sent, then lost: the server may have committed it */
     else
       out->outcome = ATTEMPT_FAILED;
   }
