@@ -1,5 +1,7 @@
 'use strict';
 
+const { BSON } = require('bson');
+
 // Every error this package raises is an AssetError with a stable `code`.
 // Server errors keep the server's numeric code (11000 stays 11000, so callers
 // written for the reference design keep working); our own codes are strings
@@ -29,6 +31,13 @@ class IndexError extends AssetError {}
 class RepositoryClosedError extends AssetError {}
 /** createManyWithAtomicVersion stored some items but not all; see `results`. */
 class BatchError extends AssetError {}
+/**
+ * The upload may or may not be stored (a reply lost and not recovered in
+ * time, a write concern not confirmed). Not retriable as a new upload:
+ * settle it by calling createWithAtomicVersion again with the same data and
+ * this error's `_id`.
+ */
+class OutcomeUnknownError extends AssetError {}
 
 const classes = {
   AssetError,
@@ -40,6 +49,7 @@ const classes = {
   IndexError,
   RepositoryClosedError,
   BatchError,
+  OutcomeUnknownError,
 };
 
 /** Called by the native addon (src/errors.c) to build its errors. */
@@ -52,4 +62,27 @@ function validationError(code, field, message) {
   return new ValidationError(message, { code, field });
 }
 
-module.exports = { ...classes, makeError, validationError };
+/**
+ * The error for one upload, from what the addon reports ({ kind, message,
+ * code, … , cause?, id? }: data, so every upload gets an object of its own),
+ * or from an error that several uploads share (then a copy, with the shared
+ * one as `cause`).
+ */
+function errorForUpload(error, orderId) {
+  if (error instanceof Error) {
+    const own = new (error.constructor)(error.message, { ...error, cause: error });
+    if (orderId !== undefined) own.orderId = orderId;
+    return own;
+  }
+  return errorFromData(error, orderId);
+}
+
+function errorFromData(data, orderId) {
+  const { kind, message, cause, id, ...props } = data;
+  if (cause) props.cause = errorFromData(cause);
+  if (id) props._id = BSON.deserialize(id)._id;
+  if (orderId !== undefined) props.orderId = orderId;
+  return makeError(kind, message, props);
+}
+
+module.exports = { ...classes, makeError, validationError, errorForUpload, errorFromData };

@@ -14,4 +14,5 @@ module.exports = {
   IndexError: errors.IndexError,
   RepositoryClosedError: errors.RepositoryClosedError,
   BatchError: errors.BatchError,
+  OutcomeUnknownError: errors.OutcomeUnknownError,
 };

@@ -3,9 +3,8 @@
 const { BSON } = require('bson');
 const native = require('./native');
 const { toBson, orderKey, checkOrderId, isPlainObject } = require('./asset_input');
-const { VersionMemory } = require('./version_memory');
 const { Stats } = require('./stats');
-const { BatchError, RepositoryClosedError, validationError } = require('./errors');
+const { BatchError, RepositoryClosedError, validationError, errorFromData, errorForUpload } = require('./errors');
 
 const DEFAULTS = {
   uri: undefined, // process.env.MONGODB_URI when absent
@@ -13,9 +12,10 @@ const DEFAULTS = {
   collection: 'assets',
   maxRetries: 5, // as the reference design
   coalesce: true, // one insertMany per burst of uploads to an order
-  versionMemory: 10000, // orders whose next version is remembered; 0 = off
+  versionMemory: undefined, // accepted for old callers; no effect: every batch reads the top
   maxBatchSize: 1000, // uploads per insertMany
   writeConcern: undefined, // { w, j, wtimeoutMS }, passed to the driver
+  recoveryTimeMS: 60000, // how long a lost reply may take to settle before OutcomeUnknownError
 };
 
 let warnedGetNextVersion = false;
@@ -51,9 +51,10 @@ function parseOptions(input) {
   }
   checkInteger(options, 'maxRetries', 0, 1000);
   checkInteger(options, 'maxBatchSize', 1, 100000);
-  if (options.versionMemory === false) options.versionMemory = 0;
-  if (options.versionMemory === true) options.versionMemory = DEFAULTS.versionMemory;
-  checkInteger(options, 'versionMemory', 0, 1e7);
+  if (options.versionMemory !== undefined && typeof options.versionMemory !== 'boolean') {
+    checkInteger(options, 'versionMemory', 0, 1e7);
+  }
+  checkInteger(options, 'recoveryTimeMS', 0, 86400000);
   if (typeof options.coalesce !== 'boolean') {
     throw validationError('ERR_ASSET_OPTION', 'coalesce', 'option "coalesce" must be a boolean');
   }
@@ -74,10 +75,9 @@ class AssetRepository {
       ? BSON.serialize({ writeConcern: this.options.writeConcern })
       : undefined;
     this.native = new native.NativeRepository(this.options.uri, this.options.dbName, this.options.collection, writeOptions);
-    this.memory = new VersionMemory(this.options.versionMemory);
     this.counters = new Stats();
     this.queues = new Map(); // orderKey -> { waiting: [], busy: bool }
-    this.inFlight = new Set(); // native promises not yet settled
+    this.inFlight = new Set(); // every accepted upload and native call not yet settled
     this.observers = new Set(); // upload listeners, for metrics
     this.ready = null; // the index, ensured once before the first write
     // Uploads queued before the server was found unreachable fail with that
@@ -93,10 +93,12 @@ class AssetRepository {
       this.assertOpen();
       const bytes = toBson(data);
       const started = process.hrtime.bigint();
-      return this.enqueue(orderKey(data.orderId), [bytes]).then(([entry]) => {
-        this.notify(entry, started);
-        return settle(entry, data.orderId);
-      });
+      return this.track(
+        this.enqueue(orderKey(data.orderId), [bytes]).then(([entry]) => {
+          this.notify(entry, started);
+          return settle(entry, data.orderId);
+        }),
+      );
     } catch (err) {
       this.countRefusal(err);
       return Promise.reject(err);
@@ -123,10 +125,16 @@ class AssetRepository {
         // Only a plain item gets the order added; anything else is refused by toBson as it is.
         return toBson(isPlainObject(item) ? { ...item, orderId } : item, `items[${i}]`);
       });
-      return this.enqueue(key, batch).then((entries) => {
-        const results = entries.map((entry) =>
-          entry.error ? { status: 'rejected', reason: entry.error } : { status: 'fulfilled', value: BSON.deserialize(entry.doc) },
-        );
+      const started = process.hrtime.bigint();
+      return this.track(this.enqueue(key, batch).then((entries) => {
+        const results = entries.map((entry) => {
+          this.notify(entry, started);
+          try {
+            return { status: 'fulfilled', value: settle(entry, orderId) };
+          } catch (err) {
+            return { status: 'rejected', reason: err };
+          }
+        });
         const failed = results.filter((r) => r.status === 'rejected').length;
         if (failed === 0) return results.map((r) => r.value);
         throw new BatchError(`${failed} of ${results.length} assets of order ${String(orderId)} were not stored: ${results.find((r) => r.reason).reason.message}`, {
@@ -135,7 +143,7 @@ class AssetRepository {
           stored: results.length - failed,
           failed,
         });
-      });
+      }));
     } catch (err) {
       this.countRefusal(err);
       return Promise.reject(err);
@@ -179,14 +187,22 @@ class AssetRepository {
 
   notify(entry, started) {
     if (this.observers.size === 0) return;
-    const event = { seconds: Number(process.hrtime.bigint() - started) / 1e9, ok: !entry.error, retries: entry.retries || 0 };
-    for (const fn of this.observers) fn(event);
+    const outcome = !entry.error ? 'stored' : entry.error.kind === 'OutcomeUnknownError' ? 'unknown' : 'failed';
+    const event = { seconds: Number(process.hrtime.bigint() - started) / 1e9, ok: !entry.error, outcome, retries: entry.retries || 0 };
+    for (const fn of this.observers) {
+      try {
+        fn(event);
+      } catch (err) {
+        // A listener's bug must not turn a stored upload into a rejection.
+        process.emitWarning(`an observe() listener threw: ${err && err.message}`, { code: 'ATOMIC_ASSET_VERSION_OBSERVER' });
+      }
+    }
   }
 
   stats() {
     let queued = 0;
     for (const q of this.queues.values()) queued += q.waiting.length;
-    return this.counters.snapshot({ queued, rememberedOrders: this.memory.size, threadpool: native.threadpool() });
+    return this.counters.snapshot({ queued, threadpool: native.threadpool() });
   }
 
   /** Lets accepted uploads finish, then releases the connections. Idempotent. */
@@ -249,6 +265,7 @@ class AssetRepository {
     queue.busy = true;
     while (queue.waiting.length > 0) {
       if (queue.waiting[0].failuresSeen !== this.connectionFailures) {
+        // Never sent: certainly not stored, so failing it is honest.
         const stale = queue.waiting.shift();
         const entries = stale.docs.map(() => ({ error: this.connectionError, attempts: 0 }));
         for (const entry of entries) this.counters.record(entry);
@@ -273,25 +290,17 @@ class AssetRepository {
     try {
       await this.ensureIndex();
       this.counters.batches++;
-      // An order this process has not seen is guessed to be new (v1): right
-      // for a fresh order, one refused insert and a read otherwise. With the
-      // memory off, every batch reads the highest version first.
-      const hint = this.options.versionMemory > 0 ? this.memory.next(key) || 1 : 0;
-      entries = await this.track(this.native.insertBatch(docs, this.options.maxRetries, hint));
+      entries = await this.track(this.native.insertBatch(docs, this.options.maxRetries, this.options.recoveryTimeMS));
     } catch (err) {
-      entries = docs.map(() => ({ error: err, attempts: 1 }));
+      // Refused before anything was sent (the index, a closed repository).
+      entries = docs.map(() => ({ error: err, attempts: 0 }));
     }
-    let highest = 0;
-    for (const entry of entries) {
-      if (entry.error && entry.error.name === 'ConnectionError' && entry.error !== this.connectionError) {
-        this.connectionFailures++;
-        this.connectionError = entry.error;
-      }
-      this.counters.record(entry);
-      if (entry.version > highest) highest = entry.version;
+    const unreachable = entries.find((e) => e.error && (e.error.kind || e.error.name) === 'ConnectionError');
+    if (unreachable) {
+      this.connectionFailures++;
+      this.connectionError = unreachable.error;
     }
-    if (highest > 0) this.memory.remember(key, highest + 1);
-    else this.memory.forget(key);
+    for (const entry of entries) this.counters.record(entry);
     let at = 0;
     for (const job of jobs) {
       job.resolve(entries.slice(at, at + job.docs.length));
@@ -300,11 +309,9 @@ class AssetRepository {
   }
 }
 
+/** The stored document, or a rejection with an error of this upload's own. */
 function settle(entry, orderId) {
-  if (entry.error) {
-    if (entry.error.orderId === undefined) entry.error.orderId = orderId;
-    throw entry.error;
-  }
+  if (entry.error) throw errorForUpload(entry.error, orderId);
   return BSON.deserialize(entry.doc);
 }
 

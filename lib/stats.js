@@ -5,7 +5,8 @@ class Stats {
   constructor() {
     this.uploads = 0; // uploads that reached the database
     this.succeeded = 0;
-    this.failed = 0;
+    this.failed = 0; // certainly not stored
+    this.outcomeUnknown = 0; // may or may not be stored: OutcomeUnknownError
     this.retries = 0; // attempts lost to a concurrent writer, summed over uploads
     this.retried = 0; // uploads that needed at least one retry
     this.failedAfterMaxRetries = 0;
@@ -18,7 +19,10 @@ class Stats {
     const extra = entry.retries || 0;
     this.retries += extra;
     if (extra > 0) this.retried++;
-    if (entry.error) {
+    const kind = entry.error && (entry.error.kind || entry.error.name);
+    if (kind === 'OutcomeUnknownError') {
+      this.outcomeUnknown++;
+    } else if (entry.error) {
       this.failed++;
       if (entry.error.reason === 'RETRIES_EXHAUSTED') this.failedAfterMaxRetries++;
     } else {
@@ -31,6 +35,7 @@ class Stats {
       uploads: this.uploads,
       succeeded: this.succeeded,
       failed: this.failed,
+      outcomeUnknown: this.outcomeUnknown,
       retries: this.retries,
       retryRate: this.uploads ? this.retried / this.uploads : 0,
       avgRetries: this.uploads ? this.retries / this.uploads : 0,

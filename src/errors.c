@@ -72,7 +72,7 @@ napi_value errors_make(napi_env env, const char *kind, const char *message,
   return plain_error(env, kind, message, props);
 }
 
-static void set_bool(napi_env env, napi_value obj, const char *key, bool value) {
+void errors_set_bool(napi_env env, napi_value obj, const char *key, bool value) {
   napi_value v;
   if (napi_get_boolean(env, value, &v) == napi_ok)
     napi_set_named_property(env, obj, key, v);
@@ -98,11 +98,8 @@ static void set_labels(napi_env env, napi_value obj, const char *labels) {
   napi_set_named_property(env, obj, "errorLabels", array);
 }
 
-napi_value errors_from_bson(napi_env env, const bson_error_t *error,
-                            const char *labels, int attempts) {
-  napi_value props;
-  if (napi_create_object(env, &props) != napi_ok)
-    return NULL;
+const char *errors_describe_bson(napi_env env, napi_value props, const bson_error_t *error,
+                                 const char *labels, int attempts) {
   const char *kind;
   bool from_server = error->domain == MONGOC_ERROR_SERVER ||
                      error->domain == MONGOC_ERROR_WRITE_CONCERN;
@@ -112,7 +109,7 @@ napi_value errors_from_bson(napi_env env, const bson_error_t *error,
   } else if (is_connection_domain(error->domain)) {
     kind = ERROR_KIND_CONNECTION;
     errors_set_string(env, props, "code", "ERR_ASSET_CONNECTION");
-    set_bool(env, props, "retriable", true);
+    errors_set_bool(env, props, "retriable", true);
   } else if (error->domain == VERSION_INDEX_ERROR_DOMAIN) {
     kind = ERROR_KIND_INDEX;
     errors_set_string(env, props, "code", "ERR_ASSET_INDEX");
@@ -124,5 +121,14 @@ napi_value errors_from_bson(napi_env env, const bson_error_t *error,
   errors_set_number(env, props, "driverCode", error->code);
   errors_set_number(env, props, "attempts", attempts);
   set_labels(env, props, labels);
+  return kind;
+}
+
+napi_value errors_from_bson(napi_env env, const bson_error_t *error,
+                            const char *labels, int attempts) {
+  napi_value props;
+  if (napi_create_object(env, &props) != napi_ok)
+    return NULL;
+  const char *kind = errors_describe_bson(env, props, error, labels, attempts);
   return errors_make(env, kind, error->message[0] ? error->message : "driver error", props);
 }

@@ -17,6 +17,7 @@
 #define ERROR_KIND_CLOSED "RepositoryClosedError"
 #define ERROR_KIND_INDEX "IndexError"
 #define ERROR_KIND_INTERNAL "AssetError"
+#define ERROR_KIND_OUTCOME_UNKNOWN "OutcomeUnknownError"
 
 /* Registers lib/errors.js's makeError(kind, message, props). */
 napi_value errors_napi_factory_set(napi_env env, napi_callback_info info);
@@ -31,9 +32,16 @@ napi_value errors_make(napi_env env, const char *kind, const char *message,
 napi_value errors_from_bson(napi_env env, const bson_error_t *error,
                             const char *labels, int attempts);
 
+/* Fills props with what a driver or server error says (code, driverDomain,
+ * driverCode, attempts, errorLabels, retriable) and returns its kind: the
+ * data lib/errors.js turns into an error. */
+const char *errors_describe_bson(napi_env env, napi_value props, const bson_error_t *error,
+                                 const char *labels, int attempts);
+
 /* Property helpers; they ignore failures on purpose: a missing detail must
  * not hide the error (or the figure) itself. */
 void errors_set_string(napi_env env, napi_value obj, const char *key, const char *value);
 void errors_set_number(napi_env env, napi_value obj, const char *key, double value);
+void errors_set_bool(napi_env env, napi_value obj, const char *key, bool value);
 
 #endif

@@ -1,10 +1,18 @@
-/* insertBatch(docs, maxRetries, hint): one order's uploads, inserted with
- * consecutive versions, retried after conflicts on a timer. Resolves with one
- * entry per doc, in order: { doc, version, attempts } or { error, attempts }.
+/* insertBatch(docs, maxRetries, recoveryMs): one order's uploads, inserted
+ * with consecutive versions, retried after conflicts on a timer. Resolves
+ * with one entry per doc, in order: { doc, version, attempts, retries } or
+ * { error, attempts, retries }, where error is data ({ kind, message, code,
+ * … }) that lib/errors.js turns into an error object per upload.
  *
  * One batch lives through several jobs: each attempt runs on the threadpool,
  * its completion (main thread) decides whether to finish, go on at once, or
- * park on the scheduler's timer for a backoff; no thread ever sleeps. */
+ * park on the scheduler's timer for a backoff; no thread ever sleeps.
+ *
+ * An upload that an attempt may have stored (the reply was lost) is "in
+ * doubt" from then on. Before the batch inserts again it looks the uploads
+ * up by _id (recovery, with its own time budget, separate from the conflict
+ * retries). An upload once in doubt ends stored or as OutcomeUnknownError,
+ * never as a plain failure: a lost insert may still land later. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,16 +24,19 @@
 
 #define BACKOFF_FIRST_MS 5.0
 #define BACKOFF_CAP_MS 200.0
+#define RECOVERY_FIRST_MS 50.0
+#define RECOVERY_CAP_MS 1000.0
 #define MAX_BATCH 100000 /* the server's maxWriteBatchSize */
 
-typedef enum { ITEM_PENDING, ITEM_STORED, ITEM_FAILED } item_state_t;
+typedef enum { ITEM_PENDING, ITEM_STORED, ITEM_FAILED, ITEM_UNKNOWN } item_state_t;
 
 typedef struct {
   item_state_t state;
-  int attempts;        /* attempts it took part in */
-  int conflicts;       /* of those, lost to a concurrent writer */
-  bool exhausted;      /* failed because every retry collided */
-  bson_error_t error;  /* ITEM_FAILED otherwise */
+  int attempts;       /* attempts it took part in */
+  int conflicts;      /* of those, lost to a concurrent writer */
+  bool in_doubt;      /* an attempt may have stored it */
+  const char *reason; /* why it failed or is unknown, a static string, or NULL */
+  bson_error_t error; /* ITEM_FAILED, ITEM_UNKNOWN */
   char labels[160];
 } item_outcome_t;
 
@@ -34,16 +45,29 @@ typedef struct {
   pending_asset_t *assets;  /* owned, n entries, with their bson_t documents */
   item_outcome_t *outcomes; /* owned, n entries */
   size_t n;
-  size_t next;              /* assets before it are settled */
-  int64_t hint;             /* version to try without reading; 0 = read */
-  bool recover;             /* the last insert's outcome is unknown */
-  size_t recovered;         /* leading items recovery found stored; by execute */
-  unsigned failures_seen;   /* repo->connection_failures when (re)submitted */
-  bool fail_fast;           /* set by before_run: the server went away meanwhile */
+  /* Written by execute, read by complete: the items an attempt worked on. */
+  pending_asset_t **run;    /* owned array of n pointers into assets */
+  size_t *run_index;        /* owned, n entries: run[i] is assets[run_index[i]] */
+  size_t run_n;
+  bool attempted;           /* execute ran attempt_run */
+  /* Recovery. */
+  bool in_doubt;            /* pending items may be stored: recover first */
+  uint64_t recovery_ms;     /* budget from the first unknown outcome */
+  uint64_t recovery_deadline; /* uv_hrtime() in ms; 0 until the first unknown */
+  int recoveries;           /* failed recovery reads so far, for the backoff */
+  bool recovery_ok;         /* by execute */
+  bool recovery_unconfirmed; /* by execute: found, write concern not confirmed */
+  bson_error_t recovery_error;
+  /* Fail fast when the server went away while this batch waited. */
+  unsigned failures_seen;
+  bool fail_fast;
   bson_error_t fail_fast_error;
-  int retries;              /* conflicts so far */
+  /* Conflict budget. */
+  int retries;
   int max_retries;
+  bool last_transient;      /* the last retried refusal was transient, not E11000 */
   bson_error_t last_conflict;
+  char last_labels[160];
   attempt_result_t result;  /* written by execute, read by complete */
   char order[160];          /* the order, for messages */
 } insert_batch_t;
@@ -55,50 +79,57 @@ static void batch_free(insert_batch_t *b) {
   }
   free(b->assets);
   free(b->outcomes);
+  free(b->run);
+  free(b->run_index);
   free(b);
 }
 
-/* Threadpool thread. */
-/* An outcome decided without an insert; error may be NULL. */
-static void set_outcome(attempt_result_t *r, attempt_outcome_t outcome, const bson_error_t *error) {
-  memset(r, 0, sizeof *r);
-  r->outcome = outcome;
-  if (error) {
-    r->error = *error;
-    r->has_error = true;
+static void collect_pending(insert_batch_t *b) {
+  b->run_n = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    if (b->outcomes[i].state == ITEM_PENDING && !b->assets[i].found) {
+      b->run[b->run_n] = &b->assets[i];
+      b->run_index[b->run_n++] = i;
+    }
   }
 }
 
+/* Threadpool thread: touches only the batch and the repository's pool. */
 static void batch_execute(job_t *job) {
   insert_batch_t *b = (insert_batch_t *)job;
   repository_t *repo = b->rj.repo;
   attempt_config_t config = {repo->version_index, repo->write_opts};
-  b->recovered = 0;
+  b->attempted = false;
+  b->recovery_ok = true;
+  b->recovery_unconfirmed = false;
+  collect_pending(b);
   if (b->fail_fast) {
-    set_outcome(&b->result, ATTEMPT_FAILED, &b->fail_fast_error);
+    memset(&b->result, 0, sizeof b->result);
+    b->result.outcome = ATTEMPT_FAILED;
+    b->result.error = b->fail_fast_error;
+    b->attempted = true;
     return;
   }
   mongoc_collection_t *coll;
   mongoc_client_t *client = repo_client_pop(repo, &coll);
-  bson_error_t error;
-  if (b->recover && !attempt_recover(coll, b->assets + b->next, b->n - b->next,
-                                     &b->recovered, &error)) {
-    set_outcome(&b->result, ATTEMPT_FAILED, &error);
-  } else {
-    size_t first = b->next + b->recovered;
-    if (first < b->n)
-      attempt_run(coll, &config, b->assets + first, b->n - first, b->hint, &b->result);
-    else
-      set_outcome(&b->result, ATTEMPT_DONE, NULL);
+  if (b->in_doubt) {
+    b->recovery_ok = attempt_recover(coll, &config, b->run, b->run_n,
+                                     &b->recovery_unconfirmed, &b->recovery_error);
+    collect_pending(b);
+  }
+  if (b->recovery_ok && b->run_n > 0) {
+    attempt_run(coll, &config, b->run, b->run_n, &b->result);
+    b->attempted = true;
   }
   repo_client_push(repo, client, coll);
 }
 
-/* Main thread, just before the threadpool. */
+/* Main thread, just before the threadpool. A batch with uploads in doubt
+ * never fails fast: it must find out what was stored. */
 static void batch_before_run(job_t *job) {
   insert_batch_t *b = (insert_batch_t *)job;
   repository_t *repo = b->rj.repo;
-  b->fail_fast = repo->connection_failures != b->failures_seen;
+  b->fail_fast = !b->in_doubt && repo->connection_failures != b->failures_seen;
   if (b->fail_fast)
     b->fail_fast_error = repo->connection_error;
 }
@@ -116,45 +147,129 @@ static void batch_submit(insert_batch_t *b, uint64_t delay_ms) {
     scheduler_submit(&b->rj.state->scheduler, &b->rj.job);
 }
 
-/* Jittered, doubling waits: 5–15 ms first, as the reference design waits, then
- * 10–30, 20–60, … capped, so processes that collide drift apart. */
-static uint64_t backoff_ms(addon_state_t *state, int retry) {
-  double window = BACKOFF_FIRST_MS;
-  for (int i = 1; i < retry && window < BACKOFF_CAP_MS; i++)
+/* Jittered, doubling waits from `first` ms, capped: with first = 5, 5–15 ms
+ * as the reference design waits, then 10–30, 20–60, … so processes that
+ * collide drift apart. */
+static uint64_t backoff_ms(addon_state_t *state, int round, double first, double cap) {
+  double window = first;
+  for (int i = 1; i < round && window < cap; i++)
     window *= 2;
-  if (window > BACKOFF_CAP_MS)
-    window = BACKOFF_CAP_MS;
+  if (window > cap)
+    window = cap;
   return (uint64_t)(window + addon_state_random(state) * 2 * window);
 }
 
-static void fail_remaining(insert_batch_t *b, const bson_error_t *error,
-                           const char *labels, bool exhausted) {
-  for (size_t i = b->next; i < b->n; i++) {
-    b->outcomes[i].state = ITEM_FAILED;
-    b->outcomes[i].exhausted = exhausted;
-    b->outcomes[i].error = *error;
-    bson_strncpy(b->outcomes[i].labels, labels, sizeof b->outcomes[i].labels);
-  }
-  b->next = b->n;
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
+
+/* Settles one item. A failure of an item that an attempt may have stored is
+ * reported as unknown, never as "not stored". */
+static void settle(insert_batch_t *b, size_t i, item_state_t state, const bson_error_t *error,
+                   const char *labels, const char *reason) {
+  item_outcome_t *o = &b->outcomes[i];
+  if (state == ITEM_FAILED && o->in_doubt)
+    state = ITEM_UNKNOWN;
+  o->state = state;
+  o->reason = reason;
+  if (error)
+    o->error = *error;
+  bson_strncpy(o->labels, labels ? labels : "", sizeof o->labels);
+}
+
+static void settle_pending(insert_batch_t *b, item_state_t state, const bson_error_t *error,
+                           const char *labels, const char *reason) {
+  for (size_t i = 0; i < b->n; i++)
+    if (b->outcomes[i].state == ITEM_PENDING)
+      settle(b, i, state, error, labels, reason);
+}
+
+static bool all_settled(const insert_batch_t *b) {
+  for (size_t i = 0; i < b->n; i++)
+    if (b->outcomes[i].state == ITEM_PENDING)
+      return false;
+  return true;
+}
+
+/* ---- results: data for lib/errors.js --------------------------------------- */
+
+static void set_id(napi_env env, napi_value obj, const pending_asset_t *asset) {
+  bson_iter_t it;
+  napi_value value;
+  if (!bson_iter_init_find(&it, asset->prepared, "_id"))
+    return;
+  bson_t id = BSON_INITIALIZER;
+  BSON_APPEND_VALUE(&id, "_id", bson_iter_value(&it));
+  if (napi_create_buffer_copy(env, id.len, bson_get_data(&id), NULL, &value) == napi_ok)
+    napi_set_named_property(env, obj, "id", value);
+  bson_destroy(&id);
 }
 
 static napi_value exhausted_error(napi_env env, insert_batch_t *b, const item_outcome_t *o) {
-  napi_value props;
+  napi_value data;
   char message[800];
-  if (napi_create_object(env, &props) != napi_ok)
+  if (napi_create_object(env, &data) != napi_ok)
     return NULL;
-  errors_set_number(env, props, "code", 11000);
-  errors_set_string(env, props, "codeName", "DuplicateKey");
-  errors_set_string(env, props, "reason", "RETRIES_EXHAUSTED");
-  napi_value retriable;
-  if (napi_get_boolean(env, true, &retriable) == napi_ok)
-    napi_set_named_property(env, props, "retriable", retriable);
-  errors_set_number(env, props, "attempts", o->attempts);
+  if (b->last_transient) {
+    /* Report what happened: a transient refusal, not a duplicate key. */
+    errors_describe_bson(env, data, &b->last_conflict, b->last_labels, o->attempts);
+    errors_set_string(env, data, "kind", ERROR_KIND_SERVER);
+    snprintf(message, sizeof message,
+             "could not store an upload to order %s after %d attempts: the server refused "
+             "each as transient (%s)",
+             b->order, o->attempts, b->last_conflict.message);
+  } else {
+    errors_set_number(env, data, "code", 11000);
+    errors_set_string(env, data, "codeName", "DuplicateKey");
+    errors_set_string(env, data, "kind", ERROR_KIND_CONFLICT);
+    errors_set_number(env, data, "attempts", o->attempts);
+    snprintf(message, sizeof message,
+             "could not give an upload to order %s a version after %d attempts: each "
+             "collided with a concurrent writer (%s)",
+             b->order, o->attempts, b->last_conflict.message);
+  }
+  errors_set_string(env, data, "reason", "RETRIES_EXHAUSTED");
+  errors_set_bool(env, data, "retriable", true);
+  errors_set_string(env, data, "message", message);
+  return data;
+}
+
+static napi_value unknown_error(napi_env env, insert_batch_t *b, size_t i) {
+  item_outcome_t *o = &b->outcomes[i];
+  napi_value data, cause;
+  char message[900];
+  if (napi_create_object(env, &data) != napi_ok || napi_create_object(env, &cause) != napi_ok)
+    return NULL;
+  const char *cause_kind = errors_describe_bson(env, cause, &o->error, o->labels, o->attempts);
+  errors_set_string(env, cause, "kind", cause_kind);
+  errors_set_string(env, cause, "message", o->error.message[0] ? o->error.message : "unknown");
+  napi_set_named_property(env, data, "cause", cause);
+  errors_set_string(env, data, "kind", ERROR_KIND_OUTCOME_UNKNOWN);
+  errors_set_string(env, data, "code", "ERR_ASSET_OUTCOME_UNKNOWN");
+  errors_set_string(env, data, "reason", o->reason ? o->reason : "UNKNOWN");
+  errors_set_bool(env, data, "retriable", false);
+  errors_set_number(env, data, "attempts", o->attempts);
+  set_id(env, data, &b->assets[i]);
   snprintf(message, sizeof message,
-           "could not give an upload to order %s a version after %d attempts: each "
-           "collided with a concurrent writer (%s)",
-           b->order, o->attempts, b->last_conflict.message);
-  return errors_make(env, ERROR_KIND_CONFLICT, message, props);
+           "the upload to order %s may or may not be stored (%s): call "
+           "createWithAtomicVersion again with the same data and this error's _id to settle "
+           "it; it then resolves with the stored document, or stores it once",
+           b->order, o->error.message[0] ? o->error.message : "no answer");
+  errors_set_string(env, data, "message", message);
+  return data;
+}
+
+static napi_value failure(napi_env env, insert_batch_t *b, size_t i) {
+  item_outcome_t *o = &b->outcomes[i];
+  if (o->state == ITEM_UNKNOWN)
+    return unknown_error(env, b, i);
+  if (o->reason && strcmp(o->reason, "RETRIES_EXHAUSTED") == 0)
+    return exhausted_error(env, b, o);
+  napi_value data;
+  if (napi_create_object(env, &data) != napi_ok)
+    return NULL;
+  errors_set_string(env, data, "kind",
+                    errors_describe_bson(env, data, &o->error, o->labels, o->attempts));
+  errors_set_string(env, data, "message", o->error.message[0] ? o->error.message : "driver error");
+  return data;
 }
 
 static napi_value item_result(napi_env env, insert_batch_t *b, size_t i) {
@@ -170,8 +285,7 @@ static napi_value item_result(napi_env env, insert_batch_t *b, size_t i) {
       napi_set_named_property(env, entry, "doc", value);
     errors_set_number(env, entry, "version", (double)b->assets[i].version);
   } else {
-    value = o->exhausted ? exhausted_error(env, b, o)
-                         : errors_from_bson(env, &o->error, o->labels, o->attempts);
+    value = failure(env, b, i);
     if (value)
       napi_set_named_property(env, entry, "error", value);
   }
@@ -194,73 +308,107 @@ static void batch_finish(napi_env env, insert_batch_t *b) {
   batch_free(b);
 }
 
-/* Main thread: reads the attempt's outcome and decides what comes next. */
+/* ---- deciding what comes next (main thread) -------------------------------- */
+
+/* After a recovery read: what it found is stored; if it could not read, try
+ * again until the recovery budget is spent, then the uploads in doubt are
+ * unknown. Returns the delay before the next job, or -1 to finish now. */
+static int64_t after_recovery(insert_batch_t *b) {
+  for (size_t i = 0; i < b->n; i++) {
+    if (b->outcomes[i].state == ITEM_PENDING && b->assets[i].found) {
+      if (b->recovery_unconfirmed)
+        settle(b, i, ITEM_UNKNOWN, &b->recovery_error, "", "WRITE_CONCERN");
+      else
+        settle(b, i, ITEM_STORED, NULL, NULL, NULL);
+    }
+  }
+  if (b->recovery_ok) {
+    b->in_doubt = false;
+    return 0;
+  }
+  if (now_ms() < b->recovery_deadline)
+    return (int64_t)backoff_ms(b->rj.state, ++b->recoveries, RECOVERY_FIRST_MS, RECOVERY_CAP_MS);
+  settle_pending(b, ITEM_UNKNOWN, &b->recovery_error, "", "RECOVERY_FAILED");
+  return -1;
+}
+
+/* After an attempt: returns the delay before the next job (0 = at once). */
+static uint64_t after_attempt(insert_batch_t *b) {
+  attempt_result_t *r = &b->result;
+  size_t k = r->committed;
+  for (size_t j = 0; j < b->run_n; j++)
+    b->outcomes[b->run_index[j]].attempts++;
+  for (size_t j = 0; j < k && j < b->run_n; j++) {
+    if (j >= r->confirmed)
+      settle(b, b->run_index[j], ITEM_UNKNOWN, &r->error, r->labels, "WRITE_CONCERN");
+    else
+      settle(b, b->run_index[j], ITEM_STORED, NULL, NULL, NULL);
+  }
+  size_t at = k < b->run_n ? b->run_index[k] : b->n;
+  switch (r->outcome) {
+  case ATTEMPT_DONE:
+  case ATTEMPT_WRITE_CONCERN:
+    return 0;
+  case ATTEMPT_ITEM_FOUND:
+    if (r->unconfirmed)
+      settle(b, at, ITEM_UNKNOWN, &r->error, r->labels, "WRITE_CONCERN");
+    else
+      settle(b, at, ITEM_STORED, NULL, NULL, NULL);
+    return 0;
+  case ATTEMPT_ITEM_REJECTED:
+    settle(b, at, ITEM_FAILED, &r->error, r->labels, NULL);
+    return 0;
+  case ATTEMPT_CONFLICT:
+  case ATTEMPT_TRANSIENT:
+    for (size_t j = k; j < b->run_n; j++)
+      b->outcomes[b->run_index[j]].conflicts++;
+    b->last_conflict = r->error;
+    b->last_transient = r->outcome == ATTEMPT_TRANSIENT;
+    bson_strncpy(b->last_labels, r->labels, sizeof b->last_labels);
+    if (++b->retries > b->max_retries) {
+      settle_pending(b, ITEM_FAILED, &r->error, r->labels, "RETRIES_EXHAUSTED");
+      return 0;
+    }
+    return backoff_ms(b->rj.state, b->retries, BACKOFF_FIRST_MS, BACKOFF_CAP_MS);
+  case ATTEMPT_UNKNOWN:
+    for (size_t j = k; j < b->run_n; j++) {
+      b->outcomes[b->run_index[j]].in_doubt = true;
+      b->outcomes[b->run_index[j]].error = r->error;
+    }
+    b->in_doubt = true;
+    b->recoveries = 0;
+    if (b->recovery_deadline == 0)
+      b->recovery_deadline = now_ms() + b->recovery_ms;
+    return 0; /* look at once: the server may well be there */
+  case ATTEMPT_FAILED:
+    if (!b->fail_fast && is_unreachable(&r->error)) {
+      b->rj.repo->connection_failures++;
+      b->rj.repo->connection_error = r->error;
+    }
+    settle_pending(b, ITEM_FAILED, &r->error, r->labels, NULL);
+    return 0;
+  }
+  return 0;
+}
+
+/* Main thread: reads what the job found and decides what comes next. */
 static void batch_complete(napi_env env, job_t *job, bool cancelled) {
   insert_batch_t *b = (insert_batch_t *)job;
-  attempt_result_t *r = &b->result;
   if (cancelled) {
     repo_job_reject_cancelled(env, &b->rj);
     repo_job_release(env, &b->rj);
     batch_free(b);
     return;
   }
-  for (size_t i = b->next; i < b->n; i++)
-    b->outcomes[i].attempts++;
-  b->recover = false;
-  for (size_t i = 0; i < b->recovered + r->committed; i++)
-    b->outcomes[b->next++].state = ITEM_STORED;
-
-  bool wait = false;
-  switch (r->outcome) {
-  case ATTEMPT_DONE:
-    break;
-  case ATTEMPT_ITEM_FOUND:
-    b->outcomes[b->next++].state = ITEM_STORED;
-    b->hint = 0;
-    break;
-  case ATTEMPT_ITEM_REJECTED:
-    b->outcomes[b->next].state = ITEM_FAILED;
-    b->outcomes[b->next].error = r->error;
-    bson_strncpy(b->outcomes[b->next].labels, r->labels, sizeof r->labels);
-    b->next++;
-    b->hint = r->next_version; /* that version went unused: the next item takes it */
-    break;
-  case ATTEMPT_CONFLICT:
-    for (size_t i = b->next; i < b->n; i++)
-      b->outcomes[i].conflicts++;
-    b->last_conflict = r->error;
-    b->hint = 0;
-    /* A remembered version that someone else took is a wrong guess, not a
-     * lost race: read and go again at once, without spending a retry. */
-    if (!r->read_highest)
-      break;
-    if (++b->retries > b->max_retries)
-      fail_remaining(b, &r->error, r->labels, true);
-    wait = true;
-    break;
-  case ATTEMPT_UNKNOWN:
-    /* Retried like a conflict, after finding out what the lost insert
-     * stored: never the same upload twice under two versions. */
-    b->recover = true;
-    b->hint = 0;
-    if (++b->retries > b->max_retries)
-      fail_remaining(b, &r->error, r->labels, false);
-    wait = true;
-    break;
-  case ATTEMPT_FAILED:
-    if (!b->fail_fast && is_unreachable(&r->error)) {
-      b->rj.repo->connection_failures++;
-      b->rj.repo->connection_error = r->error;
-    }
-    fail_remaining(b, &r->error, r->labels, false);
-    break;
-  }
-
-  if (b->next >= b->n) {
+  int64_t delay = 0;
+  if (b->in_doubt && !b->fail_fast)
+    delay = after_recovery(b);
+  if (delay == 0 && b->attempted)
+    delay = (int64_t)after_attempt(b);
+  if (delay < 0 || all_settled(b))
     batch_finish(env, b);
-  } else {
-    batch_submit(b, wait ? backoff_ms(b->rj.state, b->retries) : 0);
-  }
+  else
+    batch_submit(b, (uint64_t)delay);
 }
 
 /* ---- starting a batch (main thread) -------------------------------------- */
@@ -323,6 +471,12 @@ static bool load_docs(napi_env env, napi_value docs, insert_batch_t *b) {
     napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
     return false;
   }
+  b->run = calloc(n, sizeof *b->run);
+  b->run_index = calloc(n, sizeof *b->run_index);
+  if (!b->run || !b->run_index) {
+    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    return false;
+  }
   b->n = n;
   for (uint32_t i = 0; i < n; i++) {
     napi_value element;
@@ -339,7 +493,8 @@ static bool load_docs(napi_env env, napi_value docs, insert_batch_t *b) {
       return false;
     }
     asset_problem_t problem;
-    b->assets[i].prepared = asset_prepare(data, len, &b->assets[i].id_generated, &problem);
+    bool id_generated;
+    b->assets[i].prepared = asset_prepare(data, len, &id_generated, &problem);
     if (!b->assets[i].prepared) {
       throw_problem(env, i, &problem);
       return false;
@@ -385,15 +540,15 @@ napi_value insert_batch_napi_start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
     return NULL;
   }
-  int64_t max_retries, hint;
+  int64_t max_retries, recovery_ms;
   if (!load_docs(env, argv[0], b) ||
       !int_arg(env, argv[1], "maxRetries", 0, 1000, &max_retries) ||
-      !int_arg(env, argv[2], "hint", 0, INT64_C(9007199254740991), &hint)) {
+      !int_arg(env, argv[2], "recoveryMs", 0, INT64_C(86400000), &recovery_ms)) {
     batch_free(b);
     return NULL;
   }
   b->max_retries = (int)max_retries;
-  b->hint = hint;
+  b->recovery_ms = (uint64_t)recovery_ms;
   napi_value promise = repo_job_start(env, this_obj, &b->rj, "atomicAssetVersion.insertBatch",
                                       batch_execute, batch_complete);
   if (b->rj.repo_ref)

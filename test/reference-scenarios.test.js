@@ -47,15 +47,16 @@ test('4. concurrent uploads to different orders keep independent sequences', asy
 
 describe('5. retry on duplicate key', () => {
   test('a version written by another client in between is retried, and counted', async () => {
-    const repo = t.repository({ collection: 's5a' });
-    expect((await upload(repo, 'order-5')).version).toBe(1);
-    // Another writer takes v2 behind this repository's back: its next attempt
-    // (which remembers v2 as next) meets a real E11000 from the server.
-    await t.db.collection('s5a').insertOne({ orderId: 'order-5', fileName: 'other.pdf', version: 2, versionLabel: 'v2' });
-    const third = await upload(repo, 'order-5', 3);
-    expect(third.version).toBe(3);
-    expect(repo.stats()).toMatchObject({ uploads: 2, succeeded: 2, retries: 1, failed: 0 });
-    await expectGapless(t.db, 's5a', 'order-5', 3);
+    // Two clients (two repositories, each with its own connection pool), one
+    // upload per batch: their read-then-insert attempts overlap for real.
+    const a = t.repository({ collection: 's5a', coalesce: false });
+    const b = t.repository({ collection: 's5a', coalesce: false });
+    const results = await Promise.all(range(15).flatMap((i) => [upload(a, 'order-5', i), upload(b, 'order-5', 100 + i)]));
+    expect(results.map((r) => r.version).sort((x, y) => x - y)).toEqual(range(30));
+    const stats = [a.stats(), b.stats()];
+    expect(stats[0].retries + stats[1].retries).toBeGreaterThan(0);
+    expect(stats[0].failed + stats[1].failed).toBe(0);
+    await expectGapless(t.db, 's5a', 'order-5', 30);
   });
 
   test('two processes writing one order at once collide for real and all uploads succeed', async () => {

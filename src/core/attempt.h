@@ -1,7 +1,8 @@
-/* One write attempt for a batch of uploads to one order: find the next free
- * version (or trust a hint), insert the batch as one ordered insertMany with
- * consecutive versions, and say what happened. Blocking driver calls:
- * threadpool threads only; no Node-API. */
+/* One write attempt for a batch of uploads to one order: read the highest
+ * version, insert the batch as ordered inserts with consecutive versions
+ * above it, and say what happened. Also the recovery read that settles an
+ * insert whose reply was lost. Blocking driver calls: threadpool threads
+ * only; no Node-API. */
 #ifndef ATTEMPT_H
 #define ATTEMPT_H
 
@@ -12,33 +13,39 @@
 
 typedef struct {
   bson_t *prepared;  /* caller fields with _id first; owned by the batch */
-  bool id_generated; /* _id is ours, so a duplicate _id means "already stored" */
   bson_t *stored;    /* the document as stored once committed; owned by the batch */
   int64_t version;   /* meaningful once stored */
-  bool recovered;    /* attempt_recover found it stored */
+  bool found;        /* attempt_recover found it stored under its _id */
 } pending_asset_t;
 
 typedef enum {
   ATTEMPT_DONE,          /* every item committed */
-  ATTEMPT_CONFLICT,      /* a concurrent writer holds a version we tried, or the
-                            server called the error transient: re-read, retry */
-  ATTEMPT_ITEM_FOUND,    /* items[committed] was stored by an earlier attempt of
-                            ours; it is filled in; go on with the rest */
+  ATTEMPT_CONFLICT,      /* a concurrent writer holds a version we tried (or,
+                            on a server that does not name the index, nothing
+                            proved otherwise): re-read, retry */
+  ATTEMPT_TRANSIENT,     /* the server refused the insert as transient
+                            (WriteConflict, TransientTransactionError) without
+                            applying it: retry */
+  ATTEMPT_ITEM_FOUND,    /* items[committed] is already stored under its _id,
+                            by an earlier attempt or an earlier call: filled in */
   ATTEMPT_ITEM_REJECTED, /* items[committed] was refused on its own (another
                             unique index, server-side validation) */
-  ATTEMPT_UNKNOWN,       /* the connection broke after the insert may have been
-                            sent: recover by _id (attempt_recover), then retry */
-  ATTEMPT_FAILED,        /* server or network error: fail the remaining items */
+  ATTEMPT_UNKNOWN,       /* items[committed..] may or may not be stored: the
+                            insert was sent and no answer came back */
+  ATTEMPT_WRITE_CONCERN, /* items[confirmed..committed) are stored, but the
+                            server could not confirm the write concern for
+                            them: durability unknown; the rest are not stored */
+  ATTEMPT_FAILED,        /* items[committed..] are certainly not stored */
 } attempt_outcome_t;
 
 typedef struct {
   attempt_outcome_t outcome;
-  size_t committed;     /* leading items committed by this attempt */
-  int64_t next_version; /* after ITEM_REJECTED: where the next item may start */
-  bool read_highest;    /* the attempt had to read the highest version */
-  bson_error_t error;   /* ITEM_REJECTED, FAILED, CONFLICT: the server's words */
-  bool has_error;
-  char labels[160];     /* error labels, comma-separated */
+  size_t committed;   /* leading items committed by this attempt */
+  size_t confirmed;   /* of those, leading items whose write concern was
+                         confirmed: less than committed only for WRITE_CONCERN */
+  bool unconfirmed;   /* ITEM_FOUND, but its write concern is not confirmed */
+  bson_error_t error; /* the server's or driver's words, for every outcome but DONE */
+  char labels[160];   /* error labels, comma-separated */
 } attempt_result_t;
 
 typedef struct {
@@ -46,22 +53,24 @@ typedef struct {
   const bson_t *write_opts;  /* writeConcern and friends; may be NULL */
 } attempt_config_t;
 
-/* items[0..n) are the batch's uncommitted uploads, all for one order, in call
- * order. hint > 0 is the version to try first without reading. */
+/* items[0..n) are a batch's unsettled uploads, all for one order, in call
+ * order. Reads the order's highest version first, every time: a remembered or
+ * guessed version could fill a hole left by a deletion and go down. */
 void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
-                 pending_asset_t *items, size_t n, int64_t hint,
-                 attempt_result_t *out);
+                 pending_asset_t **items, size_t n, attempt_result_t *out);
 
-/* After ATTEMPT_UNKNOWN: looks up which of items[0..n) are stored, by the
- * _ids made for them, and fills those in. Returns false on a read error;
- * otherwise *found is how many leading items are stored (an ordered insert
- * stores a prefix). Items with a caller-supplied _id are never claimed. */
-bool attempt_recover(mongoc_collection_t *coll, pending_asset_t *items, size_t n,
-                     size_t *found, bson_error_t *error);
+/* After ATTEMPT_UNKNOWN: looks up which of items[0..n) are stored under their
+ * _id (in their order) and marks those found, filled in. Returns false on a
+ * read error; items found before it stay marked. Then, under a write concern,
+ * waits for it on what was found; *unconfirmed says it could not. */
+bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
+                     pending_asset_t **items, size_t n, bool *unconfirmed,
+                     bson_error_t *error);
 
-/* Highest committed version of the order in `order_filter` ({ orderId: … }),
- * 0 when it has none. Always read from the primary: a lagging secondary would
- * hand the same number out twice. */
+/* Highest numeric version of the order in `order_filter` ({ orderId: … }), 0
+ * when it has none. Versions that are not numbers (a legacy "v3") are
+ * ignored. Always read from the primary: a lagging secondary would hand the
+ * same number out twice. */
 bool attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
                           int64_t *highest, bson_error_t *error);
 

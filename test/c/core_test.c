@@ -169,7 +169,8 @@ static pending_asset_t make_item(const char *order, int i) {
   char name[32];
   snprintf(name, sizeof name, "f-%d.pdf", i);
   bson_t *in = BCON_NEW("orderId", order, "fileName", name);
-  item.prepared = asset_prepare(bson_get_data(in), in->len, &item.id_generated, &p);
+  bool id_generated;
+  item.prepared = asset_prepare(bson_get_data(in), in->len, &id_generated, &p);
   bson_destroy(in);
   return item;
 }
@@ -182,9 +183,10 @@ static void *race(void *arg) {
   attempt_config_t config = {VERSION_INDEX_NAME, NULL};
   for (int i = 0; i < r->uploads; i++) {
     pending_asset_t item = make_item(r->order, i);
+    pending_asset_t *items[1] = {&item};
     for (int tries = 0; tries < 1000; tries++) {
       attempt_result_t result;
-      attempt_run(coll, &config, &item, 1, 0, &result);
+      attempt_run(coll, &config, items, 1, &result);
       if (result.outcome == ATTEMPT_DONE) {
         r->stored++;
         break;
@@ -231,26 +233,48 @@ static void test_server(const char *uri_string) {
   attempt_config_t config = {VERSION_INDEX_NAME, NULL};
   attempt_result_t result;
   pending_asset_t batch[3] = {make_item("c1", 0), make_item("c1", 1), make_item("c1", 2)};
-  attempt_run(coll, &config, batch, 3, 0, &result);
-  CHECK(result.outcome == ATTEMPT_DONE && result.committed == 3 && result.read_highest);
+  pending_asset_t *batch_items[3] = {&batch[0], &batch[1], &batch[2]};
+  attempt_run(coll, &config, batch_items, 3, &result);
+  CHECK(result.outcome == ATTEMPT_DONE && result.committed == 3);
   CHECK(batch[0].version == 1 && batch[2].version == 3);
 
-  /* A stale hint meets a real duplicate key and is reported as a conflict. */
   pending_asset_t late = make_item("c1", 3);
-  attempt_run(coll, &config, &late, 1, 2, &result);
-  CHECK(result.outcome == ATTEMPT_CONFLICT && result.committed == 0 && !result.read_highest);
-  attempt_run(coll, &config, &late, 1, 0, &result);
+  pending_asset_t *late_items[1] = {&late};
+  attempt_run(coll, &config, late_items, 1, &result);
   CHECK(result.outcome == ATTEMPT_DONE && late.version == 4);
 
   /* The same upload again (same _id) is recognised as already stored. */
-  attempt_run(coll, &config, &late, 1, 5, &result);
+  attempt_run(coll, &config, late_items, 1, &result);
   CHECK(result.outcome == ATTEMPT_ITEM_FOUND && late.version == 4);
+
+  /* A lost reply: recovery finds the stored upload by its _id. */
+  late.version = 0;
+  bool unconfirmed = true;
+  CHECK(attempt_recover(coll, &config, late_items, 1, &unconfirmed, &error));
+  CHECK(late.found && late.version == 4 && !unconfirmed);
   free_items(&late, 1);
   free_items(batch, 3);
 
+  /* A hole below the top is never filled, and a legacy string version is
+   * ignored when finding the top. */
+  bson_t *hole = BCON_NEW("orderId", "c1", "version", BCON_INT32(2));
+  CHECK(mongoc_collection_delete_one(coll, hole, NULL, NULL, &error));
+  bson_destroy(hole);
+  bson_t *legacy = BCON_NEW("orderId", "c1", "version", "v9");
+  CHECK(mongoc_collection_insert_one(coll, legacy, NULL, NULL, &error));
+  bson_destroy(legacy);
+  pending_asset_t next = make_item("c1", 4);
+  pending_asset_t *next_items[1] = {&next};
+  attempt_run(coll, &config, next_items, 1, &result);
+  CHECK(result.outcome == ATTEMPT_DONE && next.version == 5);
+  free_items(&next, 1);
+  bson_t *legacy_filter = BCON_NEW("version", "v9");
+  CHECK(mongoc_collection_delete_one(coll, legacy_filter, NULL, NULL, &error));
+  bson_destroy(legacy_filter);
+
   int64_t highest = -1;
   bson_t *filter = BCON_NEW("orderId", "c1");
-  CHECK(attempt_read_highest(coll, filter, &highest, &error) && highest == 4);
+  CHECK(attempt_read_highest(coll, filter, &highest, &error) && highest == 5);
   bson_destroy(filter);
 
   /* Four threads, one order, no coalescing: every conflict is real. */
