@@ -40,8 +40,10 @@ export interface AssetRepositoryOptions {
   maxRetries?: number;
   /** Batch concurrent uploads of one order into one insertMany. Default true. */
   coalesce?: boolean;
-  /** Orders whose next version is remembered; 0 or false reads every time. Default 10000. */
+  /** Accepted for old callers; no effect: every batch reads the order's highest version. */
   versionMemory?: number | boolean;
+  /** How long an upload whose reply was lost may take to settle before OutcomeUnknownError. Default 60000. */
+  recoveryTimeMS?: number;
   /** Uploads per insertMany. Default 1000. */
   maxBatchSize?: number;
   writeConcern?: WriteConcern;
@@ -58,6 +60,7 @@ export interface AssetRepositoryStats {
   uploads: number;
   succeeded: number;
   failed: number;
+  outcomeUnknown: number;
   retries: number;
   retryRate: number;
   avgRetries: number;
@@ -65,7 +68,6 @@ export interface AssetRepositoryStats {
   validationErrors: number;
   batches: number;
   queued: number;
-  rememberedOrders: number;
   threadpool: ThreadpoolUsage;
 }
 
@@ -111,6 +113,14 @@ export class IndexError extends AssetError {
   code: 'ERR_ASSET_INDEX';
 }
 export class RepositoryClosedError extends AssetError {}
+/** The upload may or may not be stored: settle it by calling again with the same data and `_id`. */
+export class OutcomeUnknownError extends AssetError {
+  code: 'ERR_ASSET_OUTCOME_UNKNOWN';
+  retriable: false;
+  reason: 'REPLY_LOST' | 'WRITE_CONCERN' | 'RECOVERY_FAILED' | 'UNKNOWN' | string;
+  _id: unknown;
+  cause?: AssetError;
+}
 export class BatchError extends AssetError {
   code: 'ERR_ASSET_BATCH_PARTIAL';
   stored: number;

@@ -11,7 +11,8 @@ const promClient = require('prom-client');
 const COUNTERS = [
   ['uploads_total', 'Uploads that reached the database', 'uploads'],
   ['uploads_succeeded_total', 'Uploads stored with a version', 'succeeded'],
-  ['uploads_failed_total', 'Uploads that failed after reaching the database', 'failed'],
+  ['uploads_failed_total', 'Uploads that failed after reaching the database, certainly not stored', 'failed'],
+  ['uploads_outcome_unknown_total', 'Uploads that may or may not be stored (OutcomeUnknownError)', 'outcomeUnknown'],
   ['retries_total', 'Attempts lost to a concurrent writer', 'retries'],
   ['failed_after_max_retries_total', 'Uploads that collided on every attempt', 'failedAfterMaxRetries'],
   ['validation_errors_total', 'Uploads refused before any write', 'validationErrors'],
@@ -57,7 +58,7 @@ function registerMetrics(repo, { registry = promClient.register, prefix = 'asset
     registers: [registry],
   });
   metrics.push(latency);
-  const stop = repo.observe(({ seconds, ok }) => latency.observe({ ...labels, outcome: ok ? 'stored' : 'failed' }, seconds));
+  const stop = repo.observe(({ seconds, outcome }) => latency.observe({ ...labels, outcome }, seconds));
   return () => {
     stop();
     for (const m of metrics) registry.removeSingleMetric(m.name);
