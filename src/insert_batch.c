@@ -55,6 +55,7 @@ typedef struct {
   uint64_t recovery_ms;     /* budget from the first unknown outcome */
   uint64_t recovery_deadline; /* uv_hrtime() in ms; 0 until the first unknown */
   int recoveries;           /* failed recovery reads so far, for the backoff */
+  bool last_look;           /* the budget is spent: recover once more, insert no more */
   bool recovery_ok;         /* by execute */
   bool recovery_unconfirmed; /* by execute: found, write concern not confirmed */
   bson_error_t recovery_error;
@@ -322,6 +323,10 @@ static int64_t after_recovery(insert_batch_t *b) {
         settle(b, i, ITEM_STORED, NULL, NULL, NULL);
     }
   }
+  if (b->recovery_ok && b->last_look) {
+    settle_pending(b, ITEM_UNKNOWN, &b->result.error, b->result.labels, "REPLY_LOST");
+    return -1;
+  }
   if (b->recovery_ok) {
     b->in_doubt = false;
     return 0;
@@ -377,8 +382,13 @@ static uint64_t after_attempt(insert_batch_t *b) {
     }
     b->in_doubt = true;
     b->recoveries = 0;
-    if (b->recovery_deadline == 0)
+    if (b->recovery_deadline == 0) {
       b->recovery_deadline = now_ms() + b->recovery_ms;
+    } else if (now_ms() >= b->recovery_deadline) {
+      /* Answers keep getting lost: stop sending; one last look settles what
+       * it can, the rest end unknown. */
+      b->last_look = true;
+    }
     return 0; /* look at once: the server may well be there */
   case ATTEMPT_FAILED:
     if (!b->fail_fast && is_unreachable(&r->error)) {
