@@ -112,18 +112,22 @@ describe('a lost reply', () => {
     const repo = repository('cut', { recoveryTimeMS: 0 });
     await repo.ensureIndex();
     insertsOnce({ dropReplyAfterExecute: true });
-    const items = range(150).map((i) => data('c', i));
-    const calls = items.map((d) => repo.createWithAtomicVersion(d));
+    const items = range(100).map((i) => ({ fileName: `f-${i}.pdf`, fileSize: i }));
+    const batch = repo.createManyWithAtomicVersion('c', items); // one batch, one insert of 100
     await until(() => proxy.failPoint.mode === 'off');
-    // The recovery's find returns 101 documents, then its getMore is cut.
+    // The recovery's find returns its first 50 documents, then its getMore is cut.
+    const cutsBefore = proxy.stats.injected.closeConnection;
     proxy.configureFailPoint({ mode: { times: 1 }, data: { failCommands: ['getMore'], closeConnection: true } });
-    const results = await Promise.allSettled(calls);
-    const stored = results.filter((r) => r.status === 'fulfilled');
-    const unknown = results.map((r, i) => [r, i]).filter(([r]) => r.status === 'rejected');
+    const err = await batch.catch((e) => e);
+    expect(proxy.stats.injected.closeConnection).toBe(cutsBefore + 1); // the cut happened
+    expect(err).toMatchObject({ name: 'BatchError', code: 'ERR_ASSET_BATCH_PARTIAL' });
+    const stored = err.results.filter((r) => r.status === 'fulfilled');
+    const unknown = err.results.map((r, i) => [r, i]).filter(([r]) => r.status === 'rejected');
     expect(stored.length).toBeGreaterThan(0); // found before the cut: never reported failed
+    expect(unknown.length).toBeGreaterThan(0);
     for (const [r] of unknown) expect(r.reason.name).toBe('OutcomeUnknownError');
-    for (const [r, i] of unknown) await repo.createWithAtomicVersion({ ...items[i], _id: r.reason._id });
-    const docs = await storedOnce('cut', 'c', 150);
+    for (const [r, i] of unknown) await repo.createWithAtomicVersion({ ...items[i], orderId: 'c', _id: r.reason._id });
+    const docs = await storedOnce('cut', 'c', 100);
     for (const r of stored) expect(docs[r.value.version - 1]._id.equals(r.value._id)).toBe(true);
   });
 });

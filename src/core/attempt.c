@@ -255,8 +255,11 @@ bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
   bson_append_document_end(&filter, &id_doc);
 
   *unconfirmed = false;
+  /* Half a chunk per reply: a recovery cut off mid-way keeps what it read,
+   * so the uploads it found settle as stored even then. */
+  bson_t *opts = BCON_NEW("batchSize", BCON_INT64(ATTEMPT_INSERT_CHUNK / 2));
   mongoc_read_prefs_t *prefs = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
-  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, NULL, prefs);
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, opts, prefs);
   const bson_t *doc;
   pending_asset_t *last_found = NULL;
   while (mongoc_cursor_next(cursor, &doc)) {
@@ -295,6 +298,7 @@ bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
   bool ok = !mongoc_cursor_error(cursor, error);
   mongoc_cursor_destroy(cursor);
   mongoc_read_prefs_destroy(prefs);
+  bson_destroy(opts);
   bson_destroy(&filter);
   /* One confirmation covers every write before it. */
   if (ok && last_found && !confirm_durable(coll, config, last_found, error))
