@@ -4,7 +4,8 @@ const { BSON } = require('bson');
 const native = require('./native');
 const { toBson, orderKey, checkOrderId, isPlainObject } = require('./asset_input');
 const { Stats } = require('./stats');
-const { BatchError, RepositoryClosedError, validationError, errorFromData, errorForUpload } = require('./errors');
+const { OrderQueue } = require('./order_queue');
+const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload } = require('./errors');
 
 const DEFAULTS = {
   uri: undefined, // process.env.MONGODB_URI when absent
@@ -61,6 +62,10 @@ function parseOptions(input) {
   if (options.writeConcern !== undefined && (options.writeConcern === null || typeof options.writeConcern !== 'object')) {
     throw validationError('ERR_ASSET_OPTION', 'writeConcern', 'option "writeConcern" must be an object such as { w: "majority" }');
   }
+  if (options.writeConcern && options.writeConcern.w === 0) {
+    // Unacknowledged: nothing could ever say whether an upload was stored.
+    throw validationError('ERR_ASSET_OPTION', 'writeConcern.w', 'option "writeConcern.w" must not be 0: an upload needs an answer');
+  }
   return options;
 }
 
@@ -69,38 +74,66 @@ function parseOptions(input) {
  * A drop-in for the reference design's repository (createWithAtomicVersion).
  */
 class AssetRepository {
+  #options;
+  #native;
+  #counters = new Stats();
+  #queue;
+  #accepted = new Set(); // every accepted call and native job not yet settled
+  #observers = new Set(); // upload listeners, for metrics
+  #ready = null; // the index, ensured once before the first write
+  // Uploads queued before the server was found unreachable fail with that
+  // error at once, instead of each waiting out a server-selection timeout.
+  #connectionFailures = 0;
+  #connectionError = null;
+  #closing = null;
+
   constructor(options) {
-    this.options = parseOptions(options);
-    const writeOptions = this.options.writeConcern
-      ? BSON.serialize({ writeConcern: this.options.writeConcern })
+    this.#options = parseOptions(options);
+    const writeOptions = this.#options.writeConcern
+      ? BSON.serialize({ writeConcern: this.#options.writeConcern })
       : undefined;
-    this.native = new native.NativeRepository(this.options.uri, this.options.dbName, this.options.collection, writeOptions);
-    this.counters = new Stats();
-    this.queues = new Map(); // orderKey -> { waiting: [], busy: bool }
-    this.inFlight = new Set(); // every accepted upload and native call not yet settled
-    this.observers = new Set(); // upload listeners, for metrics
-    this.ready = null; // the index, ensured once before the first write
-    // Uploads queued before the server was found unreachable fail with that
-    // error at once, instead of each waiting out a server-selection timeout.
-    this.connectionFailures = 0;
-    this.connectionError = null;
-    this.closing = null;
+    this.#native = new native.NativeRepository(this.#options.uri, this.#options.dbName, this.#options.collection, writeOptions);
+    this.#queue = new OrderQueue({
+      maxBatchSize: this.#options.maxBatchSize,
+      // As many batches in flight as the addon may run at once: more would
+      // only wait in its queue, uploads that could have joined a batch.
+      maxBatches: () => Math.max(1, native.threadpool().slots),
+      coalesce: this.#options.coalesce,
+      run: (jobs) => this.#runBatch(jobs),
+      refuse: (job) => job.failuresSeen !== this.#connectionFailures,
+      reject: (job) => {
+        // Never sent: certainly not stored by this call, so failing it is
+        // honest; unless the caller gave the _id (a retry), which an earlier
+        // call may have stored.
+        const entries = job.docs.map((_, i) => ({ error: beforeLookup(this.#connectionError, job.callerIds[i]), attempts: 0 }));
+        for (const entry of entries) this.#counters.record(entry);
+        job.resolve(entries);
+      },
+    });
   }
 
-  /** Stores one asset with the next version of its order. */
-  createWithAtomicVersion(data) {
+  /** The options in force (a copy). */
+  get options() {
+    return { ...this.#options };
+  }
+
+  /**
+   * Stores one asset with the next version of its order. `retryCount`, the
+   * reference design's recursion counter, is accepted and ignored.
+   */
+  createWithAtomicVersion(data, retryCount) { // eslint-disable-line no-unused-vars
     try {
-      this.assertOpen();
+      this.#assertOpen();
       const bytes = toBson(data);
       const started = process.hrtime.bigint();
-      return this.track(
-        this.enqueue(orderKey(data.orderId), [bytes]).then(([entry]) => {
-          this.notify(entry, started);
+      return this.#track(
+        this.#enqueue(orderKey(data.orderId), [bytes], [callerId(data)]).then(([entry]) => {
+          this.#notify(entry, started);
           return settle(entry, data.orderId);
         }),
       );
     } catch (err) {
-      this.countRefusal(err);
+      this.#countRefusal(err);
       return Promise.reject(err);
     }
   }
@@ -112,7 +145,7 @@ class AssetRepository {
    */
   createManyWithAtomicVersion(orderId, items) {
     try {
-      this.assertOpen();
+      this.#assertOpen();
       checkOrderId(orderId);
       if (!Array.isArray(items) || items.length === 0) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items must be a non-empty array');
@@ -126,26 +159,32 @@ class AssetRepository {
         return toBson(isPlainObject(item) ? { ...item, orderId } : item, `items[${i}]`);
       });
       const started = process.hrtime.bigint();
-      return this.track(this.enqueue(key, batch).then((entries) => {
-        const results = entries.map((entry) => {
-          this.notify(entry, started);
-          try {
-            return { status: 'fulfilled', value: settle(entry, orderId) };
-          } catch (err) {
-            return { status: 'rejected', reason: err };
-          }
-        });
-        const failed = results.filter((r) => r.status === 'rejected').length;
-        if (failed === 0) return results.map((r) => r.value);
-        throw new BatchError(`${failed} of ${results.length} assets of order ${String(orderId)} were not stored: ${results.find((r) => r.reason).reason.message}`, {
-          code: 'ERR_ASSET_BATCH_PARTIAL',
-          results,
-          stored: results.length - failed,
-          failed,
-        });
-      }));
+      return this.#track(
+        this.#enqueue(key, batch, items.map(callerId)).then((entries) => {
+          const results = entries.map((entry) => {
+            this.#notify(entry, started);
+            try {
+              return { status: 'fulfilled', value: settle(entry, orderId) };
+            } catch (err) {
+              return { status: 'rejected', reason: err };
+            }
+          });
+          const rejected = results.filter((r) => r.status === 'rejected');
+          if (rejected.length === 0) return results.map((r) => r.value);
+          const unknown = rejected.filter((r) => r.reason.name === 'OutcomeUnknownError').length;
+          const failed = rejected.length - unknown;
+          const what = [failed && `${failed} were not stored`, unknown && `${unknown} may or may not be (OutcomeUnknownError)`].filter(Boolean).join(' and ');
+          throw new BatchError(`of ${results.length} assets of order ${String(orderId)}, ${what}: ${rejected[0].reason.message}`, {
+            code: 'ERR_ASSET_BATCH_PARTIAL',
+            results,
+            stored: results.length - rejected.length,
+            failed,
+            unknown,
+          });
+        }),
+      );
     } catch (err) {
-      this.countRefusal(err);
+      this.#countRefusal(err);
       return Promise.reject(err);
     }
   }
@@ -159,37 +198,56 @@ class AssetRepository {
         { type: 'DeprecationWarning', code: 'ATOMIC_ASSET_VERSION_GET_NEXT' },
       );
     }
-    this.assertOpen();
+    this.#assertOpen();
     checkOrderId(orderId);
-    const highest = await this.track(this.native.readHighest(BSON.serialize({ orderId })));
+    const highest = await this.#track(this.#native.readHighest(BSON.serialize({ orderId })));
     return highest + 1;
   }
 
   /** Ensures the unique (orderId, version) index; resolves with its name. */
   ensureIndex() {
-    if (!this.ready) {
-      this.ready = this.track(this.native.ensureIndex());
-      this.ready.catch(() => {
-        this.ready = null; // a later call tries again
+    if (!this.#ready) {
+      this.#ready = this.#track(this.#native.ensureIndex());
+      this.#ready.catch(() => {
+        this.#ready = null; // a later call tries again
       });
     }
-    return this.ready;
+    return this.#ready;
   }
 
   /**
-   * Calls fn({ seconds, ok, retries }) as each upload settles, for metrics
-   * (see lib/metrics.js). Returns a function that stops it.
+   * Calls fn({ seconds, ok, outcome, retries }) as each upload settles, for
+   * metrics (see lib/metrics.js); outcome is 'stored', 'failed' or 'unknown'.
+   * Returns a function that stops it.
    */
   observe(fn) {
-    this.observers.add(fn);
-    return () => this.observers.delete(fn);
+    this.#observers.add(fn);
+    return () => this.#observers.delete(fn);
   }
 
-  notify(entry, started) {
-    if (this.observers.size === 0) return;
-    const outcome = !entry.error ? 'stored' : entry.error.kind === 'OutcomeUnknownError' ? 'unknown' : 'failed';
+  stats() {
+    return this.#counters.snapshot({ queued: this.#queue.queued, threadpool: native.threadpool() });
+  }
+
+  /** Lets accepted uploads finish, then releases the connections. Idempotent. */
+  close() {
+    if (!this.#closing) {
+      this.#closing = (async () => {
+        while (this.#accepted.size > 0) await Promise.allSettled([...this.#accepted]);
+        await this.#native.close();
+      })();
+    }
+    return this.#closing;
+  }
+
+  // ---- internals ----------------------------------------------------------
+
+  #notify(entry, started) {
+    if (this.#observers.size === 0) return;
+    const kind = entry.error && (entry.error.kind || entry.error.name);
+    const outcome = !entry.error ? 'stored' : kind === 'OutcomeUnknownError' ? 'unknown' : 'failed';
     const event = { seconds: Number(process.hrtime.bigint() - started) / 1e9, ok: !entry.error, outcome, retries: entry.retries || 0 };
-    for (const fn of this.observers) {
+    for (const fn of this.#observers) {
       try {
         fn(event);
       } catch (err) {
@@ -199,114 +257,75 @@ class AssetRepository {
     }
   }
 
-  stats() {
-    let queued = 0;
-    for (const q of this.queues.values()) queued += q.waiting.length;
-    return this.counters.snapshot({ queued, threadpool: native.threadpool() });
-  }
-
-  /** Lets accepted uploads finish, then releases the connections. Idempotent. */
-  close() {
-    if (!this.closing) {
-      this.closing = (async () => {
-        while (this.inFlight.size > 0 || this.queues.size > 0) {
-          await Promise.allSettled([...this.inFlight]);
-          if (this.inFlight.size === 0 && this.queues.size > 0) await new Promise(setImmediate);
-        }
-        await this.native.close();
-      })();
-    }
-    return this.closing;
-  }
-
-  // ---- internals ----------------------------------------------------------
-
-  assertOpen() {
-    if (this.closing) {
+  #assertOpen() {
+    if (this.#closing) {
       throw new RepositoryClosedError('the repository is closed', { code: 'ERR_ASSET_CLOSED' });
     }
   }
 
-  countRefusal(err) {
-    if (err && err.name === 'ValidationError') this.counters.validationErrors++;
+  #countRefusal(err) {
+    if (err && err.name === 'ValidationError') this.#counters.validationErrors++;
   }
 
-  track(promise) {
-    this.inFlight.add(promise);
-    const done = () => this.inFlight.delete(promise);
+  #track(promise) {
+    this.#accepted.add(promise);
+    const done = () => this.#accepted.delete(promise);
     promise.then(done, done);
     return promise;
   }
 
-  /**
-   * Queues uploads (BSON bytes) of one order; resolves with their native
-   * entries, in order. With coalescing on, while a batch of this order is in
-   * flight, later uploads wait and then go together in the next one; an
-   * item group (createMany) is never split.
-   */
-  enqueue(key, docs) {
+  /** Queues uploads (BSON bytes) of one order; resolves with their native entries, in order. */
+  #enqueue(key, docs, callerIds) {
     return new Promise((resolve) => {
-      const job = { docs, resolve, failuresSeen: this.connectionFailures };
-      if (!this.options.coalesce) {
-        this.runBatch(key, [job]);
-        return;
-      }
-      let queue = this.queues.get(key);
-      if (!queue) {
-        queue = { waiting: [], busy: false };
-        this.queues.set(key, queue);
-      }
-      queue.waiting.push(job);
-      if (!queue.busy) this.drain(key, queue);
+      this.#queue.push({ key, docs, callerIds, resolve, failuresSeen: this.#connectionFailures });
     });
   }
 
-  async drain(key, queue) {
-    queue.busy = true;
-    while (queue.waiting.length > 0) {
-      if (queue.waiting[0].failuresSeen !== this.connectionFailures) {
-        // Never sent: certainly not stored, so failing it is honest.
-        const stale = queue.waiting.shift();
-        const entries = stale.docs.map(() => ({ error: this.connectionError, attempts: 0 }));
-        for (const entry of entries) this.counters.record(entry);
-        stale.resolve(entries);
-        continue;
-      }
-      const jobs = [queue.waiting.shift()];
-      let size = jobs[0].docs.length;
-      while (queue.waiting.length > 0 && size + queue.waiting[0].docs.length <= this.options.maxBatchSize) {
-        size += queue.waiting[0].docs.length;
-        jobs.push(queue.waiting.shift());
-      }
-      await this.runBatch(key, jobs);
-    }
-    queue.busy = false;
-    this.queues.delete(key);
-  }
-
-  async runBatch(key, jobs) {
+  async #runBatch(jobs) {
     const docs = jobs.flatMap((job) => job.docs);
     let entries;
     try {
       await this.ensureIndex();
-      this.counters.batches++;
-      entries = await this.track(this.native.insertBatch(docs, this.options.maxRetries, this.options.recoveryTimeMS));
+      this.#counters.batches++;
+      entries = await this.#track(this.#native.insertBatch(docs, this.#options.maxRetries, this.#options.recoveryTimeMS));
     } catch (err) {
       // Refused before anything was sent (the index, a closed repository).
-      entries = docs.map(() => ({ error: err, attempts: 0 }));
+      const callerIds = jobs.flatMap((job) => job.callerIds);
+      entries = docs.map((_, i) => ({ error: beforeLookup(err, callerIds[i]), attempts: 0 }));
     }
     const unreachable = entries.find((e) => e.error && (e.error.kind || e.error.name) === 'ConnectionError');
     if (unreachable) {
-      this.connectionFailures++;
-      this.connectionError = unreachable.error;
+      this.#connectionFailures++;
+      this.#connectionError = unreachable.error;
     }
-    for (const entry of entries) this.counters.record(entry);
+    for (const entry of entries) this.#counters.record(entry);
     let at = 0;
     for (const job of jobs) {
       job.resolve(entries.slice(at, at + job.docs.length));
       at += job.docs.length;
     }
   }
+}
+
+/** The caller's _id of an upload, or undefined when the addon makes it. */
+function callerId(data) {
+  return data !== null && typeof data === 'object' && data._id !== null ? data._id : undefined;
+}
+
+/**
+ * A failure before the upload reached the server. An upload with the
+ * caller's _id may be stored by an earlier call, which this one never got to
+ * look up: its outcome is unknown, not failed.
+ */
+function beforeLookup(error, _id) {
+  if (_id === undefined) return error;
+  return new OutcomeUnknownError(`the upload could not be looked up by its _id (${error.message}); call again with the same _id to settle it`, {
+    code: 'ERR_ASSET_OUTCOME_UNKNOWN',
+    reason: 'NOT_LOOKED_UP',
+    retriable: false,
+    _id,
+    cause: error,
+  });
 }
 
 /** The stored document, or a rejection with an error of this upload's own. */

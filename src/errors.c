@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "addon_state.h"
+#include "core/attempt.h"
 #include "core/version_index.h"
 #include "napi_check.h"
 
@@ -110,6 +111,9 @@ const char *errors_describe_bson(napi_env env, napi_value props, const bson_erro
     kind = ERROR_KIND_CONNECTION;
     errors_set_string(env, props, "code", "ERR_ASSET_CONNECTION");
     errors_set_bool(env, props, "retriable", true);
+  } else if (error->domain == ATTEMPT_ERROR_DOMAIN) {
+    kind = ERROR_KIND_INTERNAL;
+    errors_set_string(env, props, "code", "ERR_ASSET_VERSION_RANGE");
   } else if (error->domain == VERSION_INDEX_ERROR_DOMAIN) {
     kind = ERROR_KIND_INDEX;
     errors_set_string(env, props, "code", "ERR_ASSET_INDEX");

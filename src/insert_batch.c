@@ -1,5 +1,6 @@
-/* insertBatch(docs, maxRetries, recoveryMs): one order's uploads, inserted
- * with consecutive versions, retried after conflicts on a timer. Resolves
+/* insertBatch(docs, maxRetries, recoveryMs): uploads of one or many orders
+ * (lib/ puts each order's uploads together, in call order), inserted with
+ * consecutive versions per order, retried after conflicts on a timer. Resolves
  * with one entry per doc, in order: { doc, version, attempts, retries } or
  * { error, attempts, retries }, where error is data ({ kind, message, code,
  * … }) that lib/errors.js turns into an error object per upload.
@@ -28,13 +29,21 @@
 #define RECOVERY_CAP_MS 1000.0
 #define MAX_BATCH 100000 /* the server's maxWriteBatchSize */
 
-typedef enum { ITEM_PENDING, ITEM_STORED, ITEM_FAILED, ITEM_UNKNOWN } item_state_t;
+typedef enum {
+  ITEM_PENDING,
+  ITEM_STORED,
+  ITEM_FAILED,  /* certainly not stored */
+  ITEM_UNKNOWN, /* may or may not be stored */
+  ITEM_REFUSED, /* for settle(): failed, and shown not stored even if in doubt */
+} item_state_t;
 
 typedef struct {
   item_state_t state;
   int attempts;       /* attempts it took part in */
-  int conflicts;      /* of those, lost to a concurrent writer */
-  bool in_doubt;      /* an attempt may have stored it */
+  int conflicts;      /* of those, lost to a concurrent writer (or refused as transient) */
+  bool transient;     /* the last of those was a transient refusal, not E11000 */
+  bool in_doubt;      /* an attempt may have stored it, or (a caller's _id) an
+                         earlier call did */
   const char *reason; /* why it failed or is unknown, a static string, or NULL */
   bson_error_t error; /* ITEM_FAILED, ITEM_UNKNOWN */
   char labels[160];
@@ -50,6 +59,7 @@ typedef struct {
   size_t *run_index;        /* owned, n entries: run[i] is assets[run_index[i]] */
   size_t run_n;
   bool attempted;           /* execute ran attempt_run */
+  uint64_t attempt_ms;      /* how long that took, read and insert */
   /* Recovery. */
   bool in_doubt;            /* pending items may be stored: recover first */
   uint64_t recovery_ms;     /* budget from the first unknown outcome */
@@ -63,14 +73,8 @@ typedef struct {
   unsigned failures_seen;
   bool fail_fast;
   bson_error_t fail_fast_error;
-  /* Conflict budget. */
-  int retries;
-  int max_retries;
-  bool last_transient;      /* the last retried refusal was transient, not E11000 */
-  bson_error_t last_conflict;
-  char last_labels[160];
+  int max_retries;          /* conflicts each upload may lose */
   attempt_result_t result;  /* written by execute, read by complete */
-  char order[160];          /* the order, for messages */
 } insert_batch_t;
 
 static void batch_free(insert_batch_t *b) {
@@ -99,7 +103,7 @@ static void collect_pending(insert_batch_t *b) {
 static void batch_execute(job_t *job) {
   insert_batch_t *b = (insert_batch_t *)job;
   repository_t *repo = b->rj.repo;
-  attempt_config_t config = {repo->version_index, repo->write_opts};
+  attempt_config_t config = {repo->version_index, repo->write_opts, &repo->tops_by_find};
   b->attempted = false;
   b->recovery_ok = true;
   b->recovery_unconfirmed = false;
@@ -118,8 +122,10 @@ static void batch_execute(job_t *job) {
                                      &b->recovery_unconfirmed, &b->recovery_error);
     collect_pending(b);
   }
-  if (b->recovery_ok && b->run_n > 0) {
+  if (b->recovery_ok && b->run_n > 0 && !b->last_look) {
+    uint64_t started = uv_hrtime();
     attempt_run(coll, &config, b->run, b->run_n, &b->result);
+    b->attempt_ms = (uv_hrtime() - started) / 1000000;
     b->attempted = true;
   }
   repo_client_push(repo, client, coll);
@@ -169,11 +175,14 @@ static void settle(insert_batch_t *b, size_t i, item_state_t state, const bson_e
   item_outcome_t *o = &b->outcomes[i];
   if (state == ITEM_FAILED && o->in_doubt)
     state = ITEM_UNKNOWN;
+  if (state == ITEM_REFUSED)
+    state = ITEM_FAILED; /* looked up by _id and not stored: certain */
   o->state = state;
   o->reason = reason;
   if (error)
     o->error = *error;
-  bson_strncpy(o->labels, labels ? labels : "", sizeof o->labels);
+  if (labels)
+    bson_strncpy(o->labels, labels, sizeof o->labels);
 }
 
 static void settle_pending(insert_batch_t *b, item_state_t state, const bson_error_t *error,
@@ -204,19 +213,21 @@ static void set_id(napi_env env, napi_value obj, const pending_asset_t *asset) {
   bson_destroy(&id);
 }
 
-static napi_value exhausted_error(napi_env env, insert_batch_t *b, const item_outcome_t *o) {
+static napi_value exhausted_error(napi_env env, insert_batch_t *b, size_t i) {
+  item_outcome_t *o = &b->outcomes[i];
   napi_value data;
-  char message[800];
+  char message[800], order[160];
   if (napi_create_object(env, &data) != napi_ok)
     return NULL;
-  if (b->last_transient) {
+  asset_describe_order(b->assets[i].prepared, order, sizeof order);
+  if (o->transient) {
     /* Report what happened: a transient refusal, not a duplicate key. */
-    errors_describe_bson(env, data, &b->last_conflict, b->last_labels, o->attempts);
+    errors_describe_bson(env, data, &o->error, o->labels, o->attempts);
     errors_set_string(env, data, "kind", ERROR_KIND_SERVER);
     snprintf(message, sizeof message,
              "could not store an upload to order %s after %d attempts: the server refused "
              "each as transient (%s)",
-             b->order, o->attempts, b->last_conflict.message);
+             order, o->attempts, o->error.message);
   } else {
     errors_set_number(env, data, "code", 11000);
     errors_set_string(env, data, "codeName", "DuplicateKey");
@@ -225,7 +236,7 @@ static napi_value exhausted_error(napi_env env, insert_batch_t *b, const item_ou
     snprintf(message, sizeof message,
              "could not give an upload to order %s a version after %d attempts: each "
              "collided with a concurrent writer (%s)",
-             b->order, o->attempts, b->last_conflict.message);
+             order, o->attempts, o->error.message);
   }
   errors_set_string(env, data, "reason", "RETRIES_EXHAUSTED");
   errors_set_bool(env, data, "retriable", true);
@@ -236,7 +247,8 @@ static napi_value exhausted_error(napi_env env, insert_batch_t *b, const item_ou
 static napi_value unknown_error(napi_env env, insert_batch_t *b, size_t i) {
   item_outcome_t *o = &b->outcomes[i];
   napi_value data, cause;
-  char message[900];
+  char message[900], order[160];
+  asset_describe_order(b->assets[i].prepared, order, sizeof order);
   if (napi_create_object(env, &data) != napi_ok || napi_create_object(env, &cause) != napi_ok)
     return NULL;
   const char *cause_kind = errors_describe_bson(env, cause, &o->error, o->labels, o->attempts);
@@ -253,7 +265,7 @@ static napi_value unknown_error(napi_env env, insert_batch_t *b, size_t i) {
            "the upload to order %s may or may not be stored (%s): call "
            "createWithAtomicVersion again with the same data and this error's _id to settle "
            "it; it then resolves with the stored document, or stores it once",
-           b->order, o->error.message[0] ? o->error.message : "no answer");
+           order, o->error.message[0] ? o->error.message : "no answer");
   errors_set_string(env, data, "message", message);
   return data;
 }
@@ -263,7 +275,7 @@ static napi_value failure(napi_env env, insert_batch_t *b, size_t i) {
   if (o->state == ITEM_UNKNOWN)
     return unknown_error(env, b, i);
   if (o->reason && strcmp(o->reason, "RETRIES_EXHAUSTED") == 0)
-    return exhausted_error(env, b, o);
+    return exhausted_error(env, b, i);
   napi_value data;
   if (napi_create_object(env, &data) != napi_ok)
     return NULL;
@@ -324,7 +336,7 @@ static int64_t after_recovery(insert_batch_t *b) {
     }
   }
   if (b->recovery_ok && b->last_look) {
-    settle_pending(b, ITEM_UNKNOWN, &b->result.error, b->result.labels, "REPLY_LOST");
+    settle_pending(b, ITEM_UNKNOWN, NULL, NULL, "REPLY_LOST"); /* each keeps its error */
     return -1;
   }
   if (b->recovery_ok) {
@@ -361,20 +373,45 @@ static uint64_t after_attempt(insert_batch_t *b) {
       settle(b, at, ITEM_STORED, NULL, NULL, NULL);
     return 0;
   case ATTEMPT_ITEM_REJECTED:
-    settle(b, at, ITEM_FAILED, &r->error, r->labels, NULL);
+    /* A duplicate was checked against this upload's _id first. */
+    settle(b, at, r->error.code == 11000 ? ITEM_REFUSED : ITEM_FAILED, &r->error, r->labels,
+           NULL);
     return 0;
   case ATTEMPT_CONFLICT:
-  case ATTEMPT_TRANSIENT:
-    for (size_t j = k; j < b->run_n; j++)
-      b->outcomes[b->run_index[j]].conflicts++;
-    b->last_conflict = r->error;
-    b->last_transient = r->outcome == ATTEMPT_TRANSIENT;
-    bson_strncpy(b->last_labels, r->labels, sizeof b->last_labels);
-    if (++b->retries > b->max_retries) {
-      settle_pending(b, ITEM_FAILED, &r->error, r->labels, "RETRIES_EXHAUSTED");
+  case ATTEMPT_TRANSIENT: {
+    /* Only the order that collided spends its retries and waits; the
+     * uploads of other orders after it were not sent, and go again as they
+     * are. An attempt that stored some of this order's uploads before the
+     * collision made progress: its rest go again at once, unpaid, so a long
+     * batch meeting writers chunk after chunk is not failed for being long.
+     * A retry is an attempt lost whole to a concurrent writer. */
+    bool progress = false;
+    for (size_t j = 0; j < k && !progress; j++)
+      progress = asset_same_field(b->assets[b->run_index[j]].prepared, b->assets[at].prepared,
+                                  "orderId");
+    if (progress)
       return 0;
+    int round = 0;
+    for (size_t j = k; j < b->run_n; j++) {
+      size_t i = b->run_index[j];
+      if (!asset_same_field(b->assets[i].prepared, b->assets[at].prepared, "orderId"))
+        continue;
+      item_outcome_t *o = &b->outcomes[i];
+      o->conflicts++;
+      o->transient = r->outcome == ATTEMPT_TRANSIENT;
+      o->error = r->error;
+      bson_strncpy(o->labels, r->labels, sizeof o->labels);
+      if (o->conflicts > b->max_retries)
+        settle(b, i, ITEM_FAILED, &r->error, r->labels, "RETRIES_EXHAUSTED");
+      else if (o->conflicts > round)
+        round = o->conflicts;
     }
-    return backoff_ms(b->rj.state, b->retries, BACKOFF_FIRST_MS, BACKOFF_CAP_MS);
+    /* The writer we lost to is as slow as we are: wait about one attempt of
+     * ours at least, or we meet its next chunk at the same version again. */
+    double first = b->attempt_ms > BACKOFF_FIRST_MS ? (double)b->attempt_ms : BACKOFF_FIRST_MS;
+    double cap = 4 * first > BACKOFF_CAP_MS ? 4 * first : BACKOFF_CAP_MS;
+    return round > 0 ? backoff_ms(b->rj.state, round, first, cap) : 0;
+  }
   case ATTEMPT_UNKNOWN:
     for (size_t j = k; j < b->run_n; j++) {
       b->outcomes[b->run_index[j]].in_doubt = true;
@@ -422,30 +459,6 @@ static void batch_complete(napi_env env, job_t *job, bool cancelled) {
 }
 
 /* ---- starting a batch (main thread) -------------------------------------- */
-
-static void describe_order(const bson_t *prepared, char *out, size_t size) {
-  bson_iter_t it;
-  bson_iter_init_find(&it, prepared, "orderId");
-  if (BSON_ITER_HOLDS_OID(&it)) {
-    char hex[25];
-    bson_oid_to_string(bson_iter_oid(&it), hex);
-    snprintf(out, size, "ObjectId(\"%s\")", hex);
-  } else {
-    snprintf(out, size, "\"%.120s\"", bson_iter_utf8(&it, NULL));
-  }
-}
-
-static bool same_order(const bson_t *a, const bson_t *b) {
-  bson_iter_t ia, ib;
-  if (!bson_iter_init_find(&ia, a, "orderId") || !bson_iter_init_find(&ib, b, "orderId") ||
-      bson_iter_type(&ia) != bson_iter_type(&ib))
-    return false;
-  if (BSON_ITER_HOLDS_OID(&ia))
-    return bson_oid_equal(bson_iter_oid(&ia), bson_iter_oid(&ib));
-  uint32_t la, lb;
-  const char *sa = bson_iter_utf8(&ia, &la), *sb = bson_iter_utf8(&ib, &lb);
-  return la == lb && memcmp(sa, sb, la) == 0;
-}
 
 static void throw_problem(napi_env env, size_t index, const asset_problem_t *p) {
   napi_value props, error;
@@ -505,17 +518,12 @@ static bool load_docs(napi_env env, napi_value docs, insert_batch_t *b) {
     asset_problem_t problem;
     bool id_generated;
     b->assets[i].prepared = asset_prepare(data, len, &id_generated, &problem);
+    b->outcomes[i].in_doubt = !id_generated;
     if (!b->assets[i].prepared) {
       throw_problem(env, i, &problem);
       return false;
     }
-    if (i > 0 && !same_order(b->assets[0].prepared, b->assets[i].prepared)) {
-      napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
-                            "every document of one batch must have the same orderId");
-      return false;
-    }
   }
-  describe_order(b->assets[0].prepared, b->order, sizeof b->order);
   return true;
 }
 

@@ -8,6 +8,8 @@
 #include "errors.h"
 #include "napi_check.h"
 
+#define DEFAULT_SOCKET_TIMEOUT_MS 30000
+
 /* ---- arguments ---------------------------------------------------------- */
 
 /* Copies a string argument into a fresh buffer (caller frees), NULL for
@@ -124,6 +126,10 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   if (state && !mongoc_uri_has_option(uri, MONGOC_URI_MAXPOOLSIZE))
     mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE,
                                    (int32_t)state->scheduler.slots);
+  /* A reply that never comes (a half-open connection) must not hold an
+   * upload, and a threadpool slot, for libmongoc's default five minutes. */
+  if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, DEFAULT_SOCKET_TIMEOUT_MS);
   if (!mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_APPNAME, NULL))
     mongoc_uri_set_appname(uri, "atomic-asset-version");
 

@@ -5,6 +5,7 @@
 
 #include <mongoc/mongoc.h>
 #include <node_api.h>
+#include <stdatomic.h>
 
 #include "addon_state.h"
 
@@ -17,6 +18,7 @@ typedef struct {
   /* Written by the ensureIndex job, read by insert jobs queued after it
    * completed (lib/ awaits it), so the threadpool hand-off orders them. */
   char version_index[128];
+  atomic_int tops_by_find;    /* see attempt_config_t */
   unsigned busy;              /* jobs holding this repository */
   /* Main thread. Bumped when a job cannot reach the server; a job queued
    * before the bump fails at once with that error instead of waiting out

@@ -271,3 +271,32 @@ bson_t *asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_
   BSON_APPEND_DATE_TIME(out, "updatedAt", now_ms);
   return out;
 }
+
+bool asset_same_field(const bson_t *a, const bson_t *b, const char *key) {
+  bson_iter_t ia, ib;
+  bool has_a = bson_iter_init_find(&ia, a, key), has_b = bson_iter_init_find(&ib, b, key);
+  if (!has_a || !has_b)
+    return has_a == has_b;
+  bson_t va = BSON_INITIALIZER, vb = BSON_INITIALIZER;
+  BSON_APPEND_VALUE(&va, "v", bson_iter_value(&ia));
+  BSON_APPEND_VALUE(&vb, "v", bson_iter_value(&ib));
+  bool equal = bson_equal(&va, &vb);
+  bson_destroy(&va);
+  bson_destroy(&vb);
+  return equal;
+}
+
+void asset_describe_order(const bson_t *doc, char *out, size_t size) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "orderId")) {
+    snprintf(out, size, "(none)");
+  } else if (BSON_ITER_HOLDS_OID(&it)) {
+    char hex[25];
+    bson_oid_to_string(bson_iter_oid(&it), hex);
+    snprintf(out, size, "ObjectId(\"%s\")", hex);
+  } else if (BSON_ITER_HOLDS_UTF8(&it)) {
+    snprintf(out, size, "\"%.120s\"", bson_iter_utf8(&it, NULL));
+  } else {
+    snprintf(out, size, "(not a string)");
+  }
+}

@@ -38,6 +38,13 @@ bson_t *asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_
  * it fits, int64 beyond. */
 void asset_append_version(bson_t *doc, const char *key, int64_t version);
 
+/* True when both documents hold the same value (type and bytes) under key,
+ * or both lack it: how uploads are grouped by order. */
+bool asset_same_field(const bson_t *a, const bson_t *b, const char *key);
+
+/* The document's orderId for messages: "ord-1" or ObjectId("…"). */
+void asset_describe_order(const bson_t *doc, char *out, size_t size);
+
 /* Reads a numeric BSON value as an integer; false if it is not one. */
 bool asset_read_integer(const bson_iter_t *iter, int64_t *out);
 

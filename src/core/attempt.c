@@ -1,5 +1,6 @@
 #include "attempt.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +14,17 @@ static int64_t wall_clock_ms(void) {
   struct timeval tv;
   bson_gettimeofday(&tv);
   return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* A stored version that is not an integer a JavaScript number holds, or no
+ * room above the highest: the order cannot go on, and no retry helps. */
+static void out_of_range(bson_error_t *error, const bson_t *order_doc) {
+  char order[160];
+  asset_describe_order(order_doc, order, sizeof order);
+  bson_set_error(error, ATTEMPT_ERROR_DOMAIN, ATTEMPT_ERROR_VERSION_RANGE,
+                 "the highest version of order %s is not an integer below 2^53 - 1, so no "
+                 "next version can be given",
+                 order);
 }
 
 bool attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
@@ -32,8 +44,7 @@ bool attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
   *highest = 0;
   if (mongoc_cursor_next(cursor, &doc) && bson_iter_init_find(&it, doc, "version") &&
       !asset_read_integer(&it, highest)) {
-    bson_set_error(error, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID,
-                   "the highest stored version of this order is not an integer");
+    out_of_range(error, order_filter);
     ok = false;
   }
   if (ok && mongoc_cursor_error(cursor, error))
@@ -50,6 +61,126 @@ static void order_filter_of(const bson_t *prepared, bson_t *filter) {
   bson_init(filter);
   if (bson_iter_init_find(&it, prepared, "orderId"))
     BSON_APPEND_VALUE(filter, "orderId", bson_iter_value(&it));
+}
+
+/* orderId is a string or an ObjectId (asset_validate): equal when type and
+ * bytes are. Cheaper than building documents for bson_equal. */
+static bool same_order_value(const bson_iter_t *a, const bson_iter_t *b) {
+  if (bson_iter_type(a) != bson_iter_type(b))
+    return false;
+  if (BSON_ITER_HOLDS_OID(a))
+    return bson_oid_equal(bson_iter_oid(a), bson_iter_oid(b));
+  uint32_t la, lb;
+  const char *sa = bson_iter_utf8(a, &la), *sb = bson_iter_utf8(b, &lb);
+  return sa && sb && la == lb && memcmp(sa, sb, la) == 0;
+}
+
+/* Raises the top of the group whose order is `order` to `version`. */
+static void raise_top(pending_asset_t **items, const size_t *starts, size_t groups,
+                      const bson_iter_t *order, int64_t version, int64_t *tops) {
+  for (size_t g = 0; g < groups; g++) {
+    bson_iter_t mine;
+    if (bson_iter_init_find(&mine, items[starts[g]]->prepared, "orderId") &&
+        same_order_value(&mine, order)) {
+      if (version > tops[g])
+        tops[g] = version;
+      return;
+    }
+  }
+}
+
+static bool is_unsupported(const bson_error_t *error) {
+  /* NotImplemented (FerretDB v1 has no $first in $group), unknown group
+   * operator, unrecognized stage. */
+  return error->domain == MONGOC_ERROR_SERVER &&
+         (error->code == 238 || error->code == 15952 || error->code == 40324);
+}
+
+/* The highest numeric version of each of many orders in one round trip. On
+ * MongoDB, $sort + $group/$first on the (orderId, version) index is a
+ * distinct scan: one index probe per order. Where the server lacks it, one
+ * covered find of the orders' versions, the maximum taken here. */
+static bool read_many_tops(mongoc_collection_t *coll, const attempt_config_t *config,
+                           pending_asset_t **items, const size_t *starts, size_t groups,
+                           int64_t *tops, bson_error_t *error) {
+  bson_t match = BSON_INITIALIZER, order, in;
+  BSON_APPEND_DOCUMENT_BEGIN(&match, "orderId", &order);
+  BSON_APPEND_ARRAY_BEGIN(&order, "$in", &in);
+  for (size_t g = 0; g < groups; g++) {
+    bson_iter_t it;
+    char key[24];
+    snprintf(key, sizeof key, "%zu", g);
+    if (bson_iter_init_find(&it, items[starts[g]]->prepared, "orderId"))
+      BSON_APPEND_VALUE(&in, key, bson_iter_value(&it));
+    tops[g] = 0;
+  }
+  bson_append_array_end(&order, &in);
+  bson_append_document_end(&match, &order);
+  BCON_APPEND(&match, "version", "{", "$gte", BCON_INT32(1), "}");
+
+  mongoc_read_prefs_t *prefs = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+  bool grouped = !config->tops_by_find || !atomic_load(config->tops_by_find);
+  mongoc_cursor_t *cursor;
+  if (grouped) {
+    bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$match", BCON_DOCUMENT(&match), "}", "{",
+                                "$sort", "{", "orderId", BCON_INT32(-1), "version",
+                                BCON_INT32(-1), "}", "}", "{", "$group", "{", "_id",
+                                BCON_UTF8("$orderId"), "version", "{", "$first",
+                                BCON_UTF8("$version"), "}", "}", "}", "]");
+    cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, prefs);
+    bson_destroy(pipeline);
+  } else {
+    bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0), "orderId", BCON_INT32(1),
+                            "version", BCON_INT32(1), "}");
+    cursor = mongoc_collection_find_with_opts(coll, &match, opts, prefs);
+    bson_destroy(opts);
+  }
+  const bson_t *doc;
+  bool ok = true;
+  while (ok && mongoc_cursor_next(cursor, &doc)) {
+    bson_iter_t order_it, version_it;
+    int64_t version;
+    if (!bson_iter_init_find(&order_it, doc, grouped ? "_id" : "orderId") ||
+        !bson_iter_init_find(&version_it, doc, "version"))
+      continue;
+    if (!asset_read_integer(&version_it, &version)) {
+      bson_t order_doc = BSON_INITIALIZER;
+      BSON_APPEND_VALUE(&order_doc, "orderId", bson_iter_value(&order_it));
+      out_of_range(error, &order_doc);
+      bson_destroy(&order_doc);
+      ok = false;
+      break;
+    }
+    raise_top(items, starts, groups, &order_it, version, tops);
+  }
+  if (ok && mongoc_cursor_error(cursor, error))
+    ok = false;
+  mongoc_cursor_destroy(cursor);
+  mongoc_read_prefs_destroy(prefs);
+  if (!ok && grouped && is_unsupported(error) && config->tops_by_find) {
+    atomic_store(config->tops_by_find, 1);
+    ok = read_many_tops(coll, config, items, starts, groups, tops, error);
+  }
+  bson_destroy(&match);
+  return ok;
+}
+
+/* Splits items into their orders (each order's items are contiguous) and
+ * reads each order's highest version: *groups of them, starting at starts[]. */
+static bool read_tops(mongoc_collection_t *coll, const attempt_config_t *config,
+                      pending_asset_t **items, size_t n, size_t *starts, size_t *groups,
+                      int64_t *tops, bson_error_t *error) {
+  *groups = 0;
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || !asset_same_field(items[i - 1]->prepared, items[i]->prepared, "orderId"))
+      starts[(*groups)++] = i;
+  if (*groups > 1)
+    return read_many_tops(coll, config, items, starts, *groups, tops, error);
+  bson_t filter;
+  order_filter_of(items[0]->prepared, &filter);
+  bool ok = attempt_read_highest(coll, &filter, &tops[0], error);
+  bson_destroy(&filter);
+  return ok;
 }
 
 static void collect_labels(const bson_t *reply, attempt_result_t *out) {
@@ -167,6 +298,9 @@ static void handle_duplicate(mongoc_collection_t *coll, const attempt_config_t *
     out->outcome = ATTEMPT_ITEM_FOUND;
     out->unconfirmed = !confirm_durable(coll, config, item, &out->error);
     return;
+  case DUPLICATE_UNSURE:
+    out->outcome = ATTEMPT_UNKNOWN; /* items[committed] on: settle by _id */
+    return;
   case DUPLICATE_OTHER:
     if (index[0])
       bson_set_error(&out->error, MONGOC_ERROR_SERVER, MONGO_DUPLICATE_KEY,
@@ -175,6 +309,27 @@ static void handle_duplicate(mongoc_collection_t *coll, const attempt_config_t *
                      index);
     out->outcome = ATTEMPT_ITEM_REJECTED;
     return;
+  }
+}
+
+/* Errors after which the insert was certainly not applied beyond what the
+ * reply says: never sent (no server, no connection), refused by the driver
+ * before sending, or answered by the server. Anything else happened after
+ * sending with no readable answer. */
+static bool certainly_not_applied(const bson_error_t *error) {
+  switch (error->domain) {
+  case MONGOC_ERROR_SERVER_SELECTION:
+  case MONGOC_ERROR_SERVER:
+  case MONGOC_ERROR_WRITE_CONCERN:
+  case MONGOC_ERROR_BSON:
+    return true;
+  case MONGOC_ERROR_STREAM:
+    return error->code == MONGOC_ERROR_STREAM_CONNECT ||
+           error->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION;
+  case MONGOC_ERROR_COMMAND:
+    return error->code == MONGOC_ERROR_COMMAND_INVALID_ARG;
+  default:
+    return false;
   }
 }
 
@@ -188,10 +343,9 @@ static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *
   size_t index = 0;
   collect_labels(reply, out);
   bool write_errors = first_write_error(reply, &write_error, &code, &index);
-  if (out->error.domain == MONGOC_ERROR_STREAM &&
-      out->error.code != MONGOC_ERROR_STREAM_CONNECT &&
-      out->error.code != MONGOC_ERROR_STREAM_NAME_RESOLUTION) {
-    /* Sent, then the connection broke: whatever the labels say, the server
+  if (!certainly_not_applied(&out->error)) {
+    /* Sent, and no answer that says what happened (the connection broke, a
+     * reply the driver could not read): whatever the labels say, the server
      * may have applied it. */
     out->committed = before;
     out->outcome = ATTEMPT_UNKNOWN;
@@ -267,36 +421,27 @@ bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
     if (!bson_iter_init_find(&it, doc, "_id"))
       continue;
     for (size_t i = 0; i < n; i++) {
-      bson_t a = BSON_INITIALIZER, b = BSON_INITIALIZER;
-      bool match = bson_iter_init_find(&mine, items[i]->prepared, "_id");
-      if (match) {
-        BSON_APPEND_VALUE(&a, "v", bson_iter_value(&mine));
-        BSON_APPEND_VALUE(&b, "v", bson_iter_value(&it));
-        match = bson_equal(&a, &b);
-      }
-      bson_destroy(&a);
-      bson_destroy(&b);
-      if (!match)
+      if (!bson_iter_init_find(&mine, items[i]->prepared, "_id") ||
+          !asset_same_field(doc, items[i]->prepared, "_id"))
         continue;
       /* An _id of another order is not this upload; the insert will say so. */
-      bson_iter_t o1, o2;
-      bson_t v1 = BSON_INITIALIZER, v2 = BSON_INITIALIZER;
-      if (bson_iter_init_find(&o1, doc, "orderId") &&
-          bson_iter_init_find(&o2, items[i]->prepared, "orderId")) {
-        BSON_APPEND_VALUE(&v1, "v", bson_iter_value(&o1));
-        BSON_APPEND_VALUE(&v2, "v", bson_iter_value(&o2));
-        if (bson_equal(&v1, &v2) && take_stored(items[i], bson_copy(doc))) {
-          items[i]->found = true;
-          last_found = items[i];
-        }
+      if (asset_same_field(doc, items[i]->prepared, "orderId") &&
+          take_stored(items[i], bson_copy(doc))) {
+        items[i]->found = true;
+        last_found = items[i];
       }
-      bson_destroy(&v1);
-      bson_destroy(&v2);
       break;
     }
   }
   bool ok = !mongoc_cursor_error(cursor, error);
   mongoc_cursor_destroy(cursor);
+  if (!ok && config->write_opts && bson_has_field(config->write_opts, "writeConcern")) {
+    /* Found, but the look was cut before the write concern could be
+     * confirmed: the next look finds them again and confirms. */
+    for (size_t i = 0; i < n; i++)
+      items[i]->found = false;
+    last_found = NULL;
+  }
   mongoc_read_prefs_destroy(prefs);
   bson_destroy(opts);
   bson_destroy(&filter);
@@ -309,24 +454,41 @@ bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
 void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
                  pending_asset_t **items, size_t n, attempt_result_t *out) {
   memset(out, 0, sizeof *out);
-  bson_t filter;
-  int64_t highest;
-  order_filter_of(items[0]->prepared, &filter);
-  bool read = attempt_read_highest(coll, &filter, &highest, &out->error);
-  bson_destroy(&filter);
+  size_t *starts = bson_malloc(n * sizeof *starts), groups;
+  int64_t *tops = bson_malloc(n * sizeof *tops);
+  bool read = read_tops(coll, config, items, n, starts, &groups, tops, &out->error);
   if (!read) {
+    bson_free(starts);
+    bson_free(tops);
     out->outcome = ATTEMPT_FAILED; /* nothing was sent */
     return;
   }
 
+  for (size_t g = 0; g < groups; g++) {
+    size_t count = (g + 1 < groups ? starts[g + 1] : n) - starts[g];
+    if (tops[g] > ATTEMPT_MAX_VERSION - (int64_t)count) {
+      out_of_range(&out->error, items[starts[g]]->prepared);
+      bson_free(starts);
+      bson_free(tops);
+      out->outcome = ATTEMPT_FAILED;
+      return;
+    }
+  }
+
+  /* Each order's items take consecutive versions above its top, in order. */
   int64_t now = wall_clock_ms();
   const bson_t **docs = bson_malloc(n * sizeof *docs);
-  for (size_t i = 0; i < n; i++) {
-    bson_destroy(items[i]->stored);
-    items[i]->version = highest + 1 + (int64_t)i;
-    items[i]->stored = asset_build_stored(items[i]->prepared, items[i]->version, now);
-    docs[i] = items[i]->stored;
+  for (size_t g = 0; g < groups; g++) {
+    size_t end = g + 1 < groups ? starts[g + 1] : n;
+    for (size_t i = starts[g]; i < end; i++) {
+      bson_destroy(items[i]->stored);
+      items[i]->version = tops[g] + 1 + (int64_t)(i - starts[g]);
+      items[i]->stored = asset_build_stored(items[i]->prepared, items[i]->version, now);
+      docs[i] = items[i]->stored;
+    }
   }
+  bson_free(starts);
+  bson_free(tops);
 
   bson_t opts = BSON_INITIALIZER;
   if (config->write_opts)
@@ -345,8 +507,17 @@ void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
     ok = mongoc_collection_insert_many(coll, docs + start, count, &opts, &reply, &out->error);
     size_t inserted = inserted_count(&reply);
     out->committed += inserted < count ? inserted : count;
-    if (!ok)
+    if (!ok) {
       classify_failure(coll, config, &reply, before, count, inserted, items, n, out);
+    } else if (inserted < count) {
+      /* "ok" without saying that everything was inserted (an unacknowledged
+       * write): we cannot tell what was stored. */
+      bson_set_error(&out->error, MONGOC_ERROR_SERVER, 0,
+                     "the server acknowledged %zu of %zu documents", inserted, count);
+      out->committed = before;
+      out->outcome = ATTEMPT_UNKNOWN;
+      ok = false;
+    }
     bson_destroy(&reply);
   }
   bson_destroy(&opts);

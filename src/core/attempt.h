@@ -7,9 +7,18 @@
 #define ATTEMPT_H
 
 #include <mongoc/mongoc.h>
+#include <stdatomic.h>
 
 /* Documents per insert command; see attempt_run. */
 #define ATTEMPT_INSERT_CHUNK 100
+
+/* Versions are JavaScript numbers: exact up to 2^53 - 1. */
+#define ATTEMPT_MAX_VERSION INT64_C(9007199254740991)
+
+/* bson_error_t domain for "this order's versions are out of range", beside
+ * the driver's own domains. */
+#define ATTEMPT_ERROR_DOMAIN 1001
+#define ATTEMPT_ERROR_VERSION_RANGE 1
 
 typedef struct {
   bson_t *prepared;  /* caller fields with _id first; owned by the batch */
@@ -51,11 +60,17 @@ typedef struct {
 typedef struct {
   const char *version_index; /* name of the unique (orderId, version) index */
   const bson_t *write_opts;  /* writeConcern and friends; may be NULL */
+  /* Shared by the repository's attempts on every thread: set once the
+   * server has refused the grouped read of many orders' tops; may be NULL. */
+  atomic_int *tops_by_find;
 } attempt_config_t;
 
-/* items[0..n) are a batch's unsettled uploads, all for one order, in call
- * order. Reads the order's highest version first, every time: a remembered or
- * guessed version could fill a hole left by a deletion and go down. */
+/* items[0..n) are a batch's unsettled uploads, in call order within each
+ * order, each order's items contiguous. Reads each order's highest version
+ * first, every time (one round trip for all of them): a remembered or guessed
+ * version could fill a hole left by a deletion and go down. Then one ordered
+ * insert: a failure at item k leaves exactly items[0..k) stored, whatever
+ * their orders, so no order gets a gap; the rest are sent again. */
 void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
                  pending_asset_t **items, size_t n, attempt_result_t *out);
 

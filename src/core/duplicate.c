@@ -2,21 +2,8 @@
 
 #include <string.h>
 
+#include "asset_doc.h"
 #include "version_index.h"
-
-static bool same_value(const bson_t *a, const bson_t *b, const char *key) {
-  bson_iter_t ia, ib;
-  bool has_a = bson_iter_init_find(&ia, a, key), has_b = bson_iter_init_find(&ib, b, key);
-  if (!has_a || !has_b)
-    return has_a == has_b;
-  bson_t va = BSON_INITIALIZER, vb = BSON_INITIALIZER;
-  BSON_APPEND_VALUE(&va, "v", bson_iter_value(&ia));
-  BSON_APPEND_VALUE(&vb, "v", bson_iter_value(&ib));
-  bool equal = bson_equal(&va, &vb);
-  bson_destroy(&va);
-  bson_destroy(&vb);
-  return equal;
-}
 
 static bson_t *find_one(mongoc_collection_t *coll, const bson_t *filter,
                         bson_error_t *error, bool *failed) {
@@ -49,13 +36,19 @@ bool duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc,
     bson_destroy(found);
     return false;
   }
-  if (found && !same_value(found, doc, "orderId")) {
+  if (found && !asset_same_field(found, doc, "orderId")) {
     *other_order = true;
     bson_destroy(found);
     found = NULL;
   }
   *stored = found;
   return true;
+}
+
+/* An index over a field the addon sets (version, versionLabel) refuses what
+ * the version index would: a lost race, to be retried. */
+static bool holds_owned_field(const bson_t *key) {
+  return bson_has_field(key, "version") || bson_has_field(key, "versionLabel");
 }
 
 /* The name of the unique index a server named in its write error, or "". */
@@ -71,7 +64,8 @@ static void named_index(const bson_t *write_error, const char *version_index,
     if (bson_init_static(&key, data, len)) {
       *named = true;
       *is_id = bson_has_field(&key, "_id") && bson_count_keys(&key) == 1;
-      *kind = version_index_matches_keys(&key) ? DUPLICATE_VERSION : DUPLICATE_OTHER;
+      *kind = version_index_matches_keys(&key) || holds_owned_field(&key) ? DUPLICATE_VERSION
+                                                                          : DUPLICATE_OTHER;
       return;
     }
   }
@@ -161,7 +155,8 @@ static bool other_index_holds(mongoc_collection_t *coll, const char *version_ind
       uint32_t len;
       bson_t pattern;
       bson_iter_document(&key, &len, &data);
-      if (bson_init_static(&pattern, data, len) && version_index_matches_keys(&pattern))
+      if (bson_init_static(&pattern, data, len) &&
+          (version_index_matches_keys(&pattern) || holds_owned_field(&pattern)))
         continue;
     }
     bson_t filter;
@@ -190,6 +185,14 @@ duplicate_kind_t duplicate_classify(mongoc_collection_t *coll, const char *versi
   *same_upload = NULL;
   index_name[0] = '\0';
   named_index(write_error, version_index, &kind, &is_id, &named);
+  if (named && !is_id && kind == DUPLICATE_OTHER) {
+    /* Another index refused it; but if this very upload is stored already
+     * (an earlier attempt or call), that is what the caller must hear. */
+    if (!duplicate_find_same_upload(coll, doc, same_upload, &other_order, &error))
+      return DUPLICATE_UNSURE;
+    if (*same_upload)
+      return DUPLICATE_SAME_UPLOAD;
+  }
   if (named && !is_id) {
     if (kind == DUPLICATE_OTHER) {
       bson_iter_t it;
@@ -206,7 +209,7 @@ duplicate_kind_t duplicate_classify(mongoc_collection_t *coll, const char *versi
   }
   /* The _id is taken (or the server did not say what): is it this upload? */
   if (!duplicate_find_same_upload(coll, doc, same_upload, &other_order, &error))
-    return DUPLICATE_VERSION;
+    return DUPLICATE_UNSURE;
   if (*same_upload)
     return DUPLICATE_SAME_UPLOAD;
   if (other_order) {

@@ -16,6 +16,9 @@ typedef enum {
   /* Another unique index holds the upload's values, or its _id belongs to
    * another order's document: no retry can store it. */
   DUPLICATE_OTHER,
+  /* The _id may be taken and the lookup that would tell whose it is failed:
+   * the upload may be stored already. */
+  DUPLICATE_UNSURE,
 } duplicate_kind_t;
 
 /* `write_error` is the server's write error, `doc` the document as sent.

@@ -1,0 +1,102 @@
+'use strict';
+
+// Uploads waiting for a write, and the batches they go in. Main thread only.
+//
+// Every order's uploads wait in their own FIFO. When a batch may start, it
+// takes every waiting upload of every order that has no batch in flight
+// (call order within an order, orders in the order they started waiting),
+// up to maxBatchSize: one round trip carries many orders. An order is never
+// in two batches at once, so uploads of one process never collide with each
+// other. Nothing lingers: an upload that finds a batch slot free goes at once,
+// alone if it is alone; batches form only from uploads already waiting.
+
+class OrderQueue {
+  #waiting = new Map(); // orderKey -> jobs; Map order = the order they started waiting
+  #busy = new Set(); // orders with a batch in flight
+  #batches = 0; // batches in flight
+  #queued = 0; // uploads waiting
+  #options;
+
+  /**
+   * @param {object} options
+   * @param {number} options.maxBatchSize uploads per batch
+   * @param {() => number} options.maxBatches batches in flight at once
+   * @param {boolean} options.coalesce false: every call is a batch of its own, at once
+   * @param {(jobs: object[]) => Promise<void>} options.run sends one batch; settles its jobs
+   * @param {(job: object) => boolean} options.refuse true when a waiting job must
+   *   not be sent (it then is given to `reject`); checked as it leaves the queue
+   * @param {(job: object) => void} options.reject
+   */
+  constructor(options) {
+    this.#options = options;
+  }
+
+  /** Queues a job ({ key, docs, … }); the caller settles it through `run`. */
+  push(job) {
+    if (!this.#options.coalesce) {
+      this.#send([job]);
+      return;
+    }
+    let jobs = this.#waiting.get(job.key);
+    if (!jobs) this.#waiting.set(job.key, (jobs = []));
+    jobs.push(job);
+    this.#queued += job.docs.length;
+    this.#dispatch();
+  }
+
+  /** Uploads waiting for a batch. */
+  get queued() {
+    return this.#queued;
+  }
+
+  #dispatch() {
+    while (this.#batches < this.#options.maxBatches()) {
+      const batch = this.#take();
+      if (batch.length === 0) return;
+      this.#send(batch);
+    }
+  }
+
+  #take() {
+    const batch = [];
+    let size = 0;
+    const limit = this.#options.maxBatchSize;
+    for (const [key, jobs] of this.#waiting) {
+      if (this.#busy.has(key)) continue;
+      let took = false;
+      while (jobs.length > 0) {
+        const job = jobs[0];
+        if (this.#options.refuse(job)) {
+          jobs.shift();
+          this.#queued -= job.docs.length;
+          this.#options.reject(job);
+          continue;
+        }
+        // An item group (createMany) is never split; a group larger than
+        // the limit goes alone.
+        if (size > 0 && size + job.docs.length > limit) break;
+        jobs.shift();
+        this.#queued -= job.docs.length;
+        batch.push(job);
+        size += job.docs.length;
+        took = true;
+      }
+      if (jobs.length === 0) this.#waiting.delete(key);
+      if (took) this.#busy.add(key);
+      if (size >= limit) break;
+    }
+    return batch;
+  }
+
+  #send(batch) {
+    this.#batches++;
+    const keys = this.#options.coalesce ? [...new Set(batch.map((job) => job.key))] : [];
+    this.#options.run(batch).finally(() => {
+      this.#batches--;
+      for (const key of keys) this.#busy.delete(key);
+      if (this.#options.coalesce) this.#dispatch();
+    });
+  }
+}
+
+module.exports = { OrderQueue };
