@@ -180,7 +180,7 @@ static void *race(void *arg) {
   racer_t *r = arg;
   mongoc_client_t *client = mongoc_client_pool_pop(r->pool);
   mongoc_collection_t *coll = mongoc_client_get_collection(client, r->db, r->coll);
-  attempt_config_t config = {VERSION_INDEX_NAME, NULL};
+  attempt_config_t config = {VERSION_INDEX_NAME, NULL, NULL};
   for (int i = 0; i < r->uploads; i++) {
     pending_asset_t item = make_item(r->order, i);
     pending_asset_t *items[1] = {&item};
@@ -230,7 +230,7 @@ static void test_server(const char *uri_string) {
   CHECK(strcmp(name, VERSION_INDEX_NAME) == 0);
   CHECK(version_index_ensure(client, db, coll, name, sizeof name, &error)); /* idempotent */
 
-  attempt_config_t config = {VERSION_INDEX_NAME, NULL};
+  attempt_config_t config = {VERSION_INDEX_NAME, NULL, NULL};
   attempt_result_t result;
   pending_asset_t batch[3] = {make_item("c1", 0), make_item("c1", 1), make_item("c1", 2)};
   pending_asset_t *batch_items[3] = {&batch[0], &batch[1], &batch[2]};
