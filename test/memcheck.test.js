@@ -1,9 +1,10 @@
 'use strict';
 
 // The C core's own tests and a focused addon scenario under valgrind: any
-// invalid access, and any definite leak whose stack reaches the addon,
-// libmongoc or libbson, fails (scripts/memcheck.sh). Node's own start-up
-// leaks (Node 24's OpenSSL) are listed and not counted.
+// invalid access, and any definite leak or uninitialised-value branch whose
+// stack reaches the addon, libmongoc or libbson, fails (scripts/memcheck.sh).
+// Node's own (Node 24's OpenSSL start-up leak, Node 22's V8 branches) are
+// listed and not counted.
 const { spawnSync } = require('child_process');
 const path = require('path');
 const { parse, classify } = require('../scripts/memcheck-report');
@@ -51,6 +52,15 @@ test('a definite leak counts when its stack reaches the addon, libmongoc or libb
   expect(counted.map((e) => e.frames[1].obj)).toEqual(ours);
   expect(ignored.map((e) => e.frames[1].obj)).toEqual(['/opt/node24/bin/node']);
   expect(ignored[0].what).toBe('24 bytes in 1 blocks are definitely lost in loss record 15 of 97');
+});
+
+test('an uninitialised-value branch counts when its stack reaches the addon, not when it is inside V8 alone', () => {
+  const uninit = (obj) => `<error><kind>UninitCondition</kind><what>Conditional jump or move depends on uninitialised value(s)</what>
+    <stack><frame><obj>/opt/node22/bin/node</obj><fn>v8::internal::compiler::PipelineImpl::OptimizeGraph</fn></frame>
+    <frame><obj>${obj}</obj><fn>caller</fn></frame></stack></error>`;
+  const { counted, ignored } = classify(parse(report(uninit('/opt/node22/bin/node'), uninit('/x/build/Release/atomic_asset_version.node'))));
+  expect(counted.map((e) => e.frames[1].obj)).toEqual(['/x/build/Release/atomic_asset_version.node']);
+  expect(ignored.map((e) => e.kind)).toEqual(['UninitCondition']);
 });
 
 test('an invalid access counts wherever it happens', () => {
