@@ -56,11 +56,14 @@ const TSCONFIG = {
   files: ['src/upload.ts'],
 };
 
-// npm runs this suite with npm_* variables set for this repository (its
-// prefix, its package): the consumer's npm must not see them.
+// Under `npm test` the environment describes this repository (its prefix,
+// package and script): the consumer's npm must not see that. The user's npm
+// settings (npm_config_cache, _registry, _nodedir...) stay.
+const THIS_PROJECT = /^(?:npm_package_|npm_lifecycle_|npm_command$|npm_execpath$|npm_node_execpath$|npm_config_(?:local_|global_)?prefix$|INIT_CWD$)/i;
+
 function consumerEnv(extra = {}) {
   const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== 'INIT_CWD') env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!THIS_PROJECT.test(k)) env[k] = v;
   return { ...env, ...extra };
 }
 
