@@ -37,7 +37,11 @@ fi
 
 # npm ci when the lock file changed since the last install (or never ran).
 stamp=node_modules/.setup-stamp
-if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+if [ -L node_modules ]; then
+  # A node_modules shared by symlink (another checkout's): npm ci would empty
+  # it through the link, under whoever else uses it.
+  cmp -s package-lock.json "$stamp" 2>/dev/null || echo "setup: node_modules is a symlink; not reinstalling it (its lock differs)" >&2
+elif [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"

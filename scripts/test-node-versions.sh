@@ -25,7 +25,8 @@ else
   # rest exercise Express, TypeScript, chromium, FerretDB topologies and npm:
   # nothing in them depends on which Node loads the addon.
   suites=(test/types.test.js test/reference-scenarios.test.js test/validation.test.js test/hostile.test.js
-    test/concurrency.test.js test/faults.test.js test/index.test.js test/workers.test.js test/memcheck.test.js)
+    test/concurrency.test.js test/faults.test.js test/integrity.test.js test/fault-injection.test.js test/index.test.js
+    test/workers.test.js test/memcheck.test.js)
 fi
 
 case "$(uname -s)-$(uname -m)" in
