@@ -1,0 +1,52 @@
+'use strict';
+
+// Option parsing, without a server.
+const { parseOptions, DEFAULTS } = require('../../lib/options');
+
+const uri = 'mongodb://127.0.0.1:1/';
+
+test('defaults fill what the caller leaves out; MONGODB_URI stands in for uri', () => {
+  expect(parseOptions({ uri })).toEqual({ ...DEFAULTS, uri });
+  const saved = process.env.MONGODB_URI;
+  process.env.MONGODB_URI = uri;
+  try {
+    expect(parseOptions().uri).toBe(uri);
+  } finally {
+    if (saved === undefined) delete process.env.MONGODB_URI;
+    else process.env.MONGODB_URI = saved;
+  }
+});
+
+test.each([
+  [{ uri, nope: 1 }, 'nope', /unknown option "nope"/],
+  [{ uri: '' }, 'uri', /required/],
+  [{ uri, dbName: '' }, 'dbName', /non-empty/],
+  [{ uri, collection: 3 }, 'collection', /non-empty/],
+  [{ uri, maxRetries: -1 }, 'maxRetries', /from 0 to 1000/],
+  [{ uri, maxRetries: 1.5 }, 'maxRetries', /integer/],
+  [{ uri, maxBatchSize: 0 }, 'maxBatchSize', /from 1 to 100000/],
+  [{ uri, recoveryTimeMS: -5 }, 'recoveryTimeMS', /from 0/],
+  [{ uri, coalesce: 'yes' }, 'coalesce', /boolean/],
+  [{ uri, writeConcern: 'majority' }, 'writeConcern', /object/],
+  [{ uri, writeConcern: { w: 0 } }, 'writeConcern.w', /must not be 0/],
+  [{ uri, versionMemory: -1 }, 'versionMemory', /integer/],
+])('%j is refused, naming %s', (input, field, message) => {
+  let error;
+  try {
+    parseOptions(input);
+  } catch (err) {
+    error = err;
+  }
+  expect(error).toMatchObject({ name: 'ValidationError', code: 'ERR_ASSET_OPTION', field });
+  expect(error.message).toMatch(message);
+});
+
+test('options must be an object', () => {
+  expect(() => parseOptions(null)).toThrow(expect.objectContaining({ code: 'ERR_ASSET_OPTION' }));
+  expect(() => parseOptions('mongodb://x')).toThrow(/must be an object/);
+});
+
+test('versionMemory is still accepted from old callers, and has no effect', () => {
+  expect(parseOptions({ uri, versionMemory: 0 }).versionMemory).toBe(0);
+  expect(parseOptions({ uri, versionMemory: false }).versionMemory).toBe(false);
+});

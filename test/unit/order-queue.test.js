@@ -1,0 +1,84 @@
+'use strict';
+
+// How uploads wait and form batches, without a server: `run` stands in for
+// the addon and settles each batch when the test says so.
+const { OrderQueue } = require('../../lib/order_queue');
+
+function harness({ maxBatches = 1, maxBatchSize = 1000, coalesce = true, refuse = () => false } = {}) {
+  const sent = [];
+  const rejected = [];
+  const queue = new OrderQueue({
+    maxBatchSize,
+    maxBatches: () => maxBatches,
+    coalesce,
+    refuse,
+    reject: (job) => rejected.push(job.name),
+    run: (jobs) =>
+      new Promise((resolve) => {
+        sent.push({ names: jobs.map((j) => j.name), done: resolve });
+      }),
+  });
+  const push = (key, name, size = 1) => queue.push({ key, name, docs: Array(size).fill(0) });
+  const finish = async (i) => {
+    sent[i].done();
+    await new Promise(setImmediate);
+  };
+  return { queue, sent, rejected, push, finish };
+}
+
+test('a lone upload goes at once, alone; what waits meanwhile goes together, orders in arrival order, each order in call order', async () => {
+  const h = harness();
+  h.push('a', 'a1');
+  expect(h.sent.map((b) => b.names)).toEqual([['a1']]);
+  h.push('b', 'b1');
+  h.push('a', 'a2');
+  h.push('c', 'c1');
+  h.push('b', 'b2');
+  expect(h.queue.queued).toBe(4);
+  await h.finish(0);
+  expect(h.sent[1].names).toEqual(['b1', 'b2', 'a2', 'c1']);
+  expect(h.queue.queued).toBe(0);
+});
+
+test('an order is never in two batches at once', async () => {
+  const h = harness({ maxBatches: 2 });
+  h.push('a', 'a1');
+  h.push('a', 'a2'); // a is busy: waits, although a slot is free
+  h.push('b', 'b1'); // b is not: takes the free slot, alone
+  expect(h.sent.map((b) => b.names)).toEqual([['a1'], ['b1']]);
+  await h.finish(1);
+  expect(h.sent).toHaveLength(2);
+  await h.finish(0);
+  expect(h.sent[2].names).toEqual(['a2']);
+});
+
+test('batches stop at maxBatchSize, and a group larger than that goes alone, unsplit', async () => {
+  const h = harness({ maxBatchSize: 3 });
+  h.push('x', 'x0');
+  h.push('a', 'a1', 2);
+  h.push('b', 'b1', 2);
+  h.push('c', 'c1', 5);
+  await h.finish(0);
+  expect(h.sent[1].names).toEqual(['a1']);
+  await h.finish(1);
+  expect(h.sent[2].names).toEqual(['b1']);
+  await h.finish(2);
+  expect(h.sent[3].names).toEqual(['c1']);
+});
+
+test('a job refused as it leaves the queue is rejected, never sent', async () => {
+  const h = harness({ refuse: (job) => job.name.startsWith('stale') });
+  h.push('a', 'a1');
+  h.push('b', 'stale-b');
+  h.push('c', 'c1');
+  await h.finish(0);
+  expect(h.rejected).toEqual(['stale-b']);
+  expect(h.sent[1].names).toEqual(['c1']);
+});
+
+test('coalesce: false sends every call at once as a batch of its own', () => {
+  const h = harness({ coalesce: false, maxBatches: 1 });
+  h.push('a', 'a1');
+  h.push('a', 'a2');
+  expect(h.sent.map((b) => b.names)).toEqual([['a1'], ['a2']]);
+});

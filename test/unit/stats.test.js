@@ -1,0 +1,30 @@
+'use strict';
+
+// The figures the reference design says to monitor, without a server.
+const { Stats } = require('../../lib/stats');
+
+test('stored, failed and unknown outcomes are counted apart; retries are collisions only', () => {
+  const s = new Stats();
+  s.record({ doc: {}, retries: 0 });
+  s.record({ doc: {}, retries: 2 });
+  s.record({ error: { kind: 'VersionConflictError', reason: 'RETRIES_EXHAUSTED' }, retries: 6 });
+  s.record({ error: { kind: 'OutcomeUnknownError', reason: 'REPLY_LOST' }, retries: 0 });
+  s.record({ error: Object.assign(new Error('x'), { name: 'ConnectionError' }) });
+  expect(s.snapshot({ queued: 3 })).toEqual({
+    uploads: 5,
+    succeeded: 2,
+    failed: 2,
+    outcomeUnknown: 1,
+    retries: 8,
+    retryRate: 2 / 5,
+    avgRetries: 8 / 5,
+    failedAfterMaxRetries: 1,
+    validationErrors: 0,
+    batches: 0,
+    queued: 3,
+  });
+});
+
+test('an empty repository reports zero rates, not NaN', () => {
+  expect(new Stats().snapshot({})).toMatchObject({ retryRate: 0, avgRetries: 0 });
+});
