@@ -12,6 +12,7 @@
         "src/insert_batch.c",
         "src/core/asset_doc.c",
         "src/core/attempt.c",
+        "src/core/backoff.c",
         "src/core/duplicate.c",
         "src/core/version_index.c"
       ],

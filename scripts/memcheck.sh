@@ -11,10 +11,7 @@ cd "$(dirname "$0")/.."
 : "${MONGODB_URI:?set MONGODB_URI (npm run test:memcheck starts FerretDB for you)}"
 command -v valgrind >/dev/null || { echo "memcheck: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 
-mkdir -p build/c
-cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g -O1 -Isrc \
-  test/c/core_test.c src/core/*.c $(pkg-config --cflags --libs libmongoc-1.0) -lpthread -lm \
-  -o build/c/core_test
+bash scripts/build-core-test.sh
 
 vg=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite
   --suppressions=test/valgrind.supp --error-exitcode=99 --num-callers=40)

@@ -19,6 +19,7 @@
 
 #include "core/asset_doc.h"
 #include "core/attempt.h"
+#include "core/backoff.h"
 #include "errors.h"
 #include "napi_check.h"
 #include "repository.h"
@@ -154,16 +155,8 @@ static void batch_submit(insert_batch_t *b, uint64_t delay_ms) {
     scheduler_submit(&b->rj.state->scheduler, &b->rj.job);
 }
 
-/* Jittered, doubling waits from `first` ms, capped: with first = 5, 5–15 ms
- * as the reference design waits, then 10–30, 20–60, … so processes that
- * collide drift apart. */
-static uint64_t backoff_ms(addon_state_t *state, int round, double first, double cap) {
-  double window = first;
-  for (int i = 1; i < round && window < cap; i++)
-    window *= 2;
-  if (window > cap)
-    window = cap;
-  return (uint64_t)(window + addon_state_random(state) * 2 * window);
+static uint64_t wait_ms(insert_batch_t *b, int round, double first, double cap) {
+  return backoff_ms(round, first, cap, addon_state_random(b->rj.state));
 }
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
@@ -344,7 +337,7 @@ static int64_t after_recovery(insert_batch_t *b) {
     return 0;
   }
   if (now_ms() < b->recovery_deadline)
-    return (int64_t)backoff_ms(b->rj.state, ++b->recoveries, RECOVERY_FIRST_MS, RECOVERY_CAP_MS);
+    return (int64_t)wait_ms(b, ++b->recoveries, RECOVERY_FIRST_MS, RECOVERY_CAP_MS);
   settle_pending(b, ITEM_UNKNOWN, &b->recovery_error, "", "RECOVERY_FAILED");
   return -1;
 }
@@ -410,7 +403,7 @@ static uint64_t after_attempt(insert_batch_t *b) {
      * ours at least, or we meet its next chunk at the same version again. */
     double first = b->attempt_ms > BACKOFF_FIRST_MS ? (double)b->attempt_ms : BACKOFF_FIRST_MS;
     double cap = 4 * first > BACKOFF_CAP_MS ? 4 * first : BACKOFF_CAP_MS;
-    return round > 0 ? backoff_ms(b->rj.state, round, first, cap) : 0;
+    return round > 0 ? wait_ms(b, round, first, cap) : 0;
   }
   case ATTEMPT_UNKNOWN:
     for (size_t j = k; j < b->run_n; j++) {

@@ -1,10 +1,12 @@
 /* Tests of the C core alone (no Node, no Node-API): validation, document
- * building, and write attempts against a real server, including threads that
- * race for the same order. Run by test/core-c.test.js, under valgrind when
- * it is installed.
+ * building, the backoff schedule, and write attempts against a real server,
+ * including threads that race for the same order. One scenario per function,
+ * listed in TESTS at the bottom. Built and run by test/core-c.test.js in
+ * every `npm test`, and under valgrind by scripts/memcheck.sh.
  *
- *   core_test                 validation and documents only
- *   core_test mongodb://…     also against that server
+ *   core_test                       the scenarios that need no server
+ *   core_test mongodb://…           all of them, against that server
+ *   core_test mongodb://… NAME      one of them
  */
 #include <mongoc/mongoc.h>
 #include <pthread.h>
@@ -13,6 +15,7 @@
 
 #include "core/asset_doc.h"
 #include "core/attempt.h"
+#include "core/backoff.h"
 #include "core/version_index.h"
 
 static int passed, failed;
@@ -52,7 +55,8 @@ static void expect_problem(const char *json, const char *code, const char *field
   }
 }
 
-static void test_validation(void) {
+static void test_validation(const char *uri) {
+  (void)uri;
   asset_problem_t p;
   CHECK(valid_json("{\"orderId\": \"o\", \"fileName\": \"a.pdf\", \"fileSize\": 3}", &p));
   CHECK(valid_json("{\"orderId\": {\"$oid\": \"65a1b2c3d4e5f60718293a4b\"}, \"fileName\": \"a\"}", &p));
@@ -93,7 +97,8 @@ static void test_validation(void) {
   bson_destroy(ok_doc);
 }
 
-static void test_documents(void) {
+static void test_documents(const char *uri) {
+  (void)uri;
   asset_problem_t p;
   bool generated;
   bson_t *in = BCON_NEW("orderId", "o", "fileName", "a.pdf", "version", BCON_INT32(99),
@@ -126,7 +131,8 @@ static void test_documents(void) {
   bson_destroy(in);
 }
 
-static void test_shard_keys(void) {
+static void test_shard_keys(const char *uri) {
+  (void)uri;
   const char *ok[] = {"{\"orderId\": 1}", "{\"orderId\": 1, \"version\": 1}"};
   const char *bad[] = {"{\"orderId\": \"hashed\"}", "{\"version\": 1}", "{}",
                        "{\"orderId\": 1, \"fileName\": 1}", "{\"orderId\": -1}",
@@ -212,77 +218,180 @@ static int64_t count_docs(mongoc_collection_t *coll, const char *order) {
   return n;
 }
 
-static void test_server(const char *uri_string) {
-  bson_error_t error;
-  mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_string, &error);
-  CHECK(uri != NULL);
-  if (!uri)
-    return;
-  mongoc_client_pool_t *pool = mongoc_client_pool_new(uri);
-  mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+/* A collection of its own for one scenario, with the version index. */
+typedef struct {
+  mongoc_uri_t *uri;
+  mongoc_client_pool_t *pool;
+  mongoc_client_t *client;
+  mongoc_collection_t *coll;
   char db[64];
-  snprintf(db, sizeof db, "aav_core_c_%d", (int)getpid());
-  mongoc_client_t *client = mongoc_client_pool_pop(pool);
-  mongoc_collection_t *coll = mongoc_client_get_collection(client, db, "assets");
+} fixture_t;
+
+static bool fixture_open(fixture_t *f, const char *uri_string, const char *name) {
+  bson_error_t error;
+  memset(f, 0, sizeof *f);
+  f->uri = mongoc_uri_new_with_error(uri_string, &error);
+  CHECK(f->uri != NULL);
+  if (!f->uri)
+    return false;
+  f->pool = mongoc_client_pool_new(f->uri);
+  mongoc_client_pool_set_error_api(f->pool, MONGOC_ERROR_API_VERSION_2);
+  snprintf(f->db, sizeof f->db, "aav_c_%d_%s", (int)getpid(), name);
+  f->client = mongoc_client_pool_pop(f->pool);
+  f->coll = mongoc_client_get_collection(f->client, f->db, "assets");
+  char index[128];
+  bool ok = version_index_ensure(f->client, f->db, f->coll, index, sizeof index, &error);
+  CHECK(ok);
+  return ok;
+}
+
+static void fixture_close(fixture_t *f) {
+  bson_error_t error;
+  mongoc_database_t *database = mongoc_client_get_database(f->client, f->db);
+  mongoc_database_drop(database, &error);
+  mongoc_database_destroy(database);
+  mongoc_collection_destroy(f->coll);
+  mongoc_client_pool_push(f->pool, f->client);
+  mongoc_client_pool_destroy(f->pool);
+  mongoc_uri_destroy(f->uri);
+}
+
+static const attempt_config_t CONFIG = {VERSION_INDEX_NAME, NULL, NULL};
+
+static int64_t highest_of(mongoc_collection_t *coll, const char *order) {
+  bson_error_t error;
+  int64_t highest = -1;
+  bson_t *filter = BCON_NEW("orderId", order);
+  CHECK(attempt_read_highest(coll, filter, &highest, &error));
+  bson_destroy(filter);
+  return highest;
+}
+
+static void test_version_index_is_reused(const char *uri) {
+  fixture_t f;
+  if (!fixture_open(&f, uri, "index"))
+    return;
   char name[128];
-
-  CHECK(version_index_ensure(client, db, coll, name, sizeof name, &error));
+  bson_error_t error;
+  CHECK(version_index_ensure(f.client, f.db, f.coll, name, sizeof name, &error));
   CHECK(strcmp(name, VERSION_INDEX_NAME) == 0);
-  CHECK(version_index_ensure(client, db, coll, name, sizeof name, &error)); /* idempotent */
+  fixture_close(&f);
+}
 
-  attempt_config_t config = {VERSION_INDEX_NAME, NULL, NULL};
+static void test_batch_takes_consecutive_versions(const char *uri) {
+  fixture_t f;
+  if (!fixture_open(&f, uri, "batch"))
+    return;
   attempt_result_t result;
   pending_asset_t batch[3] = {make_item("c1", 0), make_item("c1", 1), make_item("c1", 2)};
-  pending_asset_t *batch_items[3] = {&batch[0], &batch[1], &batch[2]};
-  attempt_run(coll, &config, batch_items, 3, &result);
+  pending_asset_t *items[3] = {&batch[0], &batch[1], &batch[2]};
+  attempt_run(f.coll, &CONFIG, items, 3, &result);
   CHECK(result.outcome == ATTEMPT_DONE && result.committed == 3);
   CHECK(batch[0].version == 1 && batch[2].version == 3);
-
-  pending_asset_t late = make_item("c1", 3);
-  pending_asset_t *late_items[1] = {&late};
-  attempt_run(coll, &config, late_items, 1, &result);
-  CHECK(result.outcome == ATTEMPT_DONE && late.version == 4);
-
-  /* The same upload again (same _id) is recognised as already stored. */
-  attempt_run(coll, &config, late_items, 1, &result);
-  CHECK(result.outcome == ATTEMPT_ITEM_FOUND && late.version == 4);
-
-  /* A lost reply: recovery finds the stored upload by its _id. */
-  late.version = 0;
-  bool unconfirmed = true;
-  CHECK(attempt_recover(coll, &config, late_items, 1, &unconfirmed, &error));
-  CHECK(late.found && late.version == 4 && !unconfirmed);
-  free_items(&late, 1);
+  CHECK(highest_of(f.coll, "c1") == 3);
   free_items(batch, 3);
+  fixture_close(&f);
+}
 
-  /* A hole below the top is never filled, and a legacy string version is
-   * ignored when finding the top. */
-  bson_t *hole = BCON_NEW("orderId", "c1", "version", BCON_INT32(2));
-  CHECK(mongoc_collection_delete_one(coll, hole, NULL, NULL, &error));
-  bson_destroy(hole);
-  bson_t *legacy = BCON_NEW("orderId", "c1", "version", "v9");
-  CHECK(mongoc_collection_insert_one(coll, legacy, NULL, NULL, &error));
+static void test_same_upload_is_found_not_stored_again(const char *uri) {
+  fixture_t f;
+  if (!fixture_open(&f, uri, "same"))
+    return;
+  attempt_result_t result;
+  pending_asset_t item = make_item("s", 0);
+  pending_asset_t *items[1] = {&item};
+  attempt_run(f.coll, &CONFIG, items, 1, &result);
+  CHECK(result.outcome == ATTEMPT_DONE && item.version == 1);
+  attempt_run(f.coll, &CONFIG, items, 1, &result);
+  CHECK(result.outcome == ATTEMPT_ITEM_FOUND && item.version == 1);
+  CHECK(highest_of(f.coll, "s") == 1);
+  free_items(&item, 1);
+  fixture_close(&f);
+}
+
+static void test_recovery_finds_a_lost_insert(const char *uri) {
+  fixture_t f;
+  if (!fixture_open(&f, uri, "recover"))
+    return;
+  attempt_result_t result;
+  bson_error_t error;
+  pending_asset_t stored = make_item("r", 0), never = make_item("r", 1);
+  pending_asset_t *first[1] = {&stored}, *both[2] = {&stored, &never};
+  attempt_run(f.coll, &CONFIG, first, 1, &result);
+  stored.version = 0; /* as if its reply was lost */
+  bool unconfirmed = true;
+  CHECK(attempt_recover(f.coll, &CONFIG, both, 2, &unconfirmed, &error));
+  CHECK(stored.found && stored.version == 1 && !never.found && !unconfirmed);
+  free_items(&stored, 1);
+  free_items(&never, 1);
+  fixture_close(&f);
+}
+
+static void test_holes_are_never_filled(const char *uri) {
+  fixture_t f;
+  if (!fixture_open(&f, uri, "holes"))
+    return;
+  attempt_result_t result;
+  bson_error_t error;
+  for (int v = 2; v <= 5; v++) {
+    bson_t *doc = BCON_NEW("orderId", "h", "version", BCON_INT32(v));
+    CHECK(mongoc_collection_insert_one(f.coll, doc, NULL, NULL, &error));
+    bson_destroy(doc);
+  }
+  pending_asset_t item = make_item("h", 0);
+  pending_asset_t *items[1] = {&item};
+  attempt_run(f.coll, &CONFIG, items, 1, &result);
+  CHECK(result.outcome == ATTEMPT_DONE && item.version == 6);
+  free_items(&item, 1);
+  fixture_close(&f);
+}
+
+static void test_legacy_string_version_is_ignored(const char *uri) {
+  fixture_t f;
+  if (!fixture_open(&f, uri, "legacy"))
+    return;
+  bson_error_t error;
+  bson_t *legacy = BCON_NEW("orderId", "l", "version", "v9");
+  CHECK(mongoc_collection_insert_one(f.coll, legacy, NULL, NULL, &error));
   bson_destroy(legacy);
-  pending_asset_t next = make_item("c1", 4);
-  pending_asset_t *next_items[1] = {&next};
-  attempt_run(coll, &config, next_items, 1, &result);
-  CHECK(result.outcome == ATTEMPT_DONE && next.version == 5);
-  free_items(&next, 1);
-  bson_t *legacy_filter = BCON_NEW("version", "v9");
-  CHECK(mongoc_collection_delete_one(coll, legacy_filter, NULL, NULL, &error));
-  bson_destroy(legacy_filter);
+  CHECK(highest_of(f.coll, "l") == 0);
+  fixture_close(&f);
+}
 
-  int64_t highest = -1;
-  bson_t *filter = BCON_NEW("orderId", "c1");
-  CHECK(attempt_read_highest(coll, filter, &highest, &error) && highest == 5);
-  bson_destroy(filter);
+static void test_many_orders_in_one_attempt(const char *uri) {
+  fixture_t f;
+  if (!fixture_open(&f, uri, "many"))
+    return;
+  attempt_result_t result;
+  bson_error_t error;
+  bson_t *existing = BCON_NEW("orderId", "m2", "version", BCON_INT32(7));
+  CHECK(mongoc_collection_insert_one(f.coll, existing, NULL, NULL, &error));
+  bson_destroy(existing);
+  /* Each order's items together, in call order: m1 new, m2 at 7, m3 new. */
+  pending_asset_t batch[5] = {make_item("m1", 0), make_item("m1", 1), make_item("m2", 0),
+                              make_item("m3", 0), make_item("m3", 1)};
+  pending_asset_t *items[5] = {&batch[0], &batch[1], &batch[2], &batch[3], &batch[4]};
+  atomic_int tops_by_find = 0;
+  attempt_config_t config = {VERSION_INDEX_NAME, NULL, &tops_by_find};
+  attempt_run(f.coll, &config, items, 5, &result);
+  CHECK(result.outcome == ATTEMPT_DONE && result.committed == 5);
+  CHECK(batch[0].version == 1 && batch[1].version == 2);
+  CHECK(batch[2].version == 8);
+  CHECK(batch[3].version == 1 && batch[4].version == 2);
+  free_items(batch, 5);
+  fixture_close(&f);
+}
 
-  /* Four threads, one order, no coalescing: every conflict is real. */
+static void test_threads_racing_for_one_order(const char *uri) {
+  fixture_t f;
+  if (!fixture_open(&f, uri, "race"))
+    return;
+  /* Four threads, one order, one upload per attempt: every conflict is real. */
   enum { THREADS = 4, EACH = 15 };
   pthread_t threads[THREADS];
   racer_t racers[THREADS];
   for (int i = 0; i < THREADS; i++) {
-    racers[i] = (racer_t){pool, db, "assets", "c-race", EACH, 0, 0};
+    racers[i] = (racer_t){f.pool, f.db, "assets", "c-race", EACH, 0, 0};
     pthread_create(&threads[i], NULL, race, &racers[i]);
   }
   int stored = 0;
@@ -291,18 +400,21 @@ static void test_server(const char *uri_string) {
     stored += racers[i].stored;
   }
   CHECK(stored == THREADS * EACH);
-  CHECK(count_docs(coll, "c-race") == THREADS * EACH);
-  filter = BCON_NEW("orderId", "c-race");
-  CHECK(attempt_read_highest(coll, filter, &highest, &error) && highest == THREADS * EACH);
-  bson_destroy(filter);
+  CHECK(count_docs(f.coll, "c-race") == THREADS * EACH);
+  CHECK(highest_of(f.coll, "c-race") == THREADS * EACH);
+  fixture_close(&f);
+}
 
-  mongoc_database_t *database = mongoc_client_get_database(client, db);
-  mongoc_database_drop(database, &error);
-  mongoc_database_destroy(database);
-  mongoc_collection_destroy(coll);
-  mongoc_client_pool_push(pool, client);
-  mongoc_client_pool_destroy(pool);
-  mongoc_uri_destroy(uri);
+static void test_backoff_schedule(const char *uri) {
+  (void)uri;
+  /* As the reference design: 5–15 ms first, then windows that double. */
+  CHECK(backoff_ms(1, 5, 200, 0.0) == 5 && backoff_ms(1, 5, 200, 0.999) == 14);
+  CHECK(backoff_ms(2, 5, 200, 0.0) == 10 && backoff_ms(3, 5, 200, 0.5) == 40);
+  /* Capped: the window stops at the cap, the jitter stays. */
+  CHECK(backoff_ms(30, 5, 200, 0.0) == 200 && backoff_ms(30, 5, 200, 0.999) < 600);
+  /* Never less than the first window, whatever the round. */
+  for (int round = 0; round < 40; round++)
+    CHECK(backoff_ms(round, 50, 1000, 0.0) >= 50);
 }
 
 static void quiet_log(mongoc_log_level_t level, const char *domain, const char *message,
@@ -312,16 +424,54 @@ static void quiet_log(mongoc_log_level_t level, const char *domain, const char *
     mongoc_log_default_handler(level, domain, message, NULL);
 }
 
+typedef struct {
+  const char *name;
+  void (*run)(const char *uri);
+  bool needs_server;
+} test_entry_t;
+
+static const test_entry_t TESTS[] = {
+    {"validation", test_validation, false},
+    {"documents", test_documents, false},
+    {"shard_keys", test_shard_keys, false},
+    {"backoff_schedule", test_backoff_schedule, false},
+    {"version_index_is_reused", test_version_index_is_reused, true},
+    {"batch_takes_consecutive_versions", test_batch_takes_consecutive_versions, true},
+    {"same_upload_is_found_not_stored_again", test_same_upload_is_found_not_stored_again, true},
+    {"recovery_finds_a_lost_insert", test_recovery_finds_a_lost_insert, true},
+    {"holes_are_never_filled", test_holes_are_never_filled, true},
+    {"legacy_string_version_is_ignored", test_legacy_string_version_is_ignored, true},
+    {"many_orders_in_one_attempt", test_many_orders_in_one_attempt, true},
+    {"threads_racing_for_one_order", test_threads_racing_for_one_order, true},
+};
+
 int main(int argc, char **argv) {
+  const char *uri = argc > 1 ? argv[1] : NULL;
+  const char *only = argc > 2 ? argv[2] : NULL;
+  int tests_passed = 0, tests_failed = 0, skipped = 0;
   mongoc_init();
   /* FerretDB has no endSessions; the driver warns about it at pool teardown. */
   mongoc_log_set_handler(quiet_log, NULL);
-  test_validation();
-  test_documents();
-  test_shard_keys();
-  if (argc > 1)
-    test_server(argv[1]);
+  for (size_t i = 0; i < sizeof TESTS / sizeof TESTS[0]; i++) {
+    const test_entry_t *t = &TESTS[i];
+    if (only && strcmp(only, t->name) != 0)
+      continue;
+    if (t->needs_server && !uri) {
+      printf("skip %s (needs a server)\n", t->name);
+      skipped++;
+      continue;
+    }
+    int before = failed;
+    t->run(uri);
+    bool ok = failed == before;
+    printf("%s %s\n", ok ? "ok" : "FAIL", t->name);
+    if (ok)
+      tests_passed++;
+    else
+      tests_failed++;
+  }
   mongoc_cleanup();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  printf("%d checks passed, %d failed\n", passed, failed);
+  printf("%d passed, %d failed, %d skipped\n", tests_passed, tests_failed, skipped);
+  return tests_failed == 0 && (only == NULL || tests_passed == 1) ? 0 : 1;
 }
