@@ -21,7 +21,8 @@ class OrderQueue {
    * @param {object} options
    * @param {number} options.maxBatchSize uploads per batch
    * @param {() => number} options.maxBatches batches in flight at once
-   * @param {boolean} options.coalesce false: every call is a batch of its own, at once
+   * @param {boolean} options.coalesce false: every call is a batch of its own,
+   *   in call order, whatever its order (two of one order may then collide)
    * @param {(jobs: object[]) => Promise<void>} options.run sends one batch; settles its jobs
    * @param {(job: object) => boolean} options.refuse true when a waiting job must
    *   not be sent (it then is given to `reject`); checked as it leaves the queue
@@ -33,12 +34,10 @@ class OrderQueue {
 
   /** Queues a job ({ key, docs, … }); the caller settles it through `run`. */
   push(job) {
-    if (!this.#options.coalesce) {
-      this.#send([job]);
-      return;
-    }
-    let jobs = this.#waiting.get(job.key);
-    if (!jobs) this.#waiting.set(job.key, (jobs = []));
+    // Without coalescing every call is a batch of its own: one FIFO for all.
+    const key = this.#options.coalesce ? job.key : '';
+    let jobs = this.#waiting.get(key);
+    if (!jobs) this.#waiting.set(key, (jobs = []));
     jobs.push(job);
     this.#queued += job.docs.length;
     this.#dispatch();
@@ -60,9 +59,10 @@ class OrderQueue {
   #take() {
     const batch = [];
     let size = 0;
-    const limit = this.#options.maxBatchSize;
+    const coalesce = this.#options.coalesce;
+    const limit = coalesce ? this.#options.maxBatchSize : 1;
     for (const [key, jobs] of this.#waiting) {
-      if (this.#busy.has(key)) continue;
+      if (coalesce && this.#busy.has(key)) continue;
       let took = false;
       while (jobs.length > 0) {
         const job = jobs[0];
@@ -82,7 +82,7 @@ class OrderQueue {
         took = true;
       }
       if (jobs.length === 0) this.#waiting.delete(key);
-      if (took) this.#busy.add(key);
+      if (took && coalesce) this.#busy.add(key);
       if (size >= limit) break;
     }
     return batch;
@@ -94,7 +94,7 @@ class OrderQueue {
     this.#options.run(batch).finally(() => {
       this.#batches--;
       for (const key of keys) this.#busy.delete(key);
-      if (this.#options.coalesce) this.#dispatch();
+      this.#dispatch();
     });
   }
 }

@@ -21,6 +21,7 @@
 #include "core/attempt.h"
 #include "core/backoff.h"
 #include "errors.h"
+#include "insert_batch.h"
 #include "napi_check.h"
 #include "repository.h"
 
@@ -70,10 +71,6 @@ typedef struct {
   bool recovery_ok;         /* by execute */
   bool recovery_unconfirmed; /* by execute: found, write concern not confirmed */
   bson_error_t recovery_error;
-  /* Fail fast when the server went away while this batch waited. */
-  unsigned failures_seen;
-  bool fail_fast;
-  bson_error_t fail_fast_error;
   int max_retries;          /* conflicts each upload may lose */
   attempt_result_t result;  /* written by execute, read by complete */
 } insert_batch_t;
@@ -109,13 +106,6 @@ static void batch_execute(job_t *job) {
   b->recovery_ok = true;
   b->recovery_unconfirmed = false;
   collect_pending(b);
-  if (b->fail_fast) {
-    memset(&b->result, 0, sizeof b->result);
-    b->result.outcome = ATTEMPT_FAILED;
-    b->result.error = b->fail_fast_error;
-    b->attempted = true;
-    return;
-  }
   mongoc_collection_t *coll;
   mongoc_client_t *client = repo_client_pop(repo, &coll);
   if (b->in_doubt) {
@@ -132,23 +122,7 @@ static void batch_execute(job_t *job) {
   repo_client_push(repo, client, coll);
 }
 
-/* Main thread, just before the threadpool. A batch with uploads in doubt
- * never fails fast: it must find out what was stored. */
-static void batch_before_run(job_t *job) {
-  insert_batch_t *b = (insert_batch_t *)job;
-  repository_t *repo = b->rj.repo;
-  b->fail_fast = !b->in_doubt && repo->connection_failures != b->failures_seen;
-  if (b->fail_fast)
-    b->fail_fast_error = repo->connection_error;
-}
-
-static bool is_unreachable(const bson_error_t *error) {
-  return error->domain == MONGOC_ERROR_SERVER_SELECTION || error->domain == MONGOC_ERROR_STREAM;
-}
-
 static void batch_submit(insert_batch_t *b, uint64_t delay_ms) {
-  b->failures_seen = b->rj.repo->connection_failures;
-  b->rj.job.before_run = batch_before_run;
   if (delay_ms > 0)
     scheduler_submit_after(&b->rj.state->scheduler, &b->rj.job, delay_ms);
   else
@@ -421,10 +395,6 @@ static uint64_t after_attempt(insert_batch_t *b) {
     }
     return 0; /* look at once: the server may well be there */
   case ATTEMPT_FAILED:
-    if (!b->fail_fast && is_unreachable(&r->error)) {
-      b->rj.repo->connection_failures++;
-      b->rj.repo->connection_error = r->error;
-    }
     settle_pending(b, ITEM_FAILED, &r->error, r->labels, NULL);
     return 0;
   }
@@ -441,7 +411,7 @@ static void batch_complete(napi_env env, job_t *job, bool cancelled) {
     return;
   }
   int64_t delay = 0;
-  if (b->in_doubt && !b->fail_fast)
+  if (b->in_doubt)
     delay = after_recovery(b);
   if (delay == 0 && b->attempted)
     delay = (int64_t)after_attempt(b);
@@ -560,9 +530,9 @@ napi_value insert_batch_napi_start(napi_env env, napi_callback_info info) {
   }
   b->max_retries = (int)max_retries;
   b->recovery_ms = (uint64_t)recovery_ms;
-  napi_value promise = repo_job_start(env, this_obj, &b->rj, "atomicAssetVersion.insertBatch",
-                                      batch_execute, batch_complete);
-  if (b->rj.repo_ref)
+  napi_value promise;
+  if (repo_job_start(env, this_obj, &b->rj, "atomicAssetVersion.insertBatch", batch_execute,
+                     batch_complete, &promise))
     batch_submit(b, 0);
   else
     batch_free(b); /* refused: rejected, or an exception is pending */

@@ -6,6 +6,7 @@
 #include "core/attempt.h"
 #include "core/version_index.h"
 #include "errors.h"
+#include "insert_batch.h"
 #include "napi_check.h"
 
 #define DEFAULT_SOCKET_TIMEOUT_MS 30000
@@ -203,18 +204,21 @@ void repo_job_reject_cancelled(napi_env env, repo_job_t *rj) {
                               props));
 }
 
-napi_value repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
-                          const char *name, job_execute_fn execute,
-                          job_complete_fn complete) {
+bool repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
+                    job_execute_fn execute, job_complete_fn complete, napi_value *promise) {
   void *data = NULL;
-  napi_value promise;
+  *promise = NULL;
   rj->state = addon_state_get(env);
   if (napi_unwrap(env, this_obj, &data) != napi_ok || !data || !rj->state) {
     napi_throw_type_error(env, "ERR_INVALID_THIS", "not a NativeRepository");
-    return NULL;
+    return false;
   }
   rj->repo = data;
-  NAPI_CALL(env, napi_create_promise(env, &rj->deferred, &promise));
+  if (napi_create_promise(env, &rj->deferred, promise) != napi_ok) {
+    napi_check_throw(env, napi_generic_failure, "napi_create_promise");
+    rj->repo = NULL;
+    return false;
+  }
   if (rj->repo->closing) {
     napi_value props = NULL;
     if (napi_create_object(env, &props) == napi_ok)
@@ -222,19 +226,19 @@ napi_value repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
     repo_job_reject(env, rj, errors_make(env, ERROR_KIND_CLOSED,
                                          "the repository is closed", props));
     rj->repo = NULL;
-    return promise;
+    return false;
   }
   if (napi_create_reference(env, this_obj, 1, &rj->repo_ref) != napi_ok) {
     repo_job_reject(env, rj, NULL);
     rj->repo = NULL;
-    return promise;
+    return false;
   }
   rj->repo->busy++;
   addon_state_job_started(rj->state);
   rj->job.name = name;
   rj->job.execute = execute;
   rj->job.complete = complete;
-  return promise;
+  return true;
 }
 
 void repo_job_release(napi_env env, repo_job_t *rj) {
@@ -307,9 +311,9 @@ static napi_value repository_napi_ensure_index(napi_env env, napi_callback_info 
     napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
     return NULL;
   }
-  napi_value promise = repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.ensureIndex",
-                                      ensure_index_execute, ensure_index_complete);
-  if (j->rj.repo_ref)
+  napi_value promise;
+  if (repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.ensureIndex",
+                     ensure_index_execute, ensure_index_complete, &promise))
     scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
   else
     free(j); /* refused: rejected, or an exception is pending */
@@ -368,9 +372,9 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
     return NULL;
   }
   j->filter = filter;
-  napi_value promise = repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.readHighest",
-                                      read_highest_execute, read_highest_complete);
-  if (j->rj.repo_ref) {
+  napi_value promise;
+  if (repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.readHighest",
+                     read_highest_execute, read_highest_complete, &promise)) {
     scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
   } else {
     bson_destroy(filter);
@@ -382,11 +386,7 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
 /* close(): waits for the repository's jobs, then destroys the pool on the
  * threadpool (it ends server sessions over the network). */
 typedef struct {
-  job_t job;
-  addon_state_t *state;
-  repository_t *repo;
-  napi_ref repo_ref;
-  napi_deferred deferred;
+  repo_job_t rj;              /* first; holds the JS object until destroyed */
   mongoc_client_pool_t *pool; /* taken from repo, destroyed by execute */
 } close_job_t;
 
@@ -403,12 +403,12 @@ static void close_complete(napi_env env, job_t *job, bool cancelled) {
   napi_value undefined;
   if (cancelled && j->pool) {
     /* Never ran: give the pool back so the finalizer destroys it. */
-    j->repo->pool = j->pool;
+    j->rj.repo->pool = j->pool;
   }
   if (napi_get_undefined(env, &undefined) == napi_ok)
-    napi_resolve_deferred(env, j->deferred, undefined);
-  napi_delete_reference(env, j->repo_ref);
-  addon_state_job_finished(j->state);
+    repo_job_resolve(env, &j->rj, undefined);
+  napi_delete_reference(env, j->rj.repo_ref);
+  addon_state_job_finished(j->rj.state);
   free(j);
 }
 
@@ -425,18 +425,18 @@ static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref) {
     free(j);
     return;
   }
-  j->state = state;
-  j->repo = repo;
-  j->repo_ref = repo_ref;
-  j->deferred = repo->close_deferred;
+  j->rj.state = state;
+  j->rj.repo = repo;
+  j->rj.repo_ref = repo_ref;
+  j->rj.deferred = repo->close_deferred;
   j->pool = repo->pool;
   repo->pool = NULL;
   repo->close_deferred = NULL;
-  j->job.name = "atomicAssetVersion.close";
-  j->job.execute = close_execute;
-  j->job.complete = close_complete;
+  j->rj.job.name = "atomicAssetVersion.close";
+  j->rj.job.execute = close_execute;
+  j->rj.job.complete = close_complete;
   addon_state_job_started(state);
-  scheduler_submit(&state->scheduler, &j->job);
+  scheduler_submit(&state->scheduler, &j->rj.job);
 }
 
 static napi_value repository_napi_close(napi_env env, napi_callback_info info) {

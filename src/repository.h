@@ -20,12 +20,6 @@ typedef struct {
   char version_index[128];
   atomic_int tops_by_find;    /* see attempt_config_t */
   unsigned busy;              /* jobs holding this repository */
-  /* Main thread. Bumped when a job cannot reach the server; a job queued
-   * before the bump fails at once with that error instead of waiting out
-   * its own server-selection timeout, so a dead server fails a backlog in
-   * one timeout, not one per job. */
-  unsigned connection_failures;
-  bson_error_t connection_error;
   bool closing;
   napi_deferred close_deferred; /* pending close() waiting for busy == 0 */
 } repository_t;
@@ -41,13 +35,12 @@ typedef struct {
 
 napi_value repository_napi_define(napi_env env);
 
-/* Readies a job on the repository `this` of the call and returns its promise;
- * the caller then submits it. If rj->repo_ref is NULL afterwards the job was
- * refused (a rejected promise if the repository is closed, or NULL with an
- * exception) and the caller frees it. */
-napi_value repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
-                          const char *name, job_execute_fn execute,
-                          job_complete_fn complete);
+/* Readies a job on the repository `this` of the call and sets *promise.
+ * True: the caller submits the job. False: it was refused (*promise is then
+ * rejected if the repository is closed, or NULL with an exception pending)
+ * and the caller frees it. */
+bool repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
+                    job_execute_fn execute, job_complete_fn complete, napi_value *promise);
 /* Releases what repo_job_start took. The caller then frees its job. */
 void repo_job_release(napi_env env, repo_job_t *rj);
 
@@ -61,8 +54,5 @@ void repo_job_reject_cancelled(napi_env env, repo_job_t *rj);
 mongoc_client_t *repo_client_pop(repository_t *repo, mongoc_collection_t **coll);
 void repo_client_push(repository_t *repo, mongoc_client_t *client,
                       mongoc_collection_t *coll);
-
-/* insert_batch.c */
-napi_value insert_batch_napi_start(napi_env env, napi_callback_info info);
 
 #endif

@@ -76,9 +76,12 @@ test('a job refused as it leaves the queue is rejected, never sent', async () =>
   expect(h.sent[1].names).toEqual(['c1']);
 });
 
-test('coalesce: false sends every call at once as a batch of its own', () => {
-  const h = harness({ coalesce: false, maxBatches: 1 });
+test('coalesce: false sends every call as a batch of its own, in call order, one order in several batches at once', async () => {
+  const h = harness({ coalesce: false, maxBatches: 2 });
   h.push('a', 'a1');
   h.push('a', 'a2');
+  h.push('b', 'b1');
   expect(h.sent.map((b) => b.names)).toEqual([['a1'], ['a2']]);
+  await h.finish(0);
+  expect(h.sent.map((b) => b.names)).toEqual([['a1'], ['a2'], ['b1']]);
 });
