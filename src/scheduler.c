@@ -30,7 +30,7 @@ static void on_complete(napi_env env, napi_status status, void *data) {
   job_t *job = data;
   scheduler_t *s = job->scheduler;
   s->running--;
-  threadpool_budget_release();
+  threadpool_budget_release(s->stopped ? NULL : &s->waiter);
   napi_delete_async_work(env, job->work);
   job->work = NULL;
   /* Once stopped, the job's completion may free the state that holds us. */
@@ -56,7 +56,7 @@ static void start(scheduler_t *s, job_t *job) {
   }
   if (status != napi_ok) {
     job->work = NULL;
-    threadpool_budget_release();
+    threadpool_budget_release(&s->waiter); /* pump, our caller, acquires next */
     job->complete(s->env, job, true);
     return;
   }

@@ -68,10 +68,11 @@ void threadpool_budget_join(threadpool_waiter_t *w, uv_async_t *wake) {
 }
 
 /* Under the lock. The slot goes to the environment that has waited longest;
- * it is woken on its own loop, since only its thread may start its jobs. The
- * send happens under the lock so that the waiter cannot leave and close its
+ * it is woken on its own loop, since only its thread may start its jobs,
+ * unless it is the releaser, which looks at its queue next anyway. The send
+ * happens under the lock so that the waiter cannot leave and close its
  * handle in between. */
-static void release_locked(void) {
+static void release_locked(const threadpool_waiter_t *releaser) {
   threadpool_waiter_t *w = queue_head;
   if (!w) {
     used--;
@@ -83,7 +84,8 @@ static void release_locked(void) {
   w->next = NULL;
   w->queued = false;
   w->granted++;
-  uv_async_send(w->wake);
+  if (w != releaser)
+    uv_async_send(w->wake);
 }
 
 bool threadpool_budget_acquire(threadpool_waiter_t *w) {
@@ -116,14 +118,14 @@ void threadpool_budget_give_back(threadpool_waiter_t *w) {
   uv_mutex_lock(&lock);
   while (w->granted > 0) {
     w->granted--;
-    release_locked();
+    release_locked(NULL);
   }
   uv_mutex_unlock(&lock);
 }
 
-void threadpool_budget_release(void) {
+void threadpool_budget_release(const threadpool_waiter_t *releaser) {
   uv_mutex_lock(&lock);
-  release_locked();
+  release_locked(releaser);
   uv_mutex_unlock(&lock);
 }
 
@@ -145,7 +147,7 @@ void threadpool_budget_leave(threadpool_waiter_t *w) {
   }
   while (w->granted > 0) {
     w->granted--;
-    release_locked();
+    release_locked(NULL);
   }
   if (w->joined)
     environments--;

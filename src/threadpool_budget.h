@@ -61,8 +61,11 @@ bool threadpool_budget_acquire(threadpool_waiter_t *w);
 /* Owner's thread, after queueing ended without using what was handed over
  * (nothing left to run): gives those slots on. */
 void threadpool_budget_give_back(threadpool_waiter_t *w);
-/* Any environment's thread: a job that held a slot is done with it. */
-void threadpool_budget_release(void);
+/* Any environment's thread: a job that held a slot is done with it. The
+ * releaser (its environment's waiter, or NULL if that has left) is not woken
+ * if the slot goes to it: it must call acquire right after, as scheduler.c's
+ * completion does. */
+void threadpool_budget_release(const threadpool_waiter_t *releaser);
 /* Owner's thread, before closing `wake`: leaves the queue, gives back any
  * slot handed over and not used. Slots of jobs still on the pool come back
  * through release as they complete. */
