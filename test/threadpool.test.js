@@ -3,7 +3,8 @@
 // The addon's threadpool budget is one for the whole process (src/
 // threadpool_budget.c): the main thread, worker_threads and Jest's module
 // reloads share it, so however many environments upload while the network
-// stalls, threads are left for fs. Scenarios with their own threadpool size
+// stalls, threads are left for fs; a freed slot goes to the environment that
+// waited longest, so none starves. Scenarios with their own threadpool size
 // run in a child process (test/support/threadpool-scenario.js).
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -126,5 +127,37 @@ test("Jest module reloads share this process's budget instead of adding slots", 
     proxy.release();
     await Promise.all(loads.map((l) => l.repo.close()));
     await proxy.close();
+  }
+}, 30000);
+
+test('a flood of jobs in one environment does not starve another on the same thread (Jest reloads)', async () => {
+  const loads = [];
+  for (let i = 0; i < 2; i++) {
+    jest.isolateModules(() => {
+      const { AssetRepository } = require('..');
+      loads.push({ native: require('../lib/native'), repo: new AssetRepository({ uri: uri(), dbName: t.dbName, collection: 'fair' }) });
+    });
+  }
+  const [a, b] = loads;
+  try {
+    await Promise.all(loads.map((l) => l.repo.ensureIndex()));
+    const FLOOD = 400; // orders, one job each
+    let done = 0;
+    const flood = Promise.all(
+      Array.from({ length: FLOOD }, (_, k) => a.repo.createWithAtomicVersion({ orderId: `flood-${k}`, fileName: 'a' }).then(() => done++)),
+    );
+    while (a.native.threadpool().waiting === 0 && done < FLOOD) await new Promise(setImmediate);
+    // Queued behind the flood: the next slot released must come to it, though
+    // the flood's own completions run first on this thread.
+    const queuedAt = done;
+    const mine = await b.repo.createWithAtomicVersion({ orderId: 'fair-b', fileName: 'b' });
+    const floodDoneThen = done;
+    await flood;
+    expect(mine.version).toBe(1);
+    expect(floodDoneThen - queuedAt).toBeLessThan(FLOOD / 4);
+    expect(await t.db.collection('fair').countDocuments({ orderId: 'fair-b' })).toBe(1);
+    expect(await t.db.collection('fair').countDocuments({ orderId: /^flood-/ })).toBe(FLOOD);
+  } finally {
+    await Promise.all(loads.map((l) => l.repo.close()));
   }
 }, 30000);
