@@ -25,7 +25,15 @@ static void on_handles_closed(void *data) {
 static void on_teardown(napi_async_cleanup_hook_handle handle, void *data) {
   (void)handle;
   addon_state_t *state = data;
+  /* Node calls cleanup hooks outside any handle scope, and closing rejects
+   * the jobs still waiting for a slot (a worker terminated while others hold
+   * the threadpool): their napi values need one. */
+  napi_env env = state->scheduler.env;
+  napi_handle_scope scope;
+  bool scoped = napi_open_handle_scope(env, &scope) == napi_ok;
   scheduler_close(&state->scheduler, on_handles_closed, state);
+  if (scoped)
+    napi_close_handle_scope(env, scope);
 }
 
 static void on_finalize(napi_env env, void *data, void *hint) {

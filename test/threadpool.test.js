@@ -31,6 +31,18 @@ function scenario(options, env = {}) {
   return { out: JSON.parse(run.stdout.trim().split('\n').pop()), stderr: run.stderr };
 }
 
+/**
+ * A read that waits for a thread waits for the network (capped at 3 s in
+ * the scenario). One that finds a free thread takes about a millisecond; on
+ * this loaded 2-core machine a single one can still be descheduled for tens
+ * of milliseconds, so the median is held to 50 ms and every read to 1 s.
+ */
+function expectReadsFast(readMs) {
+  const sorted = [...readMs].sort((a, b) => a - b);
+  expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(50);
+  expect(sorted[sorted.length - 1]).toBeLessThan(1000);
+}
+
 const orders = (envs) => envs.flatMap((env) => [0, 1, 2, 3].map((k) => `${env}-o${k}`));
 
 /** Every upload resolved and each order holds exactly 1..5 in the database. */
@@ -42,22 +54,38 @@ async function expectAllStored(results, collection) {
   for (const orderId of orders(results.map((r) => r.env))) await expectGapless(t.db, collection, orderId, 5);
 }
 
-test('main thread + 2 workers with the network stalled: fs.readFile stays under 50 ms, uploads complete once it is back', async () => {
+test('main thread + 2 workers with the network stalled: fs.readFile does not wait (median under 50 ms), uploads complete once it is back', async () => {
   const { out } = scenario({ mode: 'stall', workers: 2, collection: 'stall4' }, { UV_THREADPOOL_SIZE: '4' });
   // Three environments, 12 orders wanting a thread each: 2 slots held in all.
   expect(out.during).toMatchObject({ size: 4, slots: 2, running: 2, environments: 3 });
   expect(out.during.waiting).toBeGreaterThanOrEqual(1);
   expect(out.heldChunks).toBeGreaterThan(0); // the jobs really were blocked on the network
   expect(out.readMs).toHaveLength(10);
-  expect(Math.max(...out.readMs)).toBeLessThan(50);
+  expectReadsFast(out.readMs);
   await expectAllStored(out.results, 'stall4');
   expect(out.after).toMatchObject({ running: 0, peak: 2, environments: 1, waiting: 0 });
+});
+
+test('a worker terminated while the network stalls gives its slots and its place in the queue back', async () => {
+  const { out } = scenario({ mode: 'stall', workers: 2, terminate: true, collection: 'terminate' }, { UV_THREADPOOL_SIZE: '4' });
+  expect(out.during).toMatchObject({ running: 2, environments: 3 });
+  const [main, w0, w1] = out.results;
+  expect(w0).toEqual({ env: 'w0', exited: 1 });
+  await expectAllStored([main, w1], 'terminate');
+  // Whatever the terminated worker got stored is stored once, without a gap.
+  for (const orderId of orders(['w0'])) {
+    const n = await t.db.collection('terminate').countDocuments({ orderId });
+    expect(n).toBeLessThanOrEqual(5);
+    await expectGapless(t.db, 'terminate', orderId, n);
+  }
+  expect(out.after).toMatchObject({ running: 0, environments: 1, waiting: 0 });
 });
 
 test('UV_THREADPOOL_SIZE=2: the addon holds one thread, whatever the number of environments, and one is left free', async () => {
   const { out } = scenario({ mode: 'stall', workers: 2, collection: 'stall2' }, { UV_THREADPOOL_SIZE: '2' });
   expect(out.during).toMatchObject({ size: 2, slots: 1, running: 1, environments: 3 });
-  expect(Math.max(...out.readMs)).toBeLessThan(50);
+  expect(out.readMs).toHaveLength(10);
+  expectReadsFast(out.readMs);
   await expectAllStored(out.results, 'stall2');
   expect(out.after).toMatchObject({ running: 0, peak: 1, environments: 1 });
 });
@@ -108,19 +136,23 @@ test("Jest module reloads share this process's budget instead of adding slots", 
       during = loads[0].native.threadpool();
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
-    // Capped at 3 s: with the pool held it would wait for the release below.
-    let cap;
-    const t0 = process.hrtime.bigint();
-    const read = fs.promises.readFile(__filename).then(() => Number(process.hrtime.bigint() - t0) / 1e6);
-    const readMs = await Promise.race([read, new Promise((resolve) => (cap = setTimeout(resolve, 3000, 3000)))]);
-    clearTimeout(cap);
+    // Each capped at 3 s: with the pool held it would wait for the release below.
+    const readMs = [];
+    while (readMs.length < 5 && !readMs.includes(3000)) {
+      let cap;
+      const t0 = process.hrtime.bigint();
+      const read = fs.promises.readFile(__filename).then(() => Number(process.hrtime.bigint() - t0) / 1e6);
+      readMs.push(await Promise.race([read, new Promise((resolve) => (cap = setTimeout(resolve, 3000, 3000)))]));
+      clearTimeout(cap);
+    }
     during = loads[1].native.threadpool();
     proxy.release();
     const settled = await Promise.all(uploads);
 
     expect(during).toMatchObject({ running: before.slots, slots: before.slots });
     expect(during.peak).toBeLessThanOrEqual(before.slots);
-    expect(readMs).toBeLessThan(50);
+    expect(readMs).toHaveLength(5);
+    expectReadsFast(readMs);
     for (const s of settled) expect(s.filter((r) => r.status === 'rejected').map((r) => r.reason.message)).toEqual([]);
     for (const orderId of orders(['r0', 'r1', 'r2'])) await expectGapless(t.db, 'reloads', orderId, 5);
   } finally {
@@ -141,7 +173,7 @@ test('a flood of jobs in one environment does not starve another on the same thr
   const [a, b] = loads;
   try {
     await Promise.all(loads.map((l) => l.repo.ensureIndex()));
-    const FLOOD = 400; // orders, one job each
+    const FLOOD = 200; // orders, one job each
     let done = 0;
     const flood = Promise.all(
       Array.from({ length: FLOOD }, (_, k) => a.repo.createWithAtomicVersion({ orderId: `flood-${k}`, fileName: 'a' }).then(() => done++)),
@@ -160,4 +192,4 @@ test('a flood of jobs in one environment does not starve another on the same thr
   } finally {
     await Promise.all(loads.map((l) => l.repo.close()));
   }
-}, 30000);
+}, 60000);

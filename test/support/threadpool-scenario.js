@@ -2,13 +2,15 @@
 
 // Run as a child process by test/threadpool.test.js, so that each run has a
 // threadpool of its own size (UV_THREADPOOL_SIZE) and a fresh budget.
-// argv[2]: JSON { uri, dbName, collection, mode, workers }. Prints one JSON line.
+// argv[2]: JSON { uri, dbName, collection, mode, workers, terminate }.
+// Prints one JSON line.
 //
 // mode "stall": the main thread and `workers` worker_threads each upload
 // through one stall server (test/support/stall-server.js) to orders of their
 // own. Once the uploads are under way the network stalls; with the budget
 // full, the main thread times fs.readFile; then the network is released and
-// every upload must settle.
+// every upload must settle. With `terminate`, worker w0 is terminated while
+// the network is still stalled (its jobs on the pool or queued for a slot).
 //
 // mode "load": the main thread loads the addon, then sets
 // UV_THREADPOOL_SIZE=64 (setenv, as JavaScript can), then `workers` workers
@@ -60,7 +62,7 @@ if (!isMainThread) {
     })();
   }
 } else {
-  const { uri, dbName, collection, mode, workers: n } = JSON.parse(process.argv[2]);
+  const { uri, dbName, collection, mode, workers: n, terminate } = JSON.parse(process.argv[2]);
   const spawn = (data) => new Worker(__filename, { workerData: { mode, ...data } });
   const next = (w, key) => new Promise((resolve, reject) => {
     w.on('message', (m) => m[key] !== undefined && resolve(m[key]));
@@ -119,7 +121,12 @@ if (!isMainThread) {
     const repo = new AssetRepository({ uri: proxied, dbName, collection });
     const workers = Array.from({ length: n }, (_, i) => spawn({ uri: proxied, dbName, collection, env: `w${i}` }));
     const gone = workers.map(exited);
-    const results = workers.map((w) => next(w, 'result'));
+    const results = workers.map(
+      (w, i) => new Promise((resolve) => {
+        w.on('message', (m) => m.result && resolve(m.result));
+        w.once('exit', (code) => resolve({ env: `w${i}`, exited: code }));
+      }),
+    );
     await Promise.all([repo.ensureIndex(), ...workers.map((w) => next(w, 'ready'))]);
 
     proxy.stall();
@@ -137,8 +144,13 @@ if (!isMainThread) {
     await sleep(300); // the jobs are now blocked in a read on the stalled network
     const readMs = await timeReads(10);
     during = native.threadpool();
+    // Terminating a worker waits for its jobs on the pool, so it ends only
+    // once the network is back.
+    const terminated = terminate ? workers[0].terminate() : null;
+    await sleep(terminate ? 200 : 0);
 
     proxy.release();
+    await terminated;
     const all = await Promise.all([mine, ...results]);
     await repo.close();
     await Promise.all(gone);
