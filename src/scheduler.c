@@ -84,9 +84,8 @@ static void pump(scheduler_t *s) {
     job->next = NULL;
     start(s, job);
   }
-  /* A slot is handed over only while we queue, and we queue only with jobs
-   * waiting, which leave only through the loop above: nothing should be left.
-   * Should that ever be wrong, a slot kept here would be lost to everyone. */
+  /* A slot handed over and not used (the last waiting job could not be
+   * started, say) goes on; kept here, it would be lost to every environment. */
   if (!s->waiting_head && !s->stopped)
     threadpool_budget_give_back(&s->waiter);
   keep_alive(s);
