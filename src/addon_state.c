@@ -1,50 +1,39 @@
 #include "addon_state.h"
 
-#include <mongoc/mongoc.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "driver.h"
 #include "napi_check.h"
-
-static uv_once_t driver_once = UV_ONCE_INIT;
-
-/* libmongoc logs to stderr by default, including a harmless endSessions
- * warning when a pool is destroyed against FerretDB. Applications get errors
- * through promises, so only critical driver messages are printed, unless
- * ATOMIC_ASSET_VERSION_DEBUG is set. */
-static void driver_log(mongoc_log_level_t level, const char *domain,
-                       const char *message, void *data) {
-  (void)data;
-  if (level <= MONGOC_LOG_LEVEL_CRITICAL || getenv("ATOMIC_ASSET_VERSION_DEBUG"))
-    mongoc_log_default_handler(level, domain, message, NULL);
-}
-
-/* Once per process, never undone: mongoc_cleanup() would pull the driver out
- * from under other environments still using it. */
-static void driver_init(void) {
-  mongoc_init();
-  mongoc_log_set_handler(driver_log, NULL);
-}
 
 static void free_state(addon_state_t *state) {
   free(state);
 }
 
-static void on_timer_closed(void *data) {
+/* The state never became the environment's: nothing else refers to it. */
+static void free_after_close(void *data) { free(data); }
+
+static void on_handles_closed(void *data) {
   addon_state_t *state = data;
   napi_remove_async_cleanup_hook(state->teardown);
   state->teardown = NULL;
 }
 
 /* Environment teardown (a worker ending, the process exiting). The cleanup
- * hook is the asynchronous kind because the timer's close callback is code in
- * this library: Node unloads an addon with its last environment, and must
- * not before libuv has called it. */
+ * hook is the asynchronous kind because the scheduler's handles' close
+ * callbacks are code in this library: Node unloads an addon with its last
+ * environment, and must not before libuv has called them. */
 static void on_teardown(napi_async_cleanup_hook_handle handle, void *data) {
   (void)handle;
   addon_state_t *state = data;
-  scheduler_stop(&state->scheduler);
-  scheduler_close_timer(&state->scheduler, on_timer_closed, state);
+  /* Node calls cleanup hooks outside any handle scope, and closing rejects
+   * the jobs still waiting for a slot (a worker terminated while others hold
+   * the threadpool): their napi values need one. */
+  napi_env env = state->scheduler.env;
+  napi_handle_scope scope;
+  bool scoped = napi_open_handle_scope(env, &scope) == napi_ok;
+  scheduler_close(&state->scheduler, on_handles_closed, state);
+  if (scoped)
+    napi_close_handle_scope(env, scope);
 }
 
 static void on_finalize(napi_env env, void *data, void *hint) {
@@ -59,25 +48,60 @@ static void on_finalize(napi_env env, void *data, void *hint) {
     free_state(state);
 }
 
+/* Main thread, during module init. With UV_THREADPOOL_SIZE=1 the budget takes
+ * the pool's only thread (threadpool_budget.c): the application's fs,
+ * dns.lookup, crypto and zlib then wait while an upload attempt runs. Said
+ * once per process, as a process warning the application can see or
+ * silence. */
+static void warn_single_thread(napi_env env) {
+  napi_value global, process, emit, args[2];
+  if (napi_get_global(env, &global) != napi_ok ||
+      napi_get_named_property(env, global, "process", &process) != napi_ok ||
+      napi_get_named_property(env, process, "emitWarning", &emit) != napi_ok ||
+      napi_create_string_utf8(
+          env,
+          "UV_THREADPOOL_SIZE=1: atomic-asset-version takes the threadpool's only "
+          "thread for its uploads, so fs, dns.lookup, crypto and zlib wait while an "
+          "upload attempt runs. Set UV_THREADPOOL_SIZE to 2 or more.",
+          NAPI_AUTO_LENGTH, &args[0]) != napi_ok ||
+      napi_create_object(env, &args[1]) != napi_ok)
+    return;
+  napi_value code;
+  if (napi_create_string_utf8(env, "ATOMIC_ASSET_VERSION_THREADPOOL", NAPI_AUTO_LENGTH,
+                              &code) == napi_ok)
+    napi_set_named_property(env, args[1], "code", code);
+  if (napi_call_function(env, process, emit, 2, args, NULL) != napi_ok) {
+    napi_value ignored; /* a warning must not fail the module's load */
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+}
+
 bool addon_state_create(napi_env env) {
-  uv_once(&driver_once, driver_init);
+  driver_init_once();
   addon_state_t *state = calloc(1, sizeof *state);
   if (!state) {
     napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
     return false;
   }
-  /* Half the threadpool: uploads still flow and fs/crypto always find a thread. */
-  unsigned slots = scheduler_threadpool_size() / 2;
-  if (!scheduler_init(&state->scheduler, env, slots)) {
+  if (!scheduler_init(&state->scheduler, env)) {
     free(state);
-    napi_throw_error(env, "ERR_ASSET_INIT", "could not set up the libuv timer");
+    napi_throw_error(env, "ERR_ASSET_INIT", "could not set up the libuv handles");
     return false;
   }
-  state->rng = uv_hrtime() ^ ((uint64_t)(uintptr_t)state << 16) ^ (uint64_t)uv_os_getpid();
-  if (state->rng == 0)
-    state->rng = 0x9e3779b97f4a7c15ULL;
-  NAPI_CALL_BOOL(env, napi_add_async_cleanup_hook(env, on_teardown, state, &state->teardown));
-  NAPI_CALL_BOOL(env, napi_set_instance_data(env, state, on_finalize, NULL));
+  jitter_seed(&state->jitter, (uint64_t)(uintptr_t)state);
+  if (threadpool_budget_warn_once())
+    warn_single_thread(env);
+  napi_status status = napi_add_async_cleanup_hook(env, on_teardown, state, &state->teardown);
+  if (status == napi_ok) {
+    status = napi_set_instance_data(env, state, on_finalize, NULL);
+    if (status != napi_ok)
+      napi_remove_async_cleanup_hook(state->teardown);
+  }
+  if (status != napi_ok) {
+    napi_check_throw(env, status, "registering the environment's teardown");
+    scheduler_close(&state->scheduler, free_after_close, state);
+    return false;
+  }
   return true;
 }
 
@@ -96,11 +120,4 @@ void addon_state_job_finished(addon_state_t *state) {
     free_state(state);
 }
 
-double addon_state_random(addon_state_t *state) {
-  uint64_t x = state->rng; /* xorshift64*: jitter, not secrets */
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  state->rng = x;
-  return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
-}
+double addon_state_random(addon_state_t *state) { return jitter_random(&state->jitter); }

@@ -1,20 +1,22 @@
-/* Per-environment state (main thread, each worker thread): Jest and
- * worker_threads load this binary into several environments, so nothing
- * mutable lives in a C global except the process-wide driver set-up. */
+/* Per-environment state (main thread, each worker thread, each Jest module
+ * reload): nothing mutable lives in a C global except what is process-wide by
+ * nature, the driver's set-up (driver.c) and the threadpool budget
+ * (threadpool_budget.c). */
 #ifndef ADDON_STATE_H
 #define ADDON_STATE_H
 
 #include <node_api.h>
 
+#include "jitter.h"
 #include "scheduler.h"
 
 typedef struct {
   scheduler_t scheduler;
   napi_ref error_factory; /* lib/errors.js makeError, owned here; NULL until set */
-  uint64_t rng;           /* backoff jitter; main thread only */
+  jitter_t jitter;        /* backoff jitter; main thread only */
   unsigned live_jobs;     /* jobs allocated and not yet freed */
   bool torn_down;         /* the environment is gone: free when live_jobs is 0 */
-  napi_async_cleanup_hook_handle teardown; /* until the timer has closed */
+  napi_async_cleanup_hook_handle teardown; /* until the handles have closed */
 } addon_state_t;
 
 /* Module init: creates the state and registers teardown. */
@@ -25,7 +27,8 @@ addon_state_t *addon_state_get(napi_env env);
 void addon_state_job_started(addon_state_t *state);
 void addon_state_job_finished(addon_state_t *state);
 
-/* Uniform in [0, 1). */
+/* Uniform in [0, 1): jitter_random(&state->jitter), kept under this name for
+ * insert_batch.c's backoff. */
 double addon_state_random(addon_state_t *state);
 
 #endif

@@ -38,18 +38,22 @@ static napi_value asset_napi_validate(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* threadpool(): { size, slots, running, peak } of this environment's jobs. */
+/* threadpool(): the process-wide budget, shared by every environment:
+ * { size, slots, running, peak, environments, waiting }. `running` counts
+ * slots held, `waiting` environments queued for one. */
 static napi_value threadpool_usage(napi_env env, napi_callback_info info) {
   (void)info;
-  addon_state_t *state = addon_state_get(env);
   napi_value result;
   NAPI_CALL(env, napi_create_object(env, &result));
-  if (!state)
+  if (!addon_state_get(env))
     return result;
-  errors_set_number(env, result, "size", scheduler_threadpool_size());
-  errors_set_number(env, result, "slots", state->scheduler.slots);
-  errors_set_number(env, result, "running", state->scheduler.running);
-  errors_set_number(env, result, "peak", state->scheduler.peak);
+  threadpool_usage_t u = threadpool_budget_usage();
+  errors_set_number(env, result, "size", u.pool_size);
+  errors_set_number(env, result, "slots", u.slots);
+  errors_set_number(env, result, "running", u.used);
+  errors_set_number(env, result, "peak", u.peak);
+  errors_set_number(env, result, "environments", u.environments);
+  errors_set_number(env, result, "waiting", u.waiting);
   return result;
 }
 

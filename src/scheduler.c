@@ -1,6 +1,17 @@
 #include "scheduler.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+
+/* The two handles live apart from the state: libuv holds them until their
+ * close callbacks, which may run after the state is freed. */
+struct scheduler_handles {
+  uv_timer_t timer; /* backoff: the first parked job's due time */
+  uv_async_t wake;  /* another environment handed us a slot */
+  int open;         /* handles not yet closed */
+  void (*closed)(void *data);
+  void *data;
+};
 
 static void pump(scheduler_t *s);
 static void on_timer(uv_timer_t *timer);
@@ -13,11 +24,13 @@ static void on_execute(napi_env env, void *data) {
 }
 
 /* Main thread. The slot is released before the job's own completion so that
- * a job which resubmits itself queues behind the ones already waiting. */
+ * a job which resubmits itself queues behind the ones already waiting, here
+ * and in other environments. */
 static void on_complete(napi_env env, napi_status status, void *data) {
   job_t *job = data;
   scheduler_t *s = job->scheduler;
   s->running--;
+  threadpool_budget_release(s->stopped ? NULL : &s->waiter);
   napi_delete_async_work(env, job->work);
   job->work = NULL;
   /* Once stopped, the job's completion may free the state that holds us. */
@@ -27,6 +40,7 @@ static void on_complete(napi_env env, napi_status status, void *data) {
     pump(s);
 }
 
+/* Main thread, holding a slot for the job. */
 static void start(scheduler_t *s, job_t *job) {
   napi_value name;
   if (job->before_run)
@@ -42,16 +56,27 @@ static void start(scheduler_t *s, job_t *job) {
   }
   if (status != napi_ok) {
     job->work = NULL;
+    threadpool_budget_release(&s->waiter); /* pump, our caller, acquires next */
     job->complete(s->env, job, true);
     return;
   }
   s->running++;
-  if (s->running > s->peak)
-    s->peak = s->running;
+}
+
+/* While jobs wait for a slot that another environment will hand over, the
+ * wake-up handle is what keeps this loop alive (nothing of ours may be on the
+ * threadpool then); otherwise it must not keep the process running. */
+static void keep_alive(scheduler_t *s) {
+  if (!s->handles)
+    return;
+  if (s->waiting_head && !s->stopped)
+    uv_ref((uv_handle_t *)&s->handles->wake);
+  else
+    uv_unref((uv_handle_t *)&s->handles->wake);
 }
 
 static void pump(scheduler_t *s) {
-  while (!s->stopped && s->running < s->slots && s->waiting_head) {
+  while (!s->stopped && s->waiting_head && threadpool_budget_acquire(&s->waiter)) {
     job_t *job = s->waiting_head;
     s->waiting_head = job->next;
     if (!s->waiting_head)
@@ -59,6 +84,11 @@ static void pump(scheduler_t *s) {
     job->next = NULL;
     start(s, job);
   }
+  /* A slot handed over and not used (the last waiting job could not be
+   * started, say) goes on; kept here, it would be lost to every environment. */
+  if (!s->waiting_head && !s->stopped)
+    threadpool_budget_give_back(&s->waiter);
+  keep_alive(s);
 }
 
 void scheduler_submit(scheduler_t *s, job_t *job) {
@@ -76,18 +106,29 @@ void scheduler_submit(scheduler_t *s, job_t *job) {
   pump(s);
 }
 
-static void arm_timer(scheduler_t *s) {
-  if (!s->parked) {
-    uv_timer_stop(s->timer); /* an idle timer must not keep the process alive */
+/* Main thread, from libuv rather than from JavaScript: napi values need a
+ * handle scope of our own here. Another environment handed us a slot. */
+static void on_wake(uv_async_t *wake) {
+  scheduler_t *s = wake->data;
+  napi_handle_scope scope;
+  if (!s || napi_open_handle_scope(s->env, &scope) != napi_ok)
     return;
-  }
-  uint64_t now = uv_now(s->timer->loop);
-  uint64_t due = s->parked->due_ms;
-  uv_timer_start(s->timer, on_timer, due > now ? due - now : 0, 0);
+  pump(s);
+  napi_close_handle_scope(s->env, scope);
 }
 
-/* Main thread, from libuv rather than from JavaScript: napi values need a
- * handle scope of our own here. */
+static void arm_timer(scheduler_t *s) {
+  uv_timer_t *timer = &s->handles->timer;
+  if (!s->parked) {
+    uv_timer_stop(timer); /* an idle timer must not keep the process alive */
+    return;
+  }
+  uint64_t now = uv_now(timer->loop);
+  uint64_t due = s->parked->due_ms;
+  uv_timer_start(timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+/* Main thread, from libuv: as on_wake. */
 static void on_timer(uv_timer_t *timer) {
   scheduler_t *s = timer->data;
   napi_handle_scope scope;
@@ -99,17 +140,18 @@ static void on_timer(uv_timer_t *timer) {
     s->parked = job->next;
     scheduler_submit(s, job);
   }
-  arm_timer(s);
+  if (s->handles)
+    arm_timer(s);
   napi_close_handle_scope(s->env, scope);
 }
 
 void scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms) {
   job->scheduler = s;
-  if (s->stopped) {
+  if (s->stopped || !s->handles) {
     job->complete(s->env, job, true);
     return;
   }
-  job->due_ms = uv_now(s->timer->loop) + delay_ms;
+  job->due_ms = uv_now(s->handles->timer.loop) + delay_ms;
   job_t **at = &s->parked;
   while (*at && (*at)->due_ms <= job->due_ms)
     at = &(*at)->next;
@@ -118,37 +160,87 @@ void scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms) {
   arm_timer(s);
 }
 
-typedef struct {
-  uv_timer_t timer; /* first: libuv hands back this pointer */
-  void (*closed)(void *data);
-  void *data;
-} closing_timer_t;
-
-static void on_timer_closed(uv_handle_t *handle) {
-  closing_timer_t *t = (closing_timer_t *)handle;
-  void (*closed)(void *) = t->closed;
-  void *data = t->data;
-  free(t);
+/* Main thread, from libuv: the last close callback frees the pair. */
+static void on_handle_closed(uv_handle_t *handle) {
+  scheduler_handles_t *h =
+      handle->type == UV_TIMER
+          ? (scheduler_handles_t *)((char *)handle - offsetof(scheduler_handles_t, timer))
+          : (scheduler_handles_t *)((char *)handle - offsetof(scheduler_handles_t, wake));
+  if (--h->open > 0)
+    return;
+  void (*closed)(void *) = h->closed;
+  void *data = h->data;
+  free(h);
   if (closed)
     closed(data);
 }
 
-bool scheduler_init(scheduler_t *s, napi_env env, unsigned slots) {
+/* Threadpool thread: nothing. It exists to be the process's first
+ * threadpool work (see start_libuv_pool). */
+static void noop_execute(napi_env env, void *data) {
+  (void)env;
+  (void)data;
+}
+
+/* Main thread. `data` is the heap cell that holds the work itself. */
+static void noop_complete(napi_env env, napi_status status, void *data) {
+  (void)status;
+  napi_async_work *work = data;
+  napi_delete_async_work(env, *work);
+  free(work);
+}
+
+/* libuv starts its pool, and reads UV_THREADPOOL_SIZE, on the process's first
+ * threadpool work, not before (Node queues none while it boots). Queueing one
+ * now makes libuv read the variable at the same moment as the budget does,
+ * whatever JavaScript sets it to later; later environments queue one too,
+ * which costs nothing. If the pool had started already, libuv read it then:
+ * an application that sets the variable must do it before its first
+ * asynchronous fs, dns.lookup, crypto or zlib call, as libuv requires anyway. */
+static void start_libuv_pool(napi_env env) {
+  napi_value name;
+  napi_async_work *work = malloc(sizeof *work);
+  if (!work)
+    return;
+  if (napi_create_string_utf8(env, "atomicAssetVersion.startPool", NAPI_AUTO_LENGTH,
+                              &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, noop_execute, noop_complete, work, work) !=
+          napi_ok) {
+    free(work);
+    return;
+  }
+  if (napi_queue_async_work(env, *work) != napi_ok) {
+    napi_delete_async_work(env, *work);
+    free(work);
+  }
+}
+
+bool scheduler_init(scheduler_t *s, napi_env env) {
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok)
     return false;
+  start_libuv_pool(env);
+  if (!threadpool_budget_init())
+    return false;
   s->env = env;
-  s->slots = slots > 0 ? slots : 1;
-  s->running = s->peak = 0;
+  s->slots = threadpool_budget_slots();
+  s->running = 0;
   s->waiting_head = s->waiting_tail = s->parked = NULL;
   s->stopped = false;
-  s->timer = calloc(1, sizeof(closing_timer_t));
-  if (!s->timer || uv_timer_init(loop, s->timer) != 0) {
-    free(s->timer);
-    s->timer = NULL;
+  scheduler_handles_t *h = calloc(1, sizeof *h);
+  if (!h)
+    return false;
+  uv_timer_init(loop, &h->timer); /* cannot fail */
+  h->open = 1;
+  if (uv_async_init(loop, &h->wake, on_wake) != 0) {
+    uv_close((uv_handle_t *)&h->timer, on_handle_closed);
     return false;
   }
-  s->timer->data = s;
+  h->open = 2;
+  uv_unref((uv_handle_t *)&h->wake);
+  h->timer.data = h->wake.data = s;
+  s->handles = h;
+  threadpool_budget_join(&s->waiter, &h->wake);
   return true;
 }
 
@@ -156,6 +248,9 @@ void scheduler_stop(scheduler_t *s) {
   if (s->stopped)
     return;
   s->stopped = true;
+  /* First: from here no other environment hands us a slot or sends to our
+   * wake-up handle, and what was handed over goes on to the next. */
+  threadpool_budget_leave(&s->waiter);
   while (s->waiting_head) {
     job_t *job = s->waiting_head;
     s->waiting_head = job->next;
@@ -167,29 +262,25 @@ void scheduler_stop(scheduler_t *s) {
     s->parked = job->next;
     job->complete(s->env, job, true);
   }
-  if (s->timer)
-    uv_timer_stop(s->timer);
+  if (s->handles)
+    uv_timer_stop(&s->handles->timer);
+  keep_alive(s);
 }
 
-void scheduler_close_timer(scheduler_t *s, void (*closed)(void *data), void *data) {
-  if (!s->timer) {
+void scheduler_close(scheduler_t *s, void (*closed)(void *data), void *data) {
+  scheduler_stop(s);
+  scheduler_handles_t *h = s->handles;
+  if (!h) {
     if (closed)
       closed(data);
     return;
   }
-  closing_timer_t *t = (closing_timer_t *)s->timer;
-  s->timer = NULL;
-  t->timer.data = NULL;
-  t->closed = closed;
-  t->data = data;
-  uv_timer_stop(&t->timer);
-  uv_close((uv_handle_t *)&t->timer, on_timer_closed);
-}
-
-unsigned scheduler_threadpool_size(void) {
-  const char *env = getenv("UV_THREADPOOL_SIZE");
-  long n = env ? strtol(env, NULL, 10) : 0;
-  if (n <= 0)
-    return 4;
-  return n > 1024 ? 1024 : (unsigned)n;
+  s->handles = NULL;
+  h->closed = closed;
+  h->data = data;
+  /* libuv calls neither back once closing; should it, they find no state. */
+  h->timer.data = h->wake.data = NULL;
+  uv_timer_stop(&h->timer);
+  uv_close((uv_handle_t *)&h->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&h->wake, on_handle_closed);
 }

@@ -3,8 +3,10 @@
  * sleeping on a threadpool thread.
  *
  * The threadpool (4 threads unless UV_THREADPOOL_SIZE says otherwise) is
- * shared with the application's fs, dns.lookup, crypto and zlib, so at most
- * `slots` of our jobs are queued there at once; the rest wait in our FIFO.
+ * shared with the application's fs, dns.lookup, crypto and zlib, and with
+ * every other environment (worker_threads, Jest reloads) of the process, so
+ * a job goes there only with a slot of the process-wide budget
+ * (threadpool_budget.c); until then it waits in this environment's FIFO.
  * Everything here runs on the environment's main thread except job->execute. */
 #ifndef SCHEDULER_H
 #define SCHEDULER_H
@@ -13,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "threadpool_budget.h"
 
 typedef struct job job_t;
 typedef struct scheduler scheduler_t;
@@ -36,32 +40,36 @@ struct job {
   job_t *next;            /* in the waiting FIFO or the parked list */
 };
 
+typedef struct scheduler_handles scheduler_handles_t;
+
 struct scheduler {
   napi_env env;
-  uv_timer_t *timer;   /* heap: libuv holds it until its close callback,
-                          which frees it (scheduler_close_timer) */
-  unsigned slots;      /* threadpool threads we may occupy at once */
-  unsigned running;
-  unsigned peak;       /* most jobs ever on the threadpool at once */
+  /* Heap: the backoff timer and the wake-up from other environments. libuv
+   * holds them until their close callbacks, which free them (scheduler_close). */
+  scheduler_handles_t *handles;
+  threadpool_waiter_t waiter; /* our place in the process-wide budget */
+  unsigned slots;      /* the process-wide budget: more jobs than this never run
+                          at once, in this environment or in all of them */
+  unsigned running;    /* this environment's jobs on the threadpool */
   job_t *waiting_head; /* FIFO of jobs ready to run */
   job_t *waiting_tail;
   job_t *parked;       /* sorted by due_ms; the timer fires for the first */
   bool stopped;
 };
 
-bool scheduler_init(scheduler_t *s, napi_env env, unsigned slots);
+/* Also sets up the process-wide budget at the first load. */
+bool scheduler_init(scheduler_t *s, napi_env env);
 /* Runs the job as soon as a slot is free, in submission order. */
 void scheduler_submit(scheduler_t *s, job_t *job);
 /* Runs the job after delay_ms on the loop's clock, then as submit does. */
 void scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms);
-/* Environment teardown: completes waiting and parked jobs as cancelled. Jobs
- * already on the threadpool complete as Node decides. */
+/* Environment teardown: leaves the budget, completes waiting and parked jobs
+ * as cancelled. Jobs already on the threadpool complete as Node decides, and
+ * give their slots back as they do. */
 void scheduler_stop(scheduler_t *s);
-/* Closes the timer; `closed(data)` runs once libuv is done with it. Until
- * then this library must stay loaded: see addon_state.c. */
-void scheduler_close_timer(scheduler_t *s, void (*closed)(void *data), void *data);
-
-/* Threadpool size for this process, as libuv reads it. */
-unsigned scheduler_threadpool_size(void);
+/* Stops, then closes the timer and the wake-up handle; `closed(data)` runs
+ * once libuv is done with both. Until then this library must stay loaded:
+ * see addon_state.c. */
+void scheduler_close(scheduler_t *s, void (*closed)(void *data), void *data);
 
 #endif
