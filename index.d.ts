@@ -49,11 +49,14 @@ export interface AssetRepositoryOptions {
   writeConcern?: WriteConcern;
 }
 
+/** The addon's share of the libuv threadpool, for the whole process. */
 export interface ThreadpoolUsage {
   size: number;
   slots: number;
   running: number;
   peak: number;
+  environments: number;
+  waiting: number;
 }
 
 export interface AssetRepositoryStats {

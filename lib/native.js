@@ -2,7 +2,8 @@
 
 // Loads the compiled addon once per JavaScript environment. Native state is
 // per environment too (src/addon_state.c), so Jest's module resets and
-// worker_threads each get their own.
+// worker_threads each get their own; only the driver set-up and the threadpool
+// budget are process-wide (src/driver.c, src/threadpool_budget.c).
 const os = require('os');
 const path = require('path');
 const { makeError } = require('./errors');

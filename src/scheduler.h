@@ -30,9 +30,6 @@ typedef void (*job_complete_fn)(napi_env env, job_t *job, bool cancelled);
 struct job {
   job_execute_fn execute;
   job_complete_fn complete;
-  /* Optional. Main thread, right before the job goes to the threadpool: the
-   * last moment to look at main-thread state it depends on. */
-  void (*before_run)(job_t *job);
   const char *name;       /* async resource name, a static string */
   scheduler_t *scheduler; /* set by submit */
   napi_async_work work;   /* exists only while queued on the threadpool */
