@@ -73,7 +73,9 @@ export function answerFor(err: any): Answer {
 export function errorHandler(err: any, req: Request, res: Response, _next: NextFunction): void {
   const { status, error, code, field, headers } = answerFor(err);
   if (status === 500) console.error(err);
-  else if (status >= 500) console.warn(`${status} ${req.method} ${req.path}: ${err?.message}`); // one line, for the operator
+  // The database or the disk failing: one line for the operator. A client's
+  // error, or the in-flight cap turning a flood away, is not logged at all.
+  else if (status >= 500 && !(err instanceof HttpError)) console.warn(`${status} ${req.method} ${req.path}: ${err?.message}`);
   if (res.headersSent) {
     res.destroy();
     return;
