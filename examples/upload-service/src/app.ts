@@ -46,10 +46,11 @@ export function createApp({ service, ...given }: AppOptions): express.Express {
       } else cb(null, true);
     },
   });
-  // Anything multer reports that is neither a limit nor the disk is a malformed body.
+  // Anything multer reports that is neither a limit nor the disk's (a system
+  // call's error, ENOSPC say, which may reach multer through the file's stream) is a malformed body.
   const receive = (req: Request, res: Response, next: NextFunction) =>
     upload.array('files', limits.maxFiles)(req, res, (err?: any) => {
-      if (!err || err instanceof multer.MulterError || err instanceof HttpError || err.fromFileStore) return next(err);
+      if (!err || err instanceof multer.MulterError || err instanceof HttpError || err.syscall) return next(err);
       next(new HttpError(400, `malformed multipart body: ${err.message}`, 'ERR_MALFORMED_BODY'));
     });
 

@@ -17,11 +17,6 @@ export class HttpError extends Error {
   }
 }
 
-/** Marks an error of the file store (the disk), as opposed to one of the request. */
-export function storeError(err: Error): Error {
-  return Object.assign(err, { fromFileStore: true });
-}
-
 /** multer's limits a request can exceed as a whole, rather than by one bad field. */
 const TOO_LARGE = new Set(['LIMIT_FILE_SIZE', 'LIMIT_FILE_COUNT', 'LIMIT_PART_COUNT', 'LIMIT_FIELD_COUNT']);
 
@@ -70,7 +65,16 @@ export function answerFor(err: any): Answer {
   return { status: 500, error: 'internal error' };
 }
 
+/** The client hung up mid-request: nobody to answer, nothing wrong with the service. */
+function clientGone(err: any): boolean {
+  return ['ECONNRESET', 'ECONNABORTED', 'EPIPE'].includes(err?.code) || /^Request (aborted|closed)$/.test(err?.message);
+}
+
 export function errorHandler(err: any, req: Request, res: Response, _next: NextFunction): void {
+  if (clientGone(err)) {
+    res.destroy();
+    return;
+  }
   const { status, error, code, field, headers } = answerFor(err);
   if (status === 500) console.error(err);
   // The database or the disk failing: one line for the operator. A client's

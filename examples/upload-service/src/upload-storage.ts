@@ -4,19 +4,14 @@
 import type { Request } from 'express';
 import type multer from 'multer';
 import type { FileStore } from './file-store';
-import { storeError } from './http-errors';
 
 export type StreamedFile = Express.Multer.File & { storageKey: string };
 
 export function fileStoreStorage(store: FileStore): multer.StorageEngine {
   return {
     _handleFile(_req: Request, file: Express.Multer.File, cb: (error?: any, info?: Partial<StreamedFile>) => void) {
-      // On any error (client gone, disk full) the store has already removed
-      // the partial file. A system call's error is the disk's; any other, the request's.
-      store.write(file.stream).then(
-        ({ key, size }) => cb(null, { storageKey: key, size }),
-        (err) => cb(err?.syscall ? storeError(err) : err),
-      );
+      // On any error (client gone, disk full) the store has already removed the partial file.
+      store.write(file.stream).then(({ key, size }) => cb(null, { storageKey: key, size }), cb);
     },
     _removeFile(_req: Request, file: Express.Multer.File, cb: (error: Error | null) => void) {
       // multer's cleanup after a failed request: files already streamed in go too.
