@@ -28,7 +28,7 @@ beforeAll(async () => {
   repository = await makeRepository('addon', uri() as string, t.dbName, 'page');
   const made = await makeService(repository, t.db, 'page');
   ({ cleanup, dir } = made);
-  server = createApp({ service: made.service }).listen(0);
+  server = createApp({ service: made.service, pageSize: 4 }).listen(0); // 4: five uploads take two pages
 });
 afterAll(async () => {
   if (browser) await browser.close();
@@ -51,13 +51,17 @@ async function openPage(order: string): Promise<Page> {
   return page;
 }
 
-maybe('uploading 5 files in one go lists v1..v5 on the page', async () => {
+maybe('uploading 5 files in one go lists v5..v2, then v1 on the next page', async () => {
   const page = await openPage('ord-page');
   await page.setInputFiles(
     '#files',
     [1, 2, 3, 4, 5].map((i) => ({ name: `drawing-${i}.pdf`, mimeType: 'application/pdf', buffer: Buffer.from(`%PDF drawing ${i}`) })),
   );
+  await page.waitForFunction(() => document.querySelectorAll('#versions tr').length === 4);
+  expect(await page.isVisible('#more')).toBe(true);
+  await page.click('#more');
   await page.waitForFunction(() => document.querySelectorAll('#versions tr').length === 5);
+  expect(await page.isVisible('#more')).toBe(false);
   const labels = await page.$$eval('#versions tr td.v', (cells) => cells.map((c) => c.textContent));
   expect(labels).toEqual(['v5', 'v4', 'v3', 'v2', 'v1']);
   expect(await page.textContent('#status')).toMatch(/stored v1, v2, v3, v4, v5/);
