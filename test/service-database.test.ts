@@ -29,6 +29,14 @@ afterAll(async () => {
   if (t) await t.done();
 });
 
+test('withFastFailure adds a 3 s server selection timeout to any URI form, and keeps one already there', () => {
+  expect(withFastFailure('mongodb://127.0.0.1:27017')).toBe('mongodb://127.0.0.1:27017/?serverSelectionTimeoutMS=3000');
+  expect(withFastFailure('mongodb://h:1/db')).toBe('mongodb://h:1/db?serverSelectionTimeoutMS=3000');
+  expect(withFastFailure('mongodb://a,b/db?replicaSet=rs')).toBe('mongodb://a,b/db?replicaSet=rs&serverSelectionTimeoutMS=3000');
+  expect(withFastFailure('mongodb+srv://cluster.example')).toBe('mongodb+srv://cluster.example/?serverSelectionTimeoutMS=3000');
+  expect(withFastFailure('mongodb://h/db?serverSelectionTimeoutMS=500')).toBe('mongodb://h/db?serverSelectionTimeoutMS=500');
+});
+
 describe('the database down', () => {
   let server: any;
   let dataDir: string;

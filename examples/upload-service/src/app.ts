@@ -58,7 +58,17 @@ export function createApp({ service, ...given }: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.use(express.static(path.join(__dirname, '..', 'public')));
 
-  app.post('/orders/:orderId/assets', limitInFlight(limits.maxUploadsInFlight), receive, async (req: Request, res: Response, next: NextFunction) => {
+  // A malformed Idempotency-Key is refused before any byte of the body is read.
+  const checkKey = (req: Request, _res: Response, next: NextFunction) => {
+    try {
+      idempotencyKey(req.get('Idempotency-Key'));
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+
+  app.post('/orders/:orderId/assets', limitInFlight(limits.maxUploadsInFlight), checkKey, receive, async (req: Request, res: Response, next: NextFunction) => {
     const streamed = (req.files as StreamedFile[] | undefined) ?? [];
     let handedOver = false; // once the service has the files, it removes what it must
     try {
