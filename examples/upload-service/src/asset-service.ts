@@ -67,7 +67,7 @@ export class AssetService {
    * are named after it, so every attempt of one upload points at one file.
    */
   private async store(file: UploadedFile): Promise<{ key: string; ours: boolean }> {
-    let key = file.storageKey ?? (await this.files.put(file.buffer ?? Buffer.alloc(0)));
+    const key = file.storageKey ?? (await this.files.put(file.buffer ?? Buffer.alloc(0)));
     if (!file._id) return { key, ours: true };
     const named = file._id.toHexString();
     return { key: named, ours: await this.files.adopt(key, named) };
