@@ -2,6 +2,7 @@
 // against the real server.
 import request from 'supertest';
 import { createApp } from '../examples/upload-service/src/app';
+import type { Limits } from '../examples/upload-service/src/limits';
 import { testDatabase, expectGapless, range, uri } from './support/db';
 import { makeRepository, makeService } from './support/service';
 import { runWriters } from './support/processes';
@@ -10,11 +11,11 @@ import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-r
 let t: any;
 const opened: Array<{ repository: AssetRepositoryPort; cleanup: () => Promise<void> }> = [];
 
-async function appWith(collection: string, addonOptions: Record<string, unknown> = {}, maxFileSize?: number, serverUri = uri() as string) {
+async function appWith(collection: string, addonOptions: Record<string, unknown> = {}, maxFileSize?: number, serverUri = uri() as string, limits: Partial<Limits> = {}) {
   const repository = await makeRepository('addon', serverUri, t.dbName, collection, addonOptions);
   const { service, cleanup } = await makeService(repository, t.db, collection);
   opened.push({ repository, cleanup });
-  return createApp({ service, maxFileSize });
+  return createApp({ service, maxFileSize, ...limits });
 }
 
 beforeAll(async () => {
@@ -62,7 +63,7 @@ test('POST several files in one request: each gets its own version, in the order
 });
 
 test('100 concurrent POSTs to one order: all 201, the database holds 1..100', async () => {
-  const app = await appWith('hundred');
+  const app = await appWith('hundred', {}, undefined, undefined, { maxUploadsInFlight: 100 });
   const server = app.listen(0);
   try {
     const agent = request(server);
@@ -116,13 +117,14 @@ describe('errors map to HTTP', () => {
     const res = await request(app).post('/orders/ord-d/assets').attach('files', Buffer.from('x'), { filename: 'x.txt' });
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBeDefined();
-    expect(res.body.error).toMatch(/127\.0\.0\.1:1/);
+    expect(res.body.error).toMatch(/database is unavailable/);
+    expect(JSON.stringify(res.body)).not.toMatch(/127\.0\.0\.1|:1\b/); // no address for the client
   });
 
   test('retries exhausted against another writer: 409 with Retry-After, and no gap', async () => {
     // No coalescing, no memory, no retries: a lost race is final, so real
     // collisions with the second process surface as 409.
-    const app = await appWith('conflict', { coalesce: false, versionMemory: 0, maxRetries: 0 });
+    const app = await appWith('conflict', { coalesce: false, versionMemory: 0, maxRetries: 0 }, undefined, undefined, { maxUploadsInFlight: 30 });
     const server = app.listen(0);
     let statuses: number[] = [];
     let other: any;

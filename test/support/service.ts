@@ -34,3 +34,30 @@ export function fakeFile(name: string, body = `contents of ${name}`, mimetype = 
   const buffer = Buffer.from(body);
   return { originalname: name, mimetype, size: buffer.length, buffer };
 }
+
+/** A file store directory, with what it holds. */
+export async function storedKeys(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir).catch(() => [] as string[])).sort();
+}
+
+/**
+ * The file store and the records agree: every record's bytes are there and
+ * every file belongs to a record (no orphan, no partial file). Returns the keys.
+ */
+export async function expectConsistent(db: Db, collection: string, dir: string): Promise<string[]> {
+  const records = (await db.collection(collection).find({}, { projection: { storageKey: 1 } }).toArray()).map((d: any) => d.storageKey).sort();
+  expect(await storedKeys(dir)).toEqual(records);
+  return records;
+}
+
+/** A multipart body by hand, for what supertest will not send (many fields, chosen headers). */
+export function multipart(parts: Array<{ name: string; value?: string | Buffer; filename?: string; type?: string }>, boundary = 'xBOUNDARYx') {
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    const disposition = `form-data; name="${p.name}"${p.filename !== undefined ? `; filename="${p.filename}"` : ''}`;
+    const type = p.type ? `\r\nContent-Type: ${p.type}` : '';
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}${type}\r\n\r\n`), Buffer.from(p.value ?? ''), Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
+}

@@ -1,64 +1,115 @@
 // The HTTP face of the upload service: Express routes over AssetService.
+// Everything a client can abuse is bounded here (see limits.ts).
 import express, { NextFunction, Request, Response } from 'express';
 import multer from 'multer';
 import path from 'path';
-import { AssetService, NotFoundError } from './asset-service';
+import { pipeline } from 'stream/promises';
+import { AssetService, isOutcomeUnknown, NotFoundError, UploadedFile } from './asset-service';
+import { setFileHeaders } from './file-response';
+import { errorHandler, HttpError } from './http-errors';
+import { idempotencyKey, uploadId } from './idempotency';
+import { limitInFlight } from './in-flight';
+import { Limits, withDefaults } from './limits';
+import { fileStoreStorage, StreamedFile } from './upload-storage';
 
-export interface AppOptions {
+export interface AppOptions extends Partial<Limits> {
   service: AssetService;
-  /** Largest accepted file, in bytes. */
-  maxFileSize?: number;
-  maxFiles?: number;
 }
 
-/** Maps an error to an HTTP status; retries exhausted is a conflict the client may retry. */
-function statusOf(err: any): { status: number; headers?: Record<string, string> } {
-  if (err instanceof multer.MulterError) {
-    return { status: err.code === 'LIMIT_FILE_SIZE' || err.code === 'LIMIT_FILE_COUNT' ? 413 : 400 };
+function positiveInt(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== 'string' || !/^[0-9]+$/.test(value) || n < 1 || n > max) {
+    throw new HttpError(400, `${name} must be an integer from 1 to ${max}`, 'ERR_QUERY', undefined);
   }
-  if (err instanceof NotFoundError) return { status: 404 };
-  switch (err && err.name) {
-    case 'ValidationError':
-      return { status: 400 };
-    case 'VersionConflictError':
-      return { status: 409, headers: { 'Retry-After': '1' } };
-    case 'ConnectionError':
-    case 'MongoServerSelectionError':
-    case 'MongoNetworkError':
-      return { status: 503, headers: { 'Retry-After': '5' } };
-  }
-  if (err && err.code === 11000) return { status: 409, headers: { 'Retry-After': '1' } }; // the reference design's exhausted retries
-  return { status: 500 };
+  return n;
 }
 
-export function createApp({ service, maxFileSize = 10 * 1024 * 1024, maxFiles = 20 }: AppOptions): express.Express {
+export function createApp({ service, ...given }: AppOptions): express.Express {
+  const limits = withDefaults(given);
+  const { files } = service;
+  const upload = multer({
+    storage: fileStoreStorage(files),
+    defParamCharset: 'utf8', // browsers send UTF-8 names; multer's default reads them as Latin-1
+    limits: {
+      fileSize: limits.maxFileSize,
+      files: limits.maxFiles,
+      fields: limits.maxFields,
+      fieldSize: limits.maxFieldSize,
+      fieldNameSize: 100,
+      parts: limits.maxFiles + limits.maxFields,
+      headerPairs: 20,
+    },
+    fileFilter: (_req, file, cb) => {
+      if ([...file.originalname].length > limits.maxFileNameLength) {
+        cb(new HttpError(400, `a file name is longer than ${limits.maxFileNameLength} characters`, 'ERR_FILE_NAME_TOO_LONG'));
+      } else cb(null, true);
+    },
+  });
+  // Anything multer reports that is neither a limit nor the disk's (a system
+  // call's error, ENOSPC say, which may reach multer through the file's stream) is a malformed body.
+  const receive = (req: Request, res: Response, next: NextFunction) =>
+    upload.array('files', limits.maxFiles)(req, res, (err?: any) => {
+      if (!err || err instanceof multer.MulterError || err instanceof HttpError || err.syscall) return next(err);
+      next(new HttpError(400, `malformed multipart body: ${err.message}`, 'ERR_MALFORMED_BODY'));
+    });
+
   const app = express();
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: maxFileSize, files: maxFiles } });
-
+  app.disable('x-powered-by');
   app.use(express.static(path.join(__dirname, '..', 'public')));
 
-  app.post('/orders/:orderId/assets', upload.array('files', maxFiles), async (req: Request, res: Response, next: NextFunction) => {
+  // A malformed Idempotency-Key is refused before any byte of the body is read.
+  const checkKey = (req: Request, _res: Response, next: NextFunction) => {
     try {
-      const files = (req.files as Express.Multer.File[] | undefined) ?? [];
-      if (files.length === 0) {
-        res.status(400).json({ error: 'no file uploaded: send multipart form-data with one or more "files" fields', code: 'ERR_NO_FILE' });
-        return;
-      }
-      const uploadedBy = typeof req.body?.uploadedBy === 'string' && req.body.uploadedBy !== '' ? req.body.uploadedBy : 'anonymous';
-      // Each file is its own upload with its own version, in the order sent.
-      const results = await service.uploadAssets(files, req.params.orderId, uploadedBy);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      const created = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<unknown>).value);
-      if (failed && created.length === 0) throw failed.reason;
-      res.status(failed ? 207 : 201).json({ assets: created, errors: results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason.message)) });
+      idempotencyKey(req.get('Idempotency-Key'));
+      next();
     } catch (err) {
+      next(err);
+    }
+  };
+
+  app.post('/orders/:orderId/assets', limitInFlight(limits.maxUploadsInFlight), checkKey, receive, async (req: Request, res: Response, next: NextFunction) => {
+    const streamed = (req.files as StreamedFile[] | undefined) ?? [];
+    let handedOver = false; // once the service has the files, it removes what it must
+    try {
+      if (streamed.length === 0) {
+        throw new HttpError(400, 'no file uploaded: send multipart form-data with one or more "files" fields', 'ERR_NO_FILE');
+      }
+      const key = idempotencyKey(req.get('Idempotency-Key'));
+      const by = req.body?.uploadedBy;
+      const uploadedBy = typeof by === 'string' && by !== '' ? by : 'anonymous';
+      if ([...uploadedBy].length > limits.maxUploadedByLength) {
+        throw new HttpError(400, `uploadedBy is longer than ${limits.maxUploadedByLength} characters`, 'ERR_UPLOADED_BY_TOO_LONG');
+      }
+      const { orderId } = req.params;
+      const uploads: UploadedFile[] = streamed.map((f, i) => ({
+        originalname: f.originalname,
+        mimetype: f.mimetype,
+        size: f.size,
+        storageKey: f.storageKey,
+        ...(key !== undefined ? { _id: uploadId(orderId, key, i) } : {}),
+      }));
+      handedOver = true;
+      // Each file is its own upload with its own version, in the order sent.
+      const results = await service.uploadAssets(uploads, orderId, uploadedBy);
+      const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
+      const created = results.filter((r): r is PromiseFulfilledResult<any> => r.status === 'fulfilled').map((r) => r.value);
+      // All failed: answer as the failure the client should act on, an unknown outcome first.
+      if (created.length === 0) throw failures.find(isOutcomeUnknown) ?? failures[0];
+      res.status(failures.length ? 207 : 201).json({ assets: created, errors: failures.map((e) => String(e.message)) });
+    } catch (err) {
+      if (!handedOver) await Promise.all(streamed.map((f) => files.remove(f.storageKey)));
       next(err);
     }
   });
 
   app.get('/orders/:orderId/assets', async (req, res, next) => {
     try {
-      res.json({ assets: await service.listAssets(req.params.orderId) });
+      const limit = positiveInt(req.query.limit, 'limit', limits.maxPageSize) ?? limits.pageSize;
+      const before = positiveInt(req.query.after, 'after');
+      const assets = await service.listAssets(req.params.orderId, { limit, before });
+      // `after` continues below the last version listed (newest first).
+      res.json({ assets, next: assets.length === limit ? assets[assets.length - 1].version : null });
     } catch (err) {
       next(err);
     }
@@ -68,21 +119,15 @@ export function createApp({ service, maxFileSize = 10 * 1024 * 1024, maxFiles = 
     try {
       const version = Number(req.params.version.replace(/^v/, ''));
       if (!Number.isInteger(version) || version < 1) throw new NotFoundError(`no version ${req.params.version}`);
-      const { asset, bytes } = await service.getAssetFile(req.params.orderId, version);
-      res.type(asset.mimeType || 'application/octet-stream');
-      res.setHeader('Content-Disposition', `inline; filename="${encodeURIComponent(asset.fileName)}"`);
-      res.send(bytes);
+      const { asset, stream, size } = await service.openAssetFile(req.params.orderId, version);
+      setFileHeaders(res, asset, size);
+      // Past the headers there is nothing left to answer: a client gone mid-download just ends it.
+      await pipeline(stream, res).catch(() => res.destroy());
     } catch (err) {
       next(err);
     }
   });
 
-  app.use((err: any, _req: Request, res: Response, _next: NextFunction) => {
-    const { status, headers } = statusOf(err);
-    if (headers) res.set(headers);
-    res.status(status).json({ error: status === 500 ? 'internal error' : err.message, code: err.code, field: err.field });
-    if (status === 500) console.error(err);
-  });
-
+  app.use(errorHandler);
   return app;
 }

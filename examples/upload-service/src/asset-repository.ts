@@ -20,6 +20,7 @@ export interface Asset extends NewAsset {
 }
 
 export interface AssetRepositoryPort {
-  createWithAtomicVersion(data: NewAsset): Promise<Asset>;
+  /** With an `_id`, a repository that supports it stores that upload at most once however often it is called. */
+  createWithAtomicVersion(data: NewAsset & { _id?: ObjectId }): Promise<Asset>;
   close(): Promise<void>;
 }

@@ -1,6 +1,8 @@
 // The upload service as an existing app has it. It depends only on
 // AssetRepositoryPort: swapping the Mongoose repository for
 // atomic-asset-version changes nothing here.
+import type { ReadStream } from 'fs';
+import type { ObjectId } from 'bson';
 import type { Collection } from 'mongodb';
 import type { Asset, AssetRepositoryPort } from './asset-repository';
 import type { FileStore } from './file-store';
@@ -9,21 +11,40 @@ export interface UploadedFile {
   originalname: string;
   mimetype: string;
   size: number;
-  buffer: Buffer;
+  /** The bytes still to store... */
+  buffer?: Buffer;
+  /** ...or the key under which they are already in the file store (streamed in by the HTTP layer). */
+  storageKey?: string;
+  /** The upload's _id when the caller makes it, so that a retry of it is recognised (Idempotency-Key). */
+  _id?: ObjectId;
 }
 
 export class NotFoundError extends Error {}
 
+/**
+ * What a listing shows, and all it reads: however large an order's records
+ * (say, a long uploadedBy stored before it was capped), a page stays small.
+ */
+export type AssetSummary = Pick<Asset, 'version' | 'versionLabel' | 'fileName' | 'mimeType' | 'fileSize' | 'createdAt'>;
+const LISTED_FIELDS = { _id: 0, version: 1, versionLabel: 1, fileName: 1, mimeType: 1, fileSize: 1, createdAt: 1 } as const;
+
+/** The one outcome that is neither success nor failure: the record may or may not be stored. */
+export function isOutcomeUnknown(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'ERR_ASSET_OUTCOME_UNKNOWN';
+}
+
 export class AssetService {
   constructor(
     private readonly assetRepository: AssetRepositoryPort,
-    private readonly files: FileStore,
+    /** Public so that the HTTP layer can stream uploads into it. */
+    readonly files: FileStore,
     private readonly assets: Collection<Asset>,
   ) {}
 
   async uploadAsset(file: UploadedFile, orderId: string, uploadedBy: string): Promise<Asset> {
-    const storageKey = await this.files.put(file.buffer);
-    return this.record(file, storageKey, orderId, uploadedBy);
+    const [result] = await this.uploadAssets([file], orderId, uploadedBy);
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
   }
 
   /**
@@ -32,7 +53,7 @@ export class AssetService {
    * follow that order.
    */
   async uploadAssets(files: UploadedFile[], orderId: string, uploadedBy: string): Promise<PromiseSettledResult<Asset>[]> {
-    const stored = await Promise.allSettled(files.map((f) => this.files.put(f.buffer)));
+    const stored = await Promise.allSettled(files.map((f) => this.store(f)));
     return Promise.allSettled(
       files.map((file, i) => {
         const s = stored[i];
@@ -41,30 +62,62 @@ export class AssetService {
     );
   }
 
-  private async record(file: UploadedFile, storageKey: string, orderId: string, uploadedBy: string): Promise<Asset> {
+  /**
+   * The bytes' key, and whether this call wrote them. With an _id, the bytes
+   * are named after it, so every attempt of one upload points at one file.
+   */
+  private async store(file: UploadedFile): Promise<{ key: string; ours: boolean }> {
+    const key = file.storageKey ?? (await this.files.put(file.buffer ?? Buffer.alloc(0)));
+    if (!file._id) return { key, ours: true };
+    const named = file._id.toHexString();
+    return { key: named, ours: await this.files.adopt(key, named) };
+  }
+
+  private async record(file: UploadedFile, stored: { key: string; ours: boolean }, orderId: string, uploadedBy: string): Promise<Asset> {
     try {
-      return await this.assetRepository.createWithAtomicVersion({
+      const asset = await this.assetRepository.createWithAtomicVersion({
+        ...(file._id ? { _id: file._id } : {}),
         orderId,
         fileName: file.originalname,
         mimeType: file.mimetype,
         fileSize: file.size,
-        storageKey,
+        storageKey: stored.key,
         uploadedBy,
       });
+      // A retry of an upload stored earlier under other bytes: those are the asset's.
+      if (asset.storageKey !== stored.key && stored.ours) await this.files.remove(stored.key);
+      return asset;
     } catch (err) {
-      await this.files.remove(storageKey); // no orphan bytes for a failed upload
+      // Certainly not stored: no orphan bytes. Outcome unknown: the record
+      // may point at them, so they stay until a retry settles it. Bytes an
+      // earlier attempt wrote are never ours to remove.
+      if (stored.ours && !isOutcomeUnknown(err)) await this.files.remove(stored.key);
       throw err;
     }
   }
 
-  /** Versions of an order, newest first. */
-  listAssets(orderId: string): Promise<Asset[]> {
-    return this.assets.find({ orderId }).sort({ version: -1 }).toArray() as Promise<Asset[]>;
+  /** Versions of an order, newest first; only the fields a listing shows, a page at a time. */
+  listAssets(orderId: string, page: { limit?: number; before?: number } = {}): Promise<AssetSummary[]> {
+    const filter = page.before ? { orderId, version: { $lt: page.before } } : { orderId };
+    const cursor = this.assets.find(filter, { projection: LISTED_FIELDS }).sort({ version: -1 });
+    if (page.limit) cursor.limit(page.limit);
+    return cursor.toArray() as unknown as Promise<AssetSummary[]>;
+  }
+
+  private async find(orderId: string, version: number): Promise<Asset> {
+    const asset = (await this.assets.findOne({ orderId, version })) as Asset | null;
+    if (!asset) throw new NotFoundError(`order ${orderId} has no version ${version}`);
+    return asset;
   }
 
   async getAssetFile(orderId: string, version: number): Promise<{ asset: Asset; bytes: Buffer }> {
-    const asset = (await this.assets.findOne({ orderId, version })) as Asset | null;
-    if (!asset) throw new NotFoundError(`order ${orderId} has no version ${version}`);
+    const asset = await this.find(orderId, version);
     return { asset, bytes: await this.files.get(asset.storageKey) };
+  }
+
+  /** As getAssetFile, streamed: a download never holds the file in memory. */
+  async openAssetFile(orderId: string, version: number): Promise<{ asset: Asset; stream: ReadStream; size: number }> {
+    const asset = await this.find(orderId, version);
+    return { asset, ...(await this.files.open(asset.storageKey)) };
   }
 }

@@ -8,42 +8,64 @@ import { AssetService } from './asset-service';
 import type { Asset, AssetRepositoryPort } from './asset-repository';
 import { FileStore } from './file-store';
 import { createApp } from './app';
+import { withFastFailure } from './database';
+import { createServer, listen } from './http-server';
+import { limitsFromEnv } from './limits';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { startFerretDB } = require(path.join(ROOT, 'scripts', 'ferretdb.js'));
 
-async function main(): Promise<void> {
+// What was started, to stop in reverse order on exit or on a failed start.
+const started: Array<() => Promise<unknown>> = [];
+async function stopAll(): Promise<void> {
+  for (const stop of started.splice(0).reverse()) await stop().catch(() => {});
+}
+
+/** One line saying what went wrong and what to do about it. */
+function startupFailure(err: any, port: number): string {
+  if (err?.code === 'EADDRINUSE') return `upload service: port ${port} is already in use; start it on another one: PORT=${port + 1} npm start`;
+  if (err?.code === 'EACCES') return `upload service: no permission to listen on port ${port}; use a port above 1023: PORT=3000 npm start`;
+  if (/not a positive integer/.test(err?.message)) return `upload service: ${err.message}; fix or unset it`;
+  if (/^Mongo/.test(err?.name)) return `upload service: cannot reach the database (${err.message}); check MONGODB_URI, or unset it to use a local FerretDB`;
+  return `upload service failed to start: ${err?.message ?? err} (PORT=${port}, MONGODB_URI ${process.env.MONGODB_URI ? 'set' : 'unset'})`;
+}
+
+async function main(port: number): Promise<void> {
+  const limits = limitsFromEnv(process.env);
   let server: { uri: string; stop(): Promise<void> } | null = null;
   let uri = process.env.MONGODB_URI;
   if (!uri) {
     server = await startFerretDB({ dataDir: path.join(ROOT, '.cache', 'service-data') });
+    started.push(() => server!.stop());
     uri = server!.uri;
     console.log(`started FerretDB v1.24.2 at ${uri}`);
   }
+  uri = withFastFailure(uri);
   const dbName = process.env.DB_NAME || 'uploads';
   const repository: AssetRepositoryPort = new AssetRepository({ uri, dbName, collection: 'assets' });
+  started.push(() => repository.close());
   const client = await MongoClient.connect(uri);
+  started.push(() => client.close());
   const service = new AssetService(repository, new FileStore(path.join(ROOT, '.cache', 'service-files')), client.db(dbName).collection<Asset>('assets'));
-  const app = createApp({ service });
-  const port = Number(process.env.PORT || 3000);
-  const http = app.listen(port, () => {
-    console.log(`upload service: http://localhost:${port}/   (Ctrl-C stops it)`);
-    console.log(`  curl -F files=@README.md http://localhost:${port}/orders/ord-1/assets`);
-    console.log(`  curl http://localhost:${port}/orders/ord-1/assets`);
-  });
+  const http = createServer(createApp({ service, ...limits }), limits);
+  await listen(http, port);
+  started.push(() => new Promise((resolve) => http.close(resolve)));
+  console.log(`upload service: http://localhost:${port}/   (Ctrl-C stops it)`);
+  console.log(`  curl -F files=@README.md http://localhost:${port}/orders/ord-1/assets`);
+  console.log(`  curl http://localhost:${port}/orders/ord-1/assets`);
   const stop = async () => {
-    http.close();
-    await repository.close();
-    await client.close();
-    if (server) await server.stop();
+    http.closeAllConnections();
+    await stopAll();
     process.exit(0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }
 
-main().catch((err) => {
-  console.error(err);
+const port = Number(process.env.PORT || 3000);
+main(port).catch(async (err) => {
+  await stopAll();
+  console.error(startupFailure(err, port));
   process.exit(1);
 });

@@ -1,0 +1,71 @@
+// Every bound the HTTP layer puts on a client, in one place, with the
+// environment variable that changes it (see the README's service section).
+
+export interface Limits {
+  /** Largest accepted file, in bytes. */
+  maxFileSize: number;
+  /** Files in one request. */
+  maxFiles: number;
+  /** Text fields in one request (uploadedBy is the only one read). */
+  maxFields: number;
+  /** Bytes in one text field. */
+  maxFieldSize: number;
+  /** Characters in a file name, and in uploadedBy. */
+  maxFileNameLength: number;
+  maxUploadedByLength: number;
+  /** Upload requests being received or stored at once; beyond it, 503 with Retry-After. */
+  maxUploadsInFlight: number;
+  /** Versions in one page of a listing, by default and at most. */
+  pageSize: number;
+  maxPageSize: number;
+  /** Time to receive a request's headers, and the whole request. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = {
+  maxFileSize: 10 * 1024 * 1024,
+  maxFiles: 20,
+  maxFields: 10,
+  maxFieldSize: 4096,
+  maxFileNameLength: 255,
+  maxUploadedByLength: 200,
+  maxUploadsInFlight: 64,
+  pageSize: 50,
+  maxPageSize: 500,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 120_000,
+};
+
+const ENV: Record<keyof Limits, string> = {
+  maxFileSize: 'MAX_FILE_SIZE',
+  maxFiles: 'MAX_FILES',
+  maxFields: 'MAX_FIELDS',
+  maxFieldSize: 'MAX_FIELD_SIZE',
+  maxFileNameLength: 'MAX_FILE_NAME_LENGTH',
+  maxUploadedByLength: 'MAX_UPLOADED_BY_LENGTH',
+  maxUploadsInFlight: 'MAX_UPLOADS_IN_FLIGHT',
+  pageSize: 'PAGE_SIZE',
+  maxPageSize: 'MAX_PAGE_SIZE',
+  headersTimeoutMs: 'HEADERS_TIMEOUT_MS',
+  requestTimeoutMs: 'REQUEST_TIMEOUT_MS',
+};
+
+export function withDefaults(given: Partial<Limits>): Limits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(ENV) as Array<keyof Limits>) if (given[key] !== undefined) limits[key] = given[key]!;
+  return limits;
+}
+
+/** The limits the environment sets; a value that is not a positive integer is an error, not a silent default. */
+export function limitsFromEnv(env: NodeJS.ProcessEnv): Limits {
+  const given: Partial<Limits> = {};
+  for (const [key, name] of Object.entries(ENV) as Array<[keyof Limits, string]>) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name}=${raw} is not a positive integer`);
+    given[key] = value;
+  }
+  return withDefaults(given);
+}
