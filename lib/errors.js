@@ -52,7 +52,6 @@ const classes = {
   OutcomeUnknownError,
 };
 
-/** Called by the native addon (src/errors.c) to build its errors. */
 function makeError(kind, message, props) {
   const ErrorClass = classes[kind] || AssetError;
   return new ErrorClass(message, props);
@@ -85,4 +84,12 @@ function errorFromData(data, orderId) {
   return makeError(kind, message, props);
 }
 
-module.exports = { ...classes, makeError, validationError, errorForUpload, errorFromData };
+/** What the addon throws or rejects with is data (src/errors.c); this makes it an error. */
+function asError(value) {
+  if (value && typeof value === 'object' && !(value instanceof Error) && typeof value.kind === 'string') {
+    return errorFromData(value);
+  }
+  return value;
+}
+
+module.exports = { ...classes, makeError, validationError, errorForUpload, errorFromData, asError };

@@ -6,7 +6,6 @@
 // budget are process-wide (src/driver.c, src/threadpool_budget.c).
 const os = require('os');
 const path = require('path');
-const { makeError } = require('./errors');
 
 const bindingPath = path.join(__dirname, '..', 'build', 'Release', 'atomic_asset_version.node');
 
@@ -38,6 +37,5 @@ function load() {
 }
 
 const binding = load();
-binding.setErrorFactory(makeError);
 
 module.exports = binding;

@@ -6,7 +6,11 @@ const { toBson, orderKey, checkOrderId, isPlainObject } = require('./asset_input
 const { parseOptions } = require('./options');
 const { Stats } = require('./stats');
 const { OrderQueue } = require('./order_queue');
-const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload } = require('./errors');
+const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload, asError } = require('./errors');
+
+const rethrow = (err) => {
+  throw asError(err);
+};
 
 let warnedGetNextVersion = false;
 
@@ -33,7 +37,11 @@ class AssetRepository {
     const writeOptions = this.#options.writeConcern
       ? BSON.serialize({ writeConcern: this.#options.writeConcern })
       : undefined;
-    this.#native = new native.NativeRepository(this.#options.uri, this.#options.dbName, this.#options.collection, writeOptions);
+    try {
+      this.#native = new native.NativeRepository(this.#options.uri, this.#options.dbName, this.#options.collection, writeOptions);
+    } catch (err) {
+      throw asError(err);
+    }
     this.#queue = new OrderQueue({
       maxBatchSize: this.#options.maxBatchSize,
       // As many batches in flight as the addon may run at once: more would
@@ -141,14 +149,14 @@ class AssetRepository {
     }
     this.#assertOpen();
     checkOrderId(orderId);
-    const highest = await this.#track(this.#native.readHighest(BSON.serialize({ orderId })));
+    const highest = await this.#track(this.#native.readHighest(BSON.serialize({ orderId })).catch(rethrow));
     return highest + 1;
   }
 
   /** Ensures the unique (orderId, version) index; resolves with its name. */
   ensureIndex() {
     if (!this.#ready) {
-      this.#ready = this.#track(this.#native.ensureIndex());
+      this.#ready = this.#track(this.#native.ensureIndex().catch(rethrow));
       this.#ready.catch(() => {
         this.#ready = null; // a later call tries again
       });

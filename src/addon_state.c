@@ -39,9 +39,6 @@ static void on_teardown(napi_async_cleanup_hook_handle handle, void *data) {
 static void on_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   addon_state_t *state = data;
-  if (state->error_factory)
-    napi_delete_reference(env, state->error_factory);
-  state->error_factory = NULL;
   scheduler_stop(&state->scheduler);
   state->torn_down = true;
   if (state->live_jobs == 0)

@@ -12,7 +12,6 @@
 
 typedef struct {
   scheduler_t scheduler;
-  napi_ref error_factory; /* lib/errors.js makeError, owned here; NULL until set */
   jitter_t jitter;        /* backoff jitter; main thread only */
   unsigned live_jobs;     /* jobs allocated and not yet freed */
   bool torn_down;         /* the environment is gone: free when live_jobs is 0 */

@@ -66,7 +66,6 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"NativeRepository", NULL, NULL, NULL, NULL, repository, napi_enumerable, NULL},
       {"validateAsset", NULL, asset_napi_validate, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"setErrorFactory", NULL, errors_napi_factory_set, NULL, NULL, NULL, napi_enumerable, NULL},
       {"threadpool", NULL, threadpool_usage, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -3,7 +3,6 @@
 #include <mongoc/mongoc.h>
 #include <string.h>
 
-#include "addon_state.h"
 #include "core/attempt.h"
 #include "core/version_index.h"
 #include "napi_check.h"
@@ -20,57 +19,14 @@ void errors_set_number(napi_env env, napi_value obj, const char *key, double val
     napi_set_named_property(env, obj, key, v);
 }
 
-napi_value errors_napi_factory_set(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_valuetype type;
-  addon_state_t *state = addon_state_get(env);
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  NAPI_CALL(env, napi_typeof(env, argc > 0 ? argv[0] : NULL, &type));
-  if (argc < 1 || type != napi_function || !state) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "factory must be a function");
-    return NULL;
-  }
-  if (state->error_factory)
-    NAPI_CALL(env, napi_delete_reference(env, state->error_factory));
-  state->error_factory = NULL;
-  NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &state->error_factory));
-  return NULL;
-}
-
-static napi_value plain_error(napi_env env, const char *kind, const char *message,
-                              napi_value props) {
-  napi_value msg, error, global, object_ctor, assign;
-  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg) != napi_ok ||
-      napi_create_error(env, NULL, msg, &error) != napi_ok)
-    return NULL;
-  errors_set_string(env, error, "name", kind);
-  if (props && napi_get_global(env, &global) == napi_ok &&
-      napi_get_named_property(env, global, "Object", &object_ctor) == napi_ok &&
-      napi_get_named_property(env, object_ctor, "assign", &assign) == napi_ok) {
-    napi_value args[2] = {error, props};
-    napi_call_function(env, object_ctor, assign, 2, args, NULL);
-  }
-  return error;
-}
-
 napi_value errors_make(napi_env env, const char *kind, const char *message,
                        napi_value props) {
-  addon_state_t *state = addon_state_get(env);
-  napi_value factory = NULL, undefined, args[3], result;
-  if (state && state->error_factory &&
-      napi_get_reference_value(env, state->error_factory, &factory) == napi_ok &&
-      factory && napi_get_undefined(env, &undefined) == napi_ok &&
-      napi_create_string_utf8(env, kind, NAPI_AUTO_LENGTH, &args[0]) == napi_ok &&
-      napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &args[1]) == napi_ok) {
-    args[2] = props ? props : undefined;
-    if (napi_call_function(env, undefined, factory, 3, args, &result) == napi_ok)
-      return result;
-    /* A throwing factory must not hide the error it was asked to build. */
-    napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
-  }
-  return plain_error(env, kind, message, props);
+  napi_value data = props;
+  if (!data && napi_create_object(env, &data) != napi_ok)
+    return NULL;
+  errors_set_string(env, data, "kind", kind);
+  errors_set_string(env, data, "message", message);
+  return data;
 }
 
 void errors_set_bool(napi_env env, napi_value obj, const char *key, bool value) {

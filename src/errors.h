@@ -1,7 +1,7 @@
-/* The one place that turns driver errors into JavaScript errors. Main thread.
- * Errors are built by lib/errors.js's factory (so callers get its classes and
- * can use instanceof); before that is registered, plain Errors with the same
- * properties. */
+/* The one place that describes driver errors and our own refusals, as data:
+ * { kind, message, code, … }. lib/errors.js alone makes error objects of
+ * them (one per upload), so this layer never calls back into JavaScript.
+ * Main thread. */
 #ifndef ERRORS_H
 #define ERRORS_H
 
@@ -19,15 +19,12 @@
 #define ERROR_KIND_INTERNAL "AssetError"
 #define ERROR_KIND_OUTCOME_UNKNOWN "OutcomeUnknownError"
 
-/* Registers lib/errors.js's makeError(kind, message, props). */
-napi_value errors_napi_factory_set(napi_env env, napi_callback_info info);
-
-/* An error of `kind` with `message` and the own properties of `props` (may be
- * NULL). Returns NULL only if even that could not be built. */
+/* Error data of `kind` with `message`, added to `props` (may be NULL: a new
+ * object). Returns NULL only if no object could be made. */
 napi_value errors_make(napi_env env, const char *kind, const char *message,
                        napi_value props);
 
-/* An error for a failed driver or server call. `labels` is the reply's
+/* Error data for a failed driver or server call. `labels` is the reply's
  * comma-separated error labels, `attempts` how many attempts were made. */
 napi_value errors_from_bson(napi_env env, const bson_error_t *error,
                             const char *labels, int attempts);

@@ -138,9 +138,11 @@ describe('the native API refuses garbage without crashing', () => {
     const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'bad', null);
     expect(() => r.insertBatch('x', 5, 0)).toThrow(named('TypeError'));
     expect(() => r.insertBatch([1, 2], 5, 0)).toThrow(named('TypeError'));
-    expect(() => r.insertBatch([Buffer.from('junk')], 5, 0)).toThrow(named('ValidationError'));
+    // Refusals are data ({ kind, code, message }) that lib/errors.js makes errors of.
+    const refusal = expect.objectContaining({ kind: 'ValidationError', code: 'ERR_ASSET_CORRUPT' });
+    expect(() => r.insertBatch([Buffer.from('junk')], 5, 0)).toThrow(refusal);
     expect(() => r.insertBatch([], 5, 0)).toThrow(named('RangeError'));
-    expect(() => r.insertBatch([Buffer.from('junk')], 'five', 0)).toThrow(named('ValidationError'));
+    expect(() => r.insertBatch([Buffer.from('junk')], 'five', 0)).toThrow(refusal);
     expect(() => native.NativeRepository.prototype.close.call({})).toThrow(named('TypeError'));
     await r.close();
     expect(await t.db.collection('bad').countDocuments({ fileName: 'junk' })).toBe(0);
