@@ -4,7 +4,7 @@
       "target_name": "atomic_asset_version",
       "sources": [
         "src/binding.c",
-        "src/napi_check.c",
+        "src/napi_util.c",
         "src/addon_state.c",
         "src/driver.c",
         "src/jitter.c",

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "driver.h"
-#include "napi_check.h"
+#include "napi_util.h"
 
 static void free_state(addon_state_t *state) {
   free(state);
@@ -31,7 +31,7 @@ static void on_teardown(napi_async_cleanup_hook_handle handle, void *data) {
   napi_env env = state->scheduler.env;
   napi_handle_scope scope;
   bool scoped = napi_open_handle_scope(env, &scope) == napi_ok;
-  scheduler_close(&state->scheduler, on_handles_closed, state);
+  aav_scheduler_close(&state->scheduler, on_handles_closed, state);
   if (scoped)
     napi_close_handle_scope(env, scope);
 }
@@ -39,7 +39,7 @@ static void on_teardown(napi_async_cleanup_hook_handle handle, void *data) {
 static void on_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   addon_state_t *state = data;
-  scheduler_stop(&state->scheduler);
+  aav_scheduler_stop(&state->scheduler);
   state->torn_down = true;
   if (state->live_jobs == 0)
     free_state(state);
@@ -73,20 +73,20 @@ static void warn_single_thread(napi_env env) {
   }
 }
 
-bool addon_state_create(napi_env env) {
-  driver_init_once();
+bool aav_addon_state_create(napi_env env) {
+  aav_driver_init_once();
   addon_state_t *state = calloc(1, sizeof *state);
   if (!state) {
     napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
     return false;
   }
-  if (!scheduler_init(&state->scheduler, env)) {
+  if (!aav_scheduler_init(&state->scheduler, env)) {
     free(state);
     napi_throw_error(env, "ERR_ASSET_INIT", "could not set up the libuv handles");
     return false;
   }
-  jitter_seed(&state->jitter, (uint64_t)(uintptr_t)state);
-  if (threadpool_budget_warn_once())
+  aav_jitter_seed(&state->jitter, (uint64_t)(uintptr_t)state);
+  if (aav_threadpool_budget_warn_once())
     warn_single_thread(env);
   napi_status status = napi_add_async_cleanup_hook(env, on_teardown, state, &state->teardown);
   if (status == napi_ok) {
@@ -95,26 +95,26 @@ bool addon_state_create(napi_env env) {
       napi_remove_async_cleanup_hook(state->teardown);
   }
   if (status != napi_ok) {
-    napi_check_throw(env, status, "registering the environment's teardown");
-    scheduler_close(&state->scheduler, free_after_close, state);
+    aav_napi_throw_failed(env, status, "registering the environment's teardown");
+    aav_scheduler_close(&state->scheduler, free_after_close, state);
     return false;
   }
   return true;
 }
 
-addon_state_t *addon_state_get(napi_env env) {
+addon_state_t *aav_addon_state_get(napi_env env) {
   void *data = NULL;
   if (napi_get_instance_data(env, &data) != napi_ok)
     return NULL;
   return data;
 }
 
-void addon_state_job_started(addon_state_t *state) { state->live_jobs++; }
+void aav_addon_state_job_started(addon_state_t *state) { state->live_jobs++; }
 
-void addon_state_job_finished(addon_state_t *state) {
+void aav_addon_state_job_finished(addon_state_t *state) {
   state->live_jobs--;
   if (state->torn_down && state->live_jobs == 0)
     free_state(state);
 }
 
-double addon_state_random(addon_state_t *state) { return jitter_random(&state->jitter); }
+double aav_addon_state_random(addon_state_t *state) { return aav_jitter_random(&state->jitter); }

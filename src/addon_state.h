@@ -19,15 +19,15 @@ typedef struct {
 } addon_state_t;
 
 /* Module init: creates the state and registers teardown. */
-bool addon_state_create(napi_env env);
-addon_state_t *addon_state_get(napi_env env);
+bool aav_addon_state_create(napi_env env);
+addon_state_t *aav_addon_state_get(napi_env env);
 
 /* Every job counts itself in and out so the state outlives its last job. */
-void addon_state_job_started(addon_state_t *state);
-void addon_state_job_finished(addon_state_t *state);
+void aav_addon_state_job_started(addon_state_t *state);
+void aav_addon_state_job_finished(addon_state_t *state);
 
-/* Uniform in [0, 1): jitter_random(&state->jitter), kept under this name for
+/* Uniform in [0, 1): aav_jitter_random(&state->jitter), kept under this name for
  * insert_batch.c's backoff. */
-double addon_state_random(addon_state_t *state);
+double aav_addon_state_random(addon_state_t *state);
 
 #endif

@@ -32,4 +32,4 @@ static void init(void) {
   mongoc_log_set_handler(driver_log, NULL);
 }
 
-void driver_init_once(void) { uv_once(&once, init); }
+void aav_driver_init_once(void) { uv_once(&once, init); }

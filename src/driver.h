@@ -4,6 +4,6 @@
 #define DRIVER_H
 
 /* Main thread of any environment; safe to call from each. */
-void driver_init_once(void);
+void aav_driver_init_once(void);
 
 #endif

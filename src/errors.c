@@ -5,35 +5,20 @@
 
 #include "core/attempt.h"
 #include "core/version_index.h"
-#include "napi_check.h"
+#include "napi_util.h"
 
-void errors_set_string(napi_env env, napi_value obj, const char *key, const char *value) {
-  napi_value v;
-  if (napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) == napi_ok)
-    napi_set_named_property(env, obj, key, v);
-}
 
-void errors_set_number(napi_env env, napi_value obj, const char *key, double value) {
-  napi_value v;
-  if (napi_create_double(env, value, &v) == napi_ok)
-    napi_set_named_property(env, obj, key, v);
-}
 
-napi_value errors_make(napi_env env, const char *kind, const char *message,
+napi_value aav_errors_make(napi_env env, const char *kind, const char *message,
                        napi_value props) {
   napi_value data = props;
   if (!data && napi_create_object(env, &data) != napi_ok)
     return NULL;
-  errors_set_string(env, data, "kind", kind);
-  errors_set_string(env, data, "message", message);
+  aav_napi_set_string(env, data, "kind", kind);
+  aav_napi_set_string(env, data, "message", message);
   return data;
 }
 
-void errors_set_bool(napi_env env, napi_value obj, const char *key, bool value) {
-  napi_value v;
-  if (napi_get_boolean(env, value, &v) == napi_ok)
-    napi_set_named_property(env, obj, key, v);
-}
 
 static bool is_connection_domain(uint32_t domain) {
   return domain == MONGOC_ERROR_STREAM || domain == MONGOC_ERROR_SERVER_SELECTION ||
@@ -55,40 +40,40 @@ static void set_labels(napi_env env, napi_value obj, const char *labels) {
   napi_set_named_property(env, obj, "errorLabels", array);
 }
 
-const char *errors_describe_bson(napi_env env, napi_value props, const bson_error_t *error,
+const char *aav_errors_describe_bson(napi_env env, napi_value props, const bson_error_t *error,
                                  const char *labels, int attempts) {
   const char *kind;
   bool from_server = error->domain == MONGOC_ERROR_SERVER ||
                      error->domain == MONGOC_ERROR_WRITE_CONCERN;
   if (from_server) {
     kind = error->code == 11000 ? ERROR_KIND_DUPLICATE : ERROR_KIND_SERVER;
-    errors_set_number(env, props, "code", error->code);
+    aav_napi_set_number(env, props, "code", error->code);
   } else if (is_connection_domain(error->domain)) {
     kind = ERROR_KIND_CONNECTION;
-    errors_set_string(env, props, "code", "ERR_ASSET_CONNECTION");
-    errors_set_bool(env, props, "retriable", true);
+    aav_napi_set_string(env, props, "code", "ERR_ASSET_CONNECTION");
+    aav_napi_set_bool(env, props, "retriable", true);
   } else if (error->domain == ATTEMPT_ERROR_DOMAIN) {
     kind = ERROR_KIND_INTERNAL;
-    errors_set_string(env, props, "code", "ERR_ASSET_VERSION_RANGE");
+    aav_napi_set_string(env, props, "code", "ERR_ASSET_VERSION_RANGE");
   } else if (error->domain == VERSION_INDEX_ERROR_DOMAIN) {
     kind = ERROR_KIND_INDEX;
-    errors_set_string(env, props, "code", "ERR_ASSET_INDEX");
+    aav_napi_set_string(env, props, "code", "ERR_ASSET_INDEX");
   } else {
     kind = ERROR_KIND_INTERNAL;
-    errors_set_string(env, props, "code", "ERR_ASSET_DRIVER");
+    aav_napi_set_string(env, props, "code", "ERR_ASSET_DRIVER");
   }
-  errors_set_number(env, props, "driverDomain", error->domain);
-  errors_set_number(env, props, "driverCode", error->code);
-  errors_set_number(env, props, "attempts", attempts);
+  aav_napi_set_number(env, props, "driverDomain", error->domain);
+  aav_napi_set_number(env, props, "driverCode", error->code);
+  aav_napi_set_number(env, props, "attempts", attempts);
   set_labels(env, props, labels);
   return kind;
 }
 
-napi_value errors_from_bson(napi_env env, const bson_error_t *error,
+napi_value aav_errors_from_bson(napi_env env, const bson_error_t *error,
                             const char *labels, int attempts) {
   napi_value props;
   if (napi_create_object(env, &props) != napi_ok)
     return NULL;
-  const char *kind = errors_describe_bson(env, props, error, labels, attempts);
-  return errors_make(env, kind, error->message[0] ? error->message : "driver error", props);
+  const char *kind = aav_errors_describe_bson(env, props, error, labels, attempts);
+  return aav_errors_make(env, kind, error->message[0] ? error->message : "driver error", props);
 }

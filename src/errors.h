@@ -8,6 +8,8 @@
 #include <bson/bson.h>
 #include <node_api.h>
 
+#include "napi_util.h"
+
 /* Kinds, as lib/errors.js names its classes. */
 #define ERROR_KIND_VALIDATION "ValidationError"
 #define ERROR_KIND_CONFLICT "VersionConflictError"
@@ -21,24 +23,18 @@
 
 /* Error data of `kind` with `message`, added to `props` (may be NULL: a new
  * object). Returns NULL only if no object could be made. */
-napi_value errors_make(napi_env env, const char *kind, const char *message,
+napi_value aav_errors_make(napi_env env, const char *kind, const char *message,
                        napi_value props);
 
 /* Error data for a failed driver or server call. `labels` is the reply's
  * comma-separated error labels, `attempts` how many attempts were made. */
-napi_value errors_from_bson(napi_env env, const bson_error_t *error,
+napi_value aav_errors_from_bson(napi_env env, const bson_error_t *error,
                             const char *labels, int attempts);
 
 /* Fills props with what a driver or server error says (code, driverDomain,
  * driverCode, attempts, errorLabels, retriable) and returns its kind: the
  * data lib/errors.js turns into an error. */
-const char *errors_describe_bson(napi_env env, napi_value props, const bson_error_t *error,
+const char *aav_errors_describe_bson(napi_env env, napi_value props, const bson_error_t *error,
                                  const char *labels, int attempts);
-
-/* Property helpers; they ignore failures on purpose: a missing detail must
- * not hide the error (or the figure) itself. */
-void errors_set_string(napi_env env, napi_value obj, const char *key, const char *value);
-void errors_set_number(napi_env env, napi_value obj, const char *key, double value);
-void errors_set_bool(napi_env env, napi_value obj, const char *key, bool value);
 
 #endif

@@ -22,7 +22,7 @@
 #include "core/backoff.h"
 #include "errors.h"
 #include "insert_batch.h"
-#include "napi_check.h"
+#include "napi_util.h"
 #include "repository.h"
 
 #define BACKOFF_FIRST_MS 5.0
@@ -107,30 +107,30 @@ static void batch_execute(job_t *job) {
   b->recovery_unconfirmed = false;
   collect_pending(b);
   mongoc_collection_t *coll;
-  mongoc_client_t *client = repo_client_pop(repo, &coll);
+  mongoc_client_t *client = aav_repo_client_pop(repo, &coll);
   if (b->in_doubt) {
-    b->recovery_ok = attempt_recover(coll, &config, b->run, b->run_n,
+    b->recovery_ok = aav_attempt_recover(coll, &config, b->run, b->run_n,
                                      &b->recovery_unconfirmed, &b->recovery_error);
     collect_pending(b);
   }
   if (b->recovery_ok && b->run_n > 0 && !b->last_look) {
     uint64_t started = uv_hrtime();
-    attempt_run(coll, &config, b->run, b->run_n, &b->result);
+    aav_attempt_run(coll, &config, b->run, b->run_n, &b->result);
     b->attempt_ms = (uv_hrtime() - started) / 1000000;
     b->attempted = true;
   }
-  repo_client_push(repo, client, coll);
+  aav_repo_client_push(repo, client, coll);
 }
 
 static void batch_submit(insert_batch_t *b, uint64_t delay_ms) {
   if (delay_ms > 0)
-    scheduler_submit_after(&b->rj.state->scheduler, &b->rj.job, delay_ms);
+    aav_scheduler_submit_after(&b->rj.state->scheduler, &b->rj.job, delay_ms);
   else
-    scheduler_submit(&b->rj.state->scheduler, &b->rj.job);
+    aav_scheduler_submit(&b->rj.state->scheduler, &b->rj.job);
 }
 
 static uint64_t wait_ms(insert_batch_t *b, int round, double first, double cap) {
-  return backoff_ms(round, first, cap, addon_state_random(b->rj.state));
+  return aav_backoff_ms(round, first, cap, aav_addon_state_random(b->rj.state));
 }
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
@@ -186,28 +186,28 @@ static napi_value exhausted_error(napi_env env, insert_batch_t *b, size_t i) {
   char message[800], order[160];
   if (napi_create_object(env, &data) != napi_ok)
     return NULL;
-  asset_describe_order(b->assets[i].prepared, order, sizeof order);
+  aav_asset_describe_order(b->assets[i].prepared, order, sizeof order);
   if (o->transient) {
     /* Report what happened: a transient refusal, not a duplicate key. */
-    errors_describe_bson(env, data, &o->error, o->labels, o->attempts);
-    errors_set_string(env, data, "kind", ERROR_KIND_SERVER);
+    aav_errors_describe_bson(env, data, &o->error, o->labels, o->attempts);
+    aav_napi_set_string(env, data, "kind", ERROR_KIND_SERVER);
     snprintf(message, sizeof message,
              "could not store an upload to order %s after %d attempts: the server refused "
              "each as transient (%s)",
              order, o->attempts, o->error.message);
   } else {
-    errors_set_number(env, data, "code", 11000);
-    errors_set_string(env, data, "codeName", "DuplicateKey");
-    errors_set_string(env, data, "kind", ERROR_KIND_CONFLICT);
-    errors_set_number(env, data, "attempts", o->attempts);
+    aav_napi_set_number(env, data, "code", 11000);
+    aav_napi_set_string(env, data, "codeName", "DuplicateKey");
+    aav_napi_set_string(env, data, "kind", ERROR_KIND_CONFLICT);
+    aav_napi_set_number(env, data, "attempts", o->attempts);
     snprintf(message, sizeof message,
              "could not give an upload to order %s a version after %d attempts: each "
              "collided with a concurrent writer (%s)",
              order, o->attempts, o->error.message);
   }
-  errors_set_string(env, data, "reason", "RETRIES_EXHAUSTED");
-  errors_set_bool(env, data, "retriable", true);
-  errors_set_string(env, data, "message", message);
+  aav_napi_set_string(env, data, "reason", "RETRIES_EXHAUSTED");
+  aav_napi_set_bool(env, data, "retriable", true);
+  aav_napi_set_string(env, data, "message", message);
   return data;
 }
 
@@ -215,25 +215,25 @@ static napi_value unknown_error(napi_env env, insert_batch_t *b, size_t i) {
   item_outcome_t *o = &b->outcomes[i];
   napi_value data, cause;
   char message[900], order[160];
-  asset_describe_order(b->assets[i].prepared, order, sizeof order);
+  aav_asset_describe_order(b->assets[i].prepared, order, sizeof order);
   if (napi_create_object(env, &data) != napi_ok || napi_create_object(env, &cause) != napi_ok)
     return NULL;
-  const char *cause_kind = errors_describe_bson(env, cause, &o->error, o->labels, o->attempts);
-  errors_set_string(env, cause, "kind", cause_kind);
-  errors_set_string(env, cause, "message", o->error.message[0] ? o->error.message : "unknown");
+  const char *cause_kind = aav_errors_describe_bson(env, cause, &o->error, o->labels, o->attempts);
+  aav_napi_set_string(env, cause, "kind", cause_kind);
+  aav_napi_set_string(env, cause, "message", o->error.message[0] ? o->error.message : "unknown");
   napi_set_named_property(env, data, "cause", cause);
-  errors_set_string(env, data, "kind", ERROR_KIND_OUTCOME_UNKNOWN);
-  errors_set_string(env, data, "code", "ERR_ASSET_OUTCOME_UNKNOWN");
-  errors_set_string(env, data, "reason", o->reason ? o->reason : "UNKNOWN");
-  errors_set_bool(env, data, "retriable", false);
-  errors_set_number(env, data, "attempts", o->attempts);
+  aav_napi_set_string(env, data, "kind", ERROR_KIND_OUTCOME_UNKNOWN);
+  aav_napi_set_string(env, data, "code", "ERR_ASSET_OUTCOME_UNKNOWN");
+  aav_napi_set_string(env, data, "reason", o->reason ? o->reason : "UNKNOWN");
+  aav_napi_set_bool(env, data, "retriable", false);
+  aav_napi_set_number(env, data, "attempts", o->attempts);
   set_id(env, data, &b->assets[i]);
   snprintf(message, sizeof message,
            "the upload to order %s may or may not be stored (%s): call "
            "createWithAtomicVersion again with the same data and this error's _id to settle "
            "it; it then resolves with the stored document, or stores it once",
            order, o->error.message[0] ? o->error.message : "no answer");
-  errors_set_string(env, data, "message", message);
+  aav_napi_set_string(env, data, "message", message);
   return data;
 }
 
@@ -246,9 +246,9 @@ static napi_value failure(napi_env env, insert_batch_t *b, size_t i) {
   napi_value data;
   if (napi_create_object(env, &data) != napi_ok)
     return NULL;
-  errors_set_string(env, data, "kind",
-                    errors_describe_bson(env, data, &o->error, o->labels, o->attempts));
-  errors_set_string(env, data, "message", o->error.message[0] ? o->error.message : "driver error");
+  aav_napi_set_string(env, data, "kind",
+                    aav_errors_describe_bson(env, data, &o->error, o->labels, o->attempts));
+  aav_napi_set_string(env, data, "message", o->error.message[0] ? o->error.message : "driver error");
   return data;
 }
 
@@ -257,13 +257,13 @@ static napi_value item_result(napi_env env, insert_batch_t *b, size_t i) {
   item_outcome_t *o = &b->outcomes[i];
   if (napi_create_object(env, &entry) != napi_ok)
     return NULL;
-  errors_set_number(env, entry, "attempts", o->attempts);
-  errors_set_number(env, entry, "retries", o->conflicts);
+  aav_napi_set_number(env, entry, "attempts", o->attempts);
+  aav_napi_set_number(env, entry, "retries", o->conflicts);
   if (o->state == ITEM_STORED) {
     const bson_t *doc = b->assets[i].stored;
     if (napi_create_buffer_copy(env, doc->len, bson_get_data(doc), NULL, &value) == napi_ok)
       napi_set_named_property(env, entry, "doc", value);
-    errors_set_number(env, entry, "version", (double)b->assets[i].version);
+    aav_napi_set_number(env, entry, "version", (double)b->assets[i].version);
   } else {
     value = failure(env, b, i);
     if (value)
@@ -280,11 +280,11 @@ static void batch_finish(napi_env env, insert_batch_t *b) {
       if (entry)
         napi_set_element(env, results, (uint32_t)i, entry);
     }
-    repo_job_resolve(env, &b->rj, results);
+    aav_repo_job_resolve(env, &b->rj, results);
   } else {
-    repo_job_reject(env, &b->rj, NULL);
+    aav_repo_job_reject(env, &b->rj, NULL);
   }
-  repo_job_release(env, &b->rj);
+  aav_repo_job_release(env, &b->rj);
   batch_free(b);
 }
 
@@ -354,14 +354,14 @@ static uint64_t after_attempt(insert_batch_t *b) {
      * A retry is an attempt lost whole to a concurrent writer. */
     bool progress = false;
     for (size_t j = 0; j < k && !progress; j++)
-      progress = asset_same_field(b->assets[b->run_index[j]].prepared, b->assets[at].prepared,
+      progress = aav_asset_same_field(b->assets[b->run_index[j]].prepared, b->assets[at].prepared,
                                   "orderId");
     if (progress)
       return 0;
     int round = 0;
     for (size_t j = k; j < b->run_n; j++) {
       size_t i = b->run_index[j];
-      if (!asset_same_field(b->assets[i].prepared, b->assets[at].prepared, "orderId"))
+      if (!aav_asset_same_field(b->assets[i].prepared, b->assets[at].prepared, "orderId"))
         continue;
       item_outcome_t *o = &b->outcomes[i];
       o->conflicts++;
@@ -405,8 +405,8 @@ static uint64_t after_attempt(insert_batch_t *b) {
 static void batch_complete(napi_env env, job_t *job, bool cancelled) {
   insert_batch_t *b = (insert_batch_t *)job;
   if (cancelled) {
-    repo_job_reject_cancelled(env, &b->rj);
-    repo_job_release(env, &b->rj);
+    aav_repo_job_reject_cancelled(env, &b->rj);
+    aav_repo_job_release(env, &b->rj);
     batch_free(b);
     return;
   }
@@ -429,9 +429,9 @@ static void throw_problem(napi_env env, size_t index, const asset_problem_t *p) 
   snprintf(message, sizeof message, "docs[%zu]: %s", index, p->message);
   if (napi_create_object(env, &props) != napi_ok)
     return;
-  errors_set_string(env, props, "code", p->code);
-  errors_set_string(env, props, "field", p->field);
-  error = errors_make(env, ERROR_KIND_VALIDATION, message, props);
+  aav_napi_set_string(env, props, "code", p->code);
+  aav_napi_set_string(env, props, "field", p->field);
+  error = aav_errors_make(env, ERROR_KIND_VALIDATION, message, props);
   if (error)
     napi_throw(env, error);
 }
@@ -441,12 +441,12 @@ static void throw_problem(napi_env env, size_t index, const asset_problem_t *p) 
 static bool load_docs(napi_env env, napi_value docs, insert_batch_t *b) {
   bool is_array;
   uint32_t n;
-  NAPI_CALL_BOOL(env, napi_is_array(env, docs, &is_array));
+  AAV_NAPI_CALL_BOOL(env, napi_is_array(env, docs, &is_array));
   if (!is_array) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "docs must be an array of BSON Buffers");
     return false;
   }
-  NAPI_CALL_BOOL(env, napi_get_array_length(env, docs, &n));
+  AAV_NAPI_CALL_BOOL(env, napi_get_array_length(env, docs, &n));
   if (n == 0 || n > MAX_BATCH) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "docs must hold 1 to 100000 documents");
     return false;
@@ -466,21 +466,16 @@ static bool load_docs(napi_env env, napi_value docs, insert_batch_t *b) {
   b->n = n;
   for (uint32_t i = 0; i < n; i++) {
     napi_value element;
-    bool is_typed;
-    napi_typedarray_type type = napi_int8_array;
-    size_t len = 0;
-    void *data = NULL;
-    NAPI_CALL_BOOL(env, napi_get_element(env, docs, i, &element));
-    NAPI_CALL_BOOL(env, napi_is_typedarray(env, element, &is_typed));
-    if (is_typed)
-      NAPI_CALL_BOOL(env, napi_get_typedarray_info(env, element, &type, &len, &data, NULL, NULL));
-    if (!is_typed || type != napi_uint8_array) {
+    const uint8_t *data;
+    size_t len;
+    AAV_NAPI_CALL_BOOL(env, napi_get_element(env, docs, i, &element));
+    if (!aav_napi_uint8_view(env, element, &data, &len)) {
       napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "docs must be an array of BSON Buffers");
       return false;
     }
     asset_problem_t problem;
     bool id_generated;
-    b->assets[i].prepared = asset_prepare(data, len, &id_generated, &problem);
+    b->assets[i].prepared = aav_asset_prepare(data, len, &id_generated, &problem);
     b->outcomes[i].in_doubt = !id_generated;
     if (!b->assets[i].prepared) {
       throw_problem(env, i, &problem);
@@ -490,31 +485,12 @@ static bool load_docs(napi_env env, napi_value docs, insert_batch_t *b) {
   return true;
 }
 
-static bool int_arg(napi_env env, napi_value value, const char *what, int64_t min,
-                    int64_t max, int64_t *out) {
-  napi_valuetype type;
-  double d;
-  NAPI_CALL_BOOL(env, napi_typeof(env, value, &type));
-  if (type == napi_number)
-    NAPI_CALL_BOOL(env, napi_get_value_double(env, value, &d));
-  if (type != napi_number || d != d || d < (double)min || d > (double)max ||
-      d != (double)(int64_t)d) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be an integer from %lld to %lld", what,
-             (long long)min, (long long)max);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
-    return false;
-  }
-  *out = (int64_t)d;
-  return true;
-}
-
-napi_value insert_batch_napi_start(napi_env env, napi_callback_info info) {
+napi_value aav_insert_batch_napi_start(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3] = {NULL, NULL, NULL}, this_obj;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
+  AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
   for (size_t i = argc; i < 3; i++)
-    NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
+    AAV_NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
 
   insert_batch_t *b = calloc(1, sizeof *b);
   if (!b) {
@@ -523,15 +499,15 @@ napi_value insert_batch_napi_start(napi_env env, napi_callback_info info) {
   }
   int64_t max_retries, recovery_ms;
   if (!load_docs(env, argv[0], b) ||
-      !int_arg(env, argv[1], "maxRetries", 0, 1000, &max_retries) ||
-      !int_arg(env, argv[2], "recoveryMs", 0, INT64_C(86400000), &recovery_ms)) {
+      !aav_napi_int_arg(env, argv[1], "maxRetries", 0, 1000, &max_retries) ||
+      !aav_napi_int_arg(env, argv[2], "recoveryMs", 0, INT64_C(86400000), &recovery_ms)) {
     batch_free(b);
     return NULL;
   }
   b->max_retries = (int)max_retries;
   b->recovery_ms = (uint64_t)recovery_ms;
   napi_value promise;
-  if (repo_job_start(env, this_obj, &b->rj, "atomicAssetVersion.insertBatch", batch_execute,
+  if (aav_repo_job_start(env, this_obj, &b->rj, "atomicAssetVersion.insertBatch", batch_execute,
                      batch_complete, &promise))
     batch_submit(b, 0);
   else

@@ -5,6 +5,6 @@
 
 #include <node_api.h>
 
-napi_value insert_batch_napi_start(napi_env env, napi_callback_info info);
+napi_value aav_insert_batch_napi_start(napi_env env, napi_callback_info info);
 
 #endif

@@ -12,8 +12,8 @@ typedef struct {
 
 /* Seeded from the clock, the process id and `salt` (an address will do), so
  * that environments and processes started together do not draw alike. */
-void jitter_seed(jitter_t *j, uint64_t salt);
+void aav_jitter_seed(jitter_t *j, uint64_t salt);
 /* Uniform in [0, 1). */
-double jitter_random(jitter_t *j);
+double aav_jitter_random(jitter_t *j);
 
 #endif

@@ -7,68 +7,9 @@
 #include "core/version_index.h"
 #include "errors.h"
 #include "insert_batch.h"
-#include "napi_check.h"
+#include "napi_util.h"
 
 #define DEFAULT_SOCKET_TIMEOUT_MS 30000
-
-/* ---- arguments ---------------------------------------------------------- */
-
-/* Copies a string argument into a fresh buffer (caller frees), NULL for
- * null/undefined when optional; throws a TypeError naming `what` otherwise. */
-static bool string_arg(napi_env env, napi_value value, const char *what, bool optional,
-                       char **out) {
-  napi_valuetype type;
-  size_t len;
-  *out = NULL;
-  NAPI_CALL_BOOL(env, napi_typeof(env, value, &type));
-  if (optional && (type == napi_undefined || type == napi_null))
-    return true;
-  if (type != napi_string) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a string", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return false;
-  }
-  NAPI_CALL_BOOL(env, napi_get_value_string_utf8(env, value, NULL, 0, &len));
-  *out = malloc(len + 1);
-  if (!*out) {
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
-    return false;
-  }
-  if (napi_get_value_string_utf8(env, value, *out, len + 1, &len) != napi_ok) {
-    free(*out);
-    *out = NULL;
-    napi_check_throw(env, napi_generic_failure, "napi_get_value_string_utf8");
-    return false;
-  }
-  return true;
-}
-
-/* Optional BSON bytes (a Buffer or Uint8Array) copied into a new bson_t. */
-static bool bson_arg(napi_env env, napi_value value, const char *what, bson_t **out) {
-  napi_valuetype type;
-  bool is_typed;
-  *out = NULL;
-  NAPI_CALL_BOOL(env, napi_typeof(env, value, &type));
-  if (type == napi_undefined || type == napi_null)
-    return true;
-  NAPI_CALL_BOOL(env, napi_is_typedarray(env, value, &is_typed));
-  if (is_typed) {
-    napi_typedarray_type ta;
-    size_t len;
-    void *data;
-    NAPI_CALL_BOOL(env, napi_get_typedarray_info(env, value, &ta, &len, &data, NULL, NULL));
-    if (ta == napi_uint8_array)
-      *out = bson_new_from_data(data, len);
-  }
-  if (!*out) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be BSON bytes", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return false;
-  }
-  return true;
-}
 
 /* ---- lifetime ----------------------------------------------------------- */
 
@@ -93,37 +34,37 @@ static void repository_finalize(napi_env env, void *data, void *hint) {
 static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], this_obj;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
+  AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
   for (size_t i = argc; i < 4; i++)
-    NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
+    AAV_NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
 
   char *uri_string = NULL, *db_name = NULL, *collection = NULL;
   bson_t *write_opts = NULL;
   mongoc_uri_t *uri = NULL;
   repository_t *repo = NULL;
   bson_error_t error;
-  if (!string_arg(env, argv[0], "uri", false, &uri_string) ||
-      !string_arg(env, argv[1], "dbName", true, &db_name) ||
-      !string_arg(env, argv[2], "collection", false, &collection) ||
-      !bson_arg(env, argv[3], "writeOptions", &write_opts))
+  if (!aav_napi_string_arg(env, argv[0], "uri", false, &uri_string) ||
+      !aav_napi_string_arg(env, argv[1], "dbName", true, &db_name) ||
+      !aav_napi_string_arg(env, argv[2], "collection", false, &collection) ||
+      !aav_napi_bson_arg(env, argv[3], "writeOptions", &write_opts))
     goto fail;
 
   uri = mongoc_uri_new_with_error(uri_string, &error);
   if (!uri) {
     napi_value props, e;
     if (napi_create_object(env, &props) == napi_ok) {
-      errors_set_string(env, props, "code", "ERR_ASSET_OPTION");
-      errors_set_string(env, props, "field", "uri");
+      aav_napi_set_string(env, props, "code", "ERR_ASSET_OPTION");
+      aav_napi_set_string(env, props, "field", "uri");
     }
     char msg[600];
     snprintf(msg, sizeof msg, "option \"uri\" is not a valid MongoDB URI: %s", error.message);
-    e = errors_make(env, ERROR_KIND_VALIDATION, msg, props);
+    e = aav_errors_make(env, ERROR_KIND_VALIDATION, msg, props);
     if (e)
       napi_throw(env, e);
     goto fail;
   }
   /* Never more connections than jobs we run at once; more would idle. */
-  addon_state_t *state = addon_state_get(env);
+  addon_state_t *state = aav_addon_state_get(env);
   if (state && !mongoc_uri_has_option(uri, MONGOC_URI_MAXPOOLSIZE))
     mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE,
                                    (int32_t)state->scheduler.slots);
@@ -157,7 +98,7 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   db_name = collection = NULL;
   write_opts = NULL;
   if (napi_wrap(env, this_obj, repo, repository_finalize, NULL, NULL) != napi_ok) {
-    napi_check_throw(env, napi_generic_failure, "napi_wrap");
+    aav_napi_throw_failed(env, napi_generic_failure, "napi_wrap");
     goto fail;
   }
   mongoc_uri_destroy(uri);
@@ -179,13 +120,13 @@ fail:
 
 static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref);
 
-void repo_job_resolve(napi_env env, repo_job_t *rj, napi_value value) {
+void aav_repo_job_resolve(napi_env env, repo_job_t *rj, napi_value value) {
   if (rj->deferred && value)
     napi_resolve_deferred(env, rj->deferred, value);
   rj->deferred = NULL;
 }
 
-void repo_job_reject(napi_env env, repo_job_t *rj, napi_value error) {
+void aav_repo_job_reject(napi_env env, repo_job_t *rj, napi_value error) {
   napi_value undefined;
   if (!error && napi_get_undefined(env, &undefined) == napi_ok)
     error = undefined;
@@ -194,54 +135,54 @@ void repo_job_reject(napi_env env, repo_job_t *rj, napi_value error) {
   rj->deferred = NULL;
 }
 
-void repo_job_reject_cancelled(napi_env env, repo_job_t *rj) {
+void aav_repo_job_reject_cancelled(napi_env env, repo_job_t *rj) {
   napi_value props = NULL;
   if (napi_create_object(env, &props) == napi_ok)
-    errors_set_string(env, props, "code", "ERR_ASSET_CANCELLED");
-  repo_job_reject(env, rj,
-                  errors_make(env, ERROR_KIND_CLOSED,
+    aav_napi_set_string(env, props, "code", "ERR_ASSET_CANCELLED");
+  aav_repo_job_reject(env, rj,
+                  aav_errors_make(env, ERROR_KIND_CLOSED,
                               "the operation was cancelled: its environment is shutting down",
                               props));
 }
 
-bool repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
+bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
                     job_execute_fn execute, job_complete_fn complete, napi_value *promise) {
   void *data = NULL;
   *promise = NULL;
-  rj->state = addon_state_get(env);
+  rj->state = aav_addon_state_get(env);
   if (napi_unwrap(env, this_obj, &data) != napi_ok || !data || !rj->state) {
     napi_throw_type_error(env, "ERR_INVALID_THIS", "not a NativeRepository");
     return false;
   }
   rj->repo = data;
   if (napi_create_promise(env, &rj->deferred, promise) != napi_ok) {
-    napi_check_throw(env, napi_generic_failure, "napi_create_promise");
+    aav_napi_throw_failed(env, napi_generic_failure, "napi_create_promise");
     rj->repo = NULL;
     return false;
   }
   if (rj->repo->closing) {
     napi_value props = NULL;
     if (napi_create_object(env, &props) == napi_ok)
-      errors_set_string(env, props, "code", "ERR_ASSET_CLOSED");
-    repo_job_reject(env, rj, errors_make(env, ERROR_KIND_CLOSED,
+      aav_napi_set_string(env, props, "code", "ERR_ASSET_CLOSED");
+    aav_repo_job_reject(env, rj, aav_errors_make(env, ERROR_KIND_CLOSED,
                                          "the repository is closed", props));
     rj->repo = NULL;
     return false;
   }
   if (napi_create_reference(env, this_obj, 1, &rj->repo_ref) != napi_ok) {
-    repo_job_reject(env, rj, NULL);
+    aav_repo_job_reject(env, rj, NULL);
     rj->repo = NULL;
     return false;
   }
   rj->repo->busy++;
-  addon_state_job_started(rj->state);
+  aav_addon_state_job_started(rj->state);
   rj->job.name = name;
   rj->job.execute = execute;
   rj->job.complete = complete;
   return true;
 }
 
-void repo_job_release(napi_env env, repo_job_t *rj) {
+void aav_repo_job_release(napi_env env, repo_job_t *rj) {
   repository_t *repo = rj->repo;
   if (!repo)
     return;
@@ -253,17 +194,17 @@ void repo_job_release(napi_env env, repo_job_t *rj) {
     napi_delete_reference(env, rj->repo_ref);
   rj->repo_ref = NULL;
   rj->repo = NULL;
-  addon_state_job_finished(rj->state);
+  aav_addon_state_job_finished(rj->state);
 }
 
-mongoc_client_t *repo_client_pop(repository_t *repo, mongoc_collection_t **coll) {
+mongoc_client_t *aav_repo_client_pop(repository_t *repo, mongoc_collection_t **coll) {
   /* The pool holds at least as many clients as we run jobs: pop never waits. */
   mongoc_client_t *client = mongoc_client_pool_pop(repo->pool);
   *coll = mongoc_client_get_collection(client, repo->db_name, repo->collection);
   return client;
 }
 
-void repo_client_push(repository_t *repo, mongoc_client_t *client,
+void aav_repo_client_push(repository_t *repo, mongoc_client_t *client,
                       mongoc_collection_t *coll) {
   mongoc_collection_destroy(coll);
   mongoc_client_pool_push(repo->pool, client);
@@ -281,10 +222,10 @@ typedef struct {
 static void ensure_index_execute(job_t *job) {
   ensure_index_job_t *j = (ensure_index_job_t *)job;
   mongoc_collection_t *coll;
-  mongoc_client_t *client = repo_client_pop(j->rj.repo, &coll);
-  j->ok = version_index_ensure(client, j->rj.repo->db_name, coll, j->name, sizeof j->name,
+  mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
+  j->ok = aav_version_index_ensure(client, j->rj.repo->db_name, coll, j->name, sizeof j->name,
                                &j->error);
-  repo_client_push(j->rj.repo, client, coll);
+  aav_repo_client_push(j->rj.repo, client, coll);
 }
 
 /* Main thread. */
@@ -292,29 +233,29 @@ static void ensure_index_complete(napi_env env, job_t *job, bool cancelled) {
   ensure_index_job_t *j = (ensure_index_job_t *)job;
   napi_value name;
   if (cancelled) {
-    repo_job_reject_cancelled(env, &j->rj);
+    aav_repo_job_reject_cancelled(env, &j->rj);
   } else if (j->ok && napi_create_string_utf8(env, j->name, NAPI_AUTO_LENGTH, &name) == napi_ok) {
     bson_strncpy(j->rj.repo->version_index, j->name, sizeof j->rj.repo->version_index);
-    repo_job_resolve(env, &j->rj, name);
+    aav_repo_job_resolve(env, &j->rj, name);
   } else {
-    repo_job_reject(env, &j->rj, errors_from_bson(env, &j->error, "", 1));
+    aav_repo_job_reject(env, &j->rj, aav_errors_from_bson(env, &j->error, "", 1));
   }
-  repo_job_release(env, &j->rj);
+  aav_repo_job_release(env, &j->rj);
   free(j);
 }
 
 static napi_value repository_napi_ensure_index(napi_env env, napi_callback_info info) {
   napi_value this_obj;
-  NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
+  AAV_NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
   ensure_index_job_t *j = calloc(1, sizeof *j);
   if (!j) {
     napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
     return NULL;
   }
   napi_value promise;
-  if (repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.ensureIndex",
+  if (aav_repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.ensureIndex",
                      ensure_index_execute, ensure_index_complete, &promise))
-    scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
+    aav_scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
   else
     free(j); /* refused: rejected, or an exception is pending */
   return promise;
@@ -333,9 +274,9 @@ typedef struct {
 static void read_highest_execute(job_t *job) {
   read_highest_job_t *j = (read_highest_job_t *)job;
   mongoc_collection_t *coll;
-  mongoc_client_t *client = repo_client_pop(j->rj.repo, &coll);
-  j->ok = attempt_read_highest(coll, j->filter, &j->highest, &j->error);
-  repo_client_push(j->rj.repo, client, coll);
+  mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
+  j->ok = aav_attempt_read_highest(coll, j->filter, &j->highest, &j->error);
+  aav_repo_client_push(j->rj.repo, client, coll);
 }
 
 /* Main thread. */
@@ -343,12 +284,12 @@ static void read_highest_complete(napi_env env, job_t *job, bool cancelled) {
   read_highest_job_t *j = (read_highest_job_t *)job;
   napi_value value;
   if (cancelled)
-    repo_job_reject_cancelled(env, &j->rj);
+    aav_repo_job_reject_cancelled(env, &j->rj);
   else if (j->ok && napi_create_int64(env, j->highest, &value) == napi_ok)
-    repo_job_resolve(env, &j->rj, value);
+    aav_repo_job_resolve(env, &j->rj, value);
   else
-    repo_job_reject(env, &j->rj, errors_from_bson(env, &j->error, "", 1));
-  repo_job_release(env, &j->rj);
+    aav_repo_job_reject(env, &j->rj, aav_errors_from_bson(env, &j->error, "", 1));
+  aav_repo_job_release(env, &j->rj);
   bson_destroy(j->filter);
   free(j);
 }
@@ -356,9 +297,9 @@ static void read_highest_complete(napi_env env, job_t *job, bool cancelled) {
 static napi_value repository_napi_read_highest(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1] = {NULL}, this_obj;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
+  AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
   bson_t *filter = NULL;
-  if (argc < 1 || !bson_arg(env, argv[0], "filter", &filter))
+  if (argc < 1 || !aav_napi_bson_arg(env, argv[0], "filter", &filter))
     return NULL;
   if (!filter || !bson_has_field(filter, "orderId")) {
     bson_destroy(filter);
@@ -373,9 +314,9 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
   }
   j->filter = filter;
   napi_value promise;
-  if (repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.readHighest",
+  if (aav_repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.readHighest",
                      read_highest_execute, read_highest_complete, &promise)) {
-    scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
+    aav_scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
   } else {
     bson_destroy(filter);
     free(j);
@@ -406,14 +347,14 @@ static void close_complete(napi_env env, job_t *job, bool cancelled) {
     j->rj.repo->pool = j->pool;
   }
   if (napi_get_undefined(env, &undefined) == napi_ok)
-    repo_job_resolve(env, &j->rj, undefined);
+    aav_repo_job_resolve(env, &j->rj, undefined);
   napi_delete_reference(env, j->rj.repo_ref);
-  addon_state_job_finished(j->rj.state);
+  aav_addon_state_job_finished(j->rj.state);
   free(j);
 }
 
 static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref) {
-  addon_state_t *state = addon_state_get(env);
+  addon_state_t *state = aav_addon_state_get(env);
   close_job_t *j = calloc(1, sizeof *j);
   napi_value undefined;
   if (!j || !state) {
@@ -435,45 +376,45 @@ static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref) {
   j->rj.job.name = "atomicAssetVersion.close";
   j->rj.job.execute = close_execute;
   j->rj.job.complete = close_complete;
-  addon_state_job_started(state);
-  scheduler_submit(&state->scheduler, &j->rj.job);
+  aav_addon_state_job_started(state);
+  aav_scheduler_submit(&state->scheduler, &j->rj.job);
 }
 
 static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
   napi_value this_obj, promise, undefined;
   void *data = NULL;
   napi_deferred deferred;
-  NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
+  AAV_NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
   if (napi_unwrap(env, this_obj, &data) != napi_ok || !data) {
     napi_throw_type_error(env, "ERR_INVALID_THIS", "not a NativeRepository");
     return NULL;
   }
   repository_t *repo = data;
-  NAPI_CALL(env, napi_create_promise(env, &deferred, &promise));
+  AAV_NAPI_CALL(env, napi_create_promise(env, &deferred, &promise));
   if (repo->closing) { /* closing twice is harmless */
-    NAPI_CALL(env, napi_get_undefined(env, &undefined));
-    NAPI_CALL(env, napi_resolve_deferred(env, deferred, undefined));
+    AAV_NAPI_CALL(env, napi_get_undefined(env, &undefined));
+    AAV_NAPI_CALL(env, napi_resolve_deferred(env, deferred, undefined));
     return promise;
   }
   repo->closing = true;
   repo->close_deferred = deferred;
   if (repo->busy == 0) {
     napi_ref ref;
-    NAPI_CALL(env, napi_create_reference(env, this_obj, 1, &ref));
+    AAV_NAPI_CALL(env, napi_create_reference(env, this_obj, 1, &ref));
     close_start(env, repo, ref);
   }
   return promise;
 }
 
-napi_value repository_napi_define(napi_env env) {
+napi_value aav_repository_napi_define(napi_env env) {
   napi_property_descriptor methods[] = {
       {"ensureIndex", NULL, repository_napi_ensure_index, NULL, NULL, NULL, napi_default, NULL},
       {"readHighest", NULL, repository_napi_read_highest, NULL, NULL, NULL, napi_default, NULL},
-      {"insertBatch", NULL, insert_batch_napi_start, NULL, NULL, NULL, napi_default, NULL},
+      {"insertBatch", NULL, aav_insert_batch_napi_start, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, repository_napi_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value ctor;
-  NAPI_CALL(env, napi_define_class(env, "NativeRepository", NAPI_AUTO_LENGTH,
+  AAV_NAPI_CALL(env, napi_define_class(env, "NativeRepository", NAPI_AUTO_LENGTH,
                                    repository_napi_new, NULL,
                                    sizeof methods / sizeof methods[0], methods, &ctor));
   return ctor;

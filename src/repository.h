@@ -33,26 +33,26 @@ typedef struct {
   napi_deferred deferred; /* settled exactly once, by the job's completion */
 } repo_job_t;
 
-napi_value repository_napi_define(napi_env env);
+napi_value aav_repository_napi_define(napi_env env);
 
 /* Readies a job on the repository `this` of the call and sets *promise.
  * True: the caller submits the job. False: it was refused (*promise is then
  * rejected if the repository is closed, or NULL with an exception pending)
  * and the caller frees it. */
-bool repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
+bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
                     job_execute_fn execute, job_complete_fn complete, napi_value *promise);
 /* Releases what repo_job_start took. The caller then frees its job. */
-void repo_job_release(napi_env env, repo_job_t *rj);
+void aav_repo_job_release(napi_env env, repo_job_t *rj);
 
 /* Settle the job's promise; failures are ignored because during environment
  * teardown they are expected and there is no one left to tell. */
-void repo_job_resolve(napi_env env, repo_job_t *rj, napi_value value);
-void repo_job_reject(napi_env env, repo_job_t *rj, napi_value error);
-void repo_job_reject_cancelled(napi_env env, repo_job_t *rj);
+void aav_repo_job_resolve(napi_env env, repo_job_t *rj, napi_value value);
+void aav_repo_job_reject(napi_env env, repo_job_t *rj, napi_value error);
+void aav_repo_job_reject_cancelled(napi_env env, repo_job_t *rj);
 
 /* Worker thread: a client from the pool and the collection on it. */
-mongoc_client_t *repo_client_pop(repository_t *repo, mongoc_collection_t **coll);
-void repo_client_push(repository_t *repo, mongoc_client_t *client,
+mongoc_client_t *aav_repo_client_pop(repository_t *repo, mongoc_collection_t **coll);
+void aav_repo_client_push(repository_t *repo, mongoc_client_t *client,
                       mongoc_collection_t *coll);
 
 #endif

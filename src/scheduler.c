@@ -30,7 +30,7 @@ static void on_complete(napi_env env, napi_status status, void *data) {
   job_t *job = data;
   scheduler_t *s = job->scheduler;
   s->running--;
-  threadpool_budget_release(s->stopped ? NULL : &s->waiter);
+  aav_threadpool_budget_release(s->stopped ? NULL : &s->waiter);
   napi_delete_async_work(env, job->work);
   job->work = NULL;
   /* Once stopped, the job's completion may free the state that holds us. */
@@ -54,7 +54,7 @@ static void start(scheduler_t *s, job_t *job) {
   }
   if (status != napi_ok) {
     job->work = NULL;
-    threadpool_budget_release(&s->waiter); /* pump, our caller, acquires next */
+    aav_threadpool_budget_release(&s->waiter); /* pump, our caller, acquires next */
     job->complete(s->env, job, true);
     return;
   }
@@ -74,7 +74,7 @@ static void keep_alive(scheduler_t *s) {
 }
 
 static void pump(scheduler_t *s) {
-  while (!s->stopped && s->waiting_head && threadpool_budget_acquire(&s->waiter)) {
+  while (!s->stopped && s->waiting_head && aav_threadpool_budget_acquire(&s->waiter)) {
     job_t *job = s->waiting_head;
     s->waiting_head = job->next;
     if (!s->waiting_head)
@@ -85,11 +85,11 @@ static void pump(scheduler_t *s) {
   /* A slot handed over and not used (the last waiting job could not be
    * started, say) goes on; kept here, it would be lost to every environment. */
   if (!s->waiting_head && !s->stopped)
-    threadpool_budget_give_back(&s->waiter);
+    aav_threadpool_budget_give_back(&s->waiter);
   keep_alive(s);
 }
 
-void scheduler_submit(scheduler_t *s, job_t *job) {
+void aav_scheduler_submit(scheduler_t *s, job_t *job) {
   job->scheduler = s;
   job->next = NULL;
   if (s->stopped) {
@@ -136,14 +136,14 @@ static void on_timer(uv_timer_t *timer) {
   while (s->parked && s->parked->due_ms <= now) {
     job_t *job = s->parked;
     s->parked = job->next;
-    scheduler_submit(s, job);
+    aav_scheduler_submit(s, job);
   }
   if (s->handles)
     arm_timer(s);
   napi_close_handle_scope(s->env, scope);
 }
 
-void scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms) {
+void aav_scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms) {
   job->scheduler = s;
   if (s->stopped || !s->handles) {
     job->complete(s->env, job, true);
@@ -213,15 +213,15 @@ static void start_libuv_pool(napi_env env) {
   }
 }
 
-bool scheduler_init(scheduler_t *s, napi_env env) {
+bool aav_scheduler_init(scheduler_t *s, napi_env env) {
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok)
     return false;
   start_libuv_pool(env);
-  if (!threadpool_budget_init())
+  if (!aav_threadpool_budget_init())
     return false;
   s->env = env;
-  s->slots = threadpool_budget_slots();
+  s->slots = aav_threadpool_budget_slots();
   s->running = 0;
   s->waiting_head = s->waiting_tail = s->parked = NULL;
   s->stopped = false;
@@ -238,17 +238,17 @@ bool scheduler_init(scheduler_t *s, napi_env env) {
   uv_unref((uv_handle_t *)&h->wake);
   h->timer.data = h->wake.data = s;
   s->handles = h;
-  threadpool_budget_join(&s->waiter, &h->wake);
+  aav_threadpool_budget_join(&s->waiter, &h->wake);
   return true;
 }
 
-void scheduler_stop(scheduler_t *s) {
+void aav_scheduler_stop(scheduler_t *s) {
   if (s->stopped)
     return;
   s->stopped = true;
   /* First: from here no other environment hands us a slot or sends to our
    * wake-up handle, and what was handed over goes on to the next. */
-  threadpool_budget_leave(&s->waiter);
+  aav_threadpool_budget_leave(&s->waiter);
   while (s->waiting_head) {
     job_t *job = s->waiting_head;
     s->waiting_head = job->next;
@@ -265,8 +265,8 @@ void scheduler_stop(scheduler_t *s) {
   keep_alive(s);
 }
 
-void scheduler_close(scheduler_t *s, void (*closed)(void *data), void *data) {
-  scheduler_stop(s);
+void aav_scheduler_close(scheduler_t *s, void (*closed)(void *data), void *data) {
+  aav_scheduler_stop(s);
   scheduler_handles_t *h = s->handles;
   if (!h) {
     if (closed)

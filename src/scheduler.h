@@ -55,18 +55,18 @@ struct scheduler {
 };
 
 /* Also sets up the process-wide budget at the first load. */
-bool scheduler_init(scheduler_t *s, napi_env env);
+bool aav_scheduler_init(scheduler_t *s, napi_env env);
 /* Runs the job as soon as a slot is free, in submission order. */
-void scheduler_submit(scheduler_t *s, job_t *job);
+void aav_scheduler_submit(scheduler_t *s, job_t *job);
 /* Runs the job after delay_ms on the loop's clock, then as submit does. */
-void scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms);
+void aav_scheduler_submit_after(scheduler_t *s, job_t *job, uint64_t delay_ms);
 /* Environment teardown: leaves the budget, completes waiting and parked jobs
  * as cancelled. Jobs already on the threadpool complete as Node decides, and
  * give their slots back as they do. */
-void scheduler_stop(scheduler_t *s);
+void aav_scheduler_stop(scheduler_t *s);
 /* Stops, then closes the timer and the wake-up handle; `closed(data)` runs
  * once libuv is done with both. Until then this library must stay loaded:
  * see addon_state.c. */
-void scheduler_close(scheduler_t *s, void (*closed)(void *data), void *data);
+void aav_scheduler_close(scheduler_t *s, void (*closed)(void *data), void *data);
 
 #endif

@@ -40,14 +40,14 @@ static void init_once(void) {
   ready = true;
 }
 
-bool threadpool_budget_init(void) {
+bool aav_threadpool_budget_init(void) {
   uv_once(&once, init_once);
   return ready;
 }
 
-unsigned threadpool_budget_slots(void) { return slots; }
+unsigned aav_threadpool_budget_slots(void) { return slots; }
 
-bool threadpool_budget_warn_once(void) {
+bool aav_threadpool_budget_warn_once(void) {
   bool warn = false;
   uv_mutex_lock(&lock);
   if (pool_size < 2 && !warned)
@@ -56,7 +56,7 @@ bool threadpool_budget_warn_once(void) {
   return warn;
 }
 
-void threadpool_budget_join(threadpool_waiter_t *w, uv_async_t *wake) {
+void aav_threadpool_budget_join(threadpool_waiter_t *w, uv_async_t *wake) {
   uv_mutex_lock(&lock);
   w->wake = wake;
   w->granted = 0;
@@ -88,7 +88,7 @@ static void release_locked(const threadpool_waiter_t *releaser) {
     uv_async_send(w->wake);
 }
 
-bool threadpool_budget_acquire(threadpool_waiter_t *w) {
+bool aav_threadpool_budget_acquire(threadpool_waiter_t *w) {
   bool ok = false;
   uv_mutex_lock(&lock);
   if (w->granted > 0) {
@@ -114,7 +114,7 @@ bool threadpool_budget_acquire(threadpool_waiter_t *w) {
   return ok;
 }
 
-void threadpool_budget_give_back(threadpool_waiter_t *w) {
+void aav_threadpool_budget_give_back(threadpool_waiter_t *w) {
   uv_mutex_lock(&lock);
   while (w->granted > 0) {
     w->granted--;
@@ -123,13 +123,13 @@ void threadpool_budget_give_back(threadpool_waiter_t *w) {
   uv_mutex_unlock(&lock);
 }
 
-void threadpool_budget_release(const threadpool_waiter_t *releaser) {
+void aav_threadpool_budget_release(const threadpool_waiter_t *releaser) {
   uv_mutex_lock(&lock);
   release_locked(releaser);
   uv_mutex_unlock(&lock);
 }
 
-void threadpool_budget_leave(threadpool_waiter_t *w) {
+void aav_threadpool_budget_leave(threadpool_waiter_t *w) {
   uv_mutex_lock(&lock);
   if (w->queued) {
     threadpool_waiter_t **at = &queue_head, *prev = NULL;
@@ -156,7 +156,7 @@ void threadpool_budget_leave(threadpool_waiter_t *w) {
   uv_mutex_unlock(&lock);
 }
 
-threadpool_usage_t threadpool_budget_usage(void) {
+threadpool_usage_t aav_threadpool_budget_usage(void) {
   threadpool_usage_t u = {0};
   uv_mutex_lock(&lock);
   u.pool_size = pool_size;

@@ -46,31 +46,31 @@ typedef struct {
  * does. Later calls return the first one's result. Call it right after
  * something has started libuv's pool (scheduler.c queues a no-op job), so
  * both read the variable at the same moment. */
-bool threadpool_budget_init(void);
-unsigned threadpool_budget_slots(void);
+bool aav_threadpool_budget_init(void);
+unsigned aav_threadpool_budget_slots(void);
 /* True exactly once per process when the pool has a single thread, which
  * this addon then takes. */
-bool threadpool_budget_warn_once(void);
+bool aav_threadpool_budget_warn_once(void);
 
 /* Owner's thread. `wake` must stay open until threadpool_budget_leave. */
-void threadpool_budget_join(threadpool_waiter_t *w, uv_async_t *wake);
+void aav_threadpool_budget_join(threadpool_waiter_t *w, uv_async_t *wake);
 /* Owner's thread. True: one slot is the caller's until it calls release.
  * False: the caller is queued and its `wake` is sent when a slot is handed
  * to it; it must then call acquire again from its own thread. */
-bool threadpool_budget_acquire(threadpool_waiter_t *w);
+bool aav_threadpool_budget_acquire(threadpool_waiter_t *w);
 /* Owner's thread, after queueing ended without using what was handed over
  * (nothing left to run): gives those slots on. */
-void threadpool_budget_give_back(threadpool_waiter_t *w);
+void aav_threadpool_budget_give_back(threadpool_waiter_t *w);
 /* Any environment's thread: a job that held a slot is done with it. The
  * releaser (its environment's waiter, or NULL if that has left) is not woken
  * if the slot goes to it: it must call acquire right after, as scheduler.c's
  * completion does. */
-void threadpool_budget_release(const threadpool_waiter_t *releaser);
+void aav_threadpool_budget_release(const threadpool_waiter_t *releaser);
 /* Owner's thread, before closing `wake`: leaves the queue, gives back any
  * slot handed over and not used. Slots of jobs still on the pool come back
  * through release as they complete. */
-void threadpool_budget_leave(threadpool_waiter_t *w);
+void aav_threadpool_budget_leave(threadpool_waiter_t *w);
 
-threadpool_usage_t threadpool_budget_usage(void);
+threadpool_usage_t aav_threadpool_budget_usage(void);
 
 #endif

@@ -136,7 +136,7 @@ static bool check_file_name(const bson_t *doc, asset_problem_t *p) {
   return true;
 }
 
-bool asset_read_integer(const bson_iter_t *iter, int64_t *out) {
+bool aav_asset_read_integer(const bson_iter_t *iter, int64_t *out) {
   switch (bson_iter_type(iter)) {
   case BSON_TYPE_INT32:
     *out = bson_iter_int32(iter);
@@ -164,13 +164,13 @@ static bool check_file_size(const bson_t *doc, asset_problem_t *p) {
       bson_iter_type(&it) == BSON_TYPE_UNDEFINED)
     return true;
   int64_t size;
-  if (!asset_read_integer(&it, &size) || size < 0)
+  if (!aav_asset_read_integer(&it, &size) || size < 0)
     return problem(p, "ERR_ASSET_FILE_SIZE", "fileSize", "field \"%s\" %s",
                    "must be a non-negative integer");
   return true;
 }
 
-bool asset_validate(const uint8_t *data, size_t len, asset_problem_t *p) {
+bool aav_asset_validate(const uint8_t *data, size_t len, asset_problem_t *p) {
   bson_t doc;
   if (data == NULL || len < 5 || !bson_init_static(&doc, data, len))
     return problem(p, "ERR_ASSET_CORRUPT", "", "document%s %s",
@@ -205,9 +205,9 @@ bool asset_validate(const uint8_t *data, size_t len, asset_problem_t *p) {
   return true;
 }
 
-bson_t *asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
+bson_t *aav_asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
                       asset_problem_t *p) {
-  if (!asset_validate(data, len, p))
+  if (!aav_asset_validate(data, len, p))
     return NULL;
   bson_t src;
   bson_init_static(&src, data, len);
@@ -240,7 +240,7 @@ bson_t *asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
   return out;
 }
 
-void asset_append_version(bson_t *doc, const char *key, int64_t version) {
+void aav_asset_append_version(bson_t *doc, const char *key, int64_t version) {
   if (version <= INT32_MAX)
     bson_append_int32(doc, key, -1, (int32_t)version);
   else
@@ -254,7 +254,7 @@ static bool is_owned_field(const char *key) {
   return false;
 }
 
-bson_t *asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_ms) {
+bson_t *aav_asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_ms) {
   bson_t *out = bson_sized_new(prepared->len + ASSET_STORED_OVERHEAD);
   bson_iter_t it;
   if (bson_iter_init(&it, prepared)) {
@@ -265,14 +265,14 @@ bson_t *asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_
   }
   char label[24];
   snprintf(label, sizeof label, "v%lld", (long long)version);
-  asset_append_version(out, "version", version);
+  aav_asset_append_version(out, "version", version);
   BSON_APPEND_UTF8(out, "versionLabel", label);
   BSON_APPEND_DATE_TIME(out, "createdAt", now_ms);
   BSON_APPEND_DATE_TIME(out, "updatedAt", now_ms);
   return out;
 }
 
-bool asset_same_field(const bson_t *a, const bson_t *b, const char *key) {
+bool aav_asset_same_field(const bson_t *a, const bson_t *b, const char *key) {
   bson_iter_t ia, ib;
   bool has_a = bson_iter_init_find(&ia, a, key), has_b = bson_iter_init_find(&ib, b, key);
   if (!has_a || !has_b)
@@ -286,7 +286,7 @@ bool asset_same_field(const bson_t *a, const bson_t *b, const char *key) {
   return equal;
 }
 
-void asset_describe_order(const bson_t *doc, char *out, size_t size) {
+void aav_asset_describe_order(const bson_t *doc, char *out, size_t size) {
   bson_iter_t it;
   if (!bson_iter_init_find(&it, doc, "orderId")) {
     snprintf(out, size, "(none)");

@@ -22,30 +22,30 @@ typedef struct {
 
 /* Checks a caller's document (raw BSON bytes of any origin: they may be garbage).
  * Returns true when it can be stored; otherwise fills *problem. */
-bool asset_validate(const uint8_t *data, size_t len, asset_problem_t *problem);
+bool aav_asset_validate(const uint8_t *data, size_t len, asset_problem_t *problem);
 
 /* Validates, then returns a new document with `_id` first: the caller's, or a
  * fresh ObjectId (then *id_generated is true). The caller owns the result. */
-bson_t *asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
+bson_t *aav_asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
                       asset_problem_t *problem);
 
 /* The document as stored: the prepared fields without the four we own, then
  * version, versionLabel "v<version>", createdAt and updatedAt. The caller owns
  * the result (bson_destroy). */
-bson_t *asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_ms);
+bson_t *aav_asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_ms);
 
 /* Appends the version number as MongoDB drivers write a JS number: int32 while
  * it fits, int64 beyond. */
-void asset_append_version(bson_t *doc, const char *key, int64_t version);
+void aav_asset_append_version(bson_t *doc, const char *key, int64_t version);
 
 /* True when both documents hold the same value (type and bytes) under key,
  * or both lack it: how uploads are grouped by order. */
-bool asset_same_field(const bson_t *a, const bson_t *b, const char *key);
+bool aav_asset_same_field(const bson_t *a, const bson_t *b, const char *key);
 
 /* The document's orderId for messages: "ord-1" or ObjectId("…"). */
-void asset_describe_order(const bson_t *doc, char *out, size_t size);
+void aav_asset_describe_order(const bson_t *doc, char *out, size_t size);
 
 /* Reads a numeric BSON value as an integer; false if it is not one. */
-bool asset_read_integer(const bson_iter_t *iter, int64_t *out);
+bool aav_asset_read_integer(const bson_iter_t *iter, int64_t *out);
 
 #endif

@@ -20,14 +20,14 @@ static int64_t wall_clock_ms(void) {
  * room above the highest: the order cannot go on, and no retry helps. */
 static void out_of_range(bson_error_t *error, const bson_t *order_doc) {
   char order[160];
-  asset_describe_order(order_doc, order, sizeof order);
+  aav_asset_describe_order(order_doc, order, sizeof order);
   bson_set_error(error, ATTEMPT_ERROR_DOMAIN, ATTEMPT_ERROR_VERSION_RANGE,
                  "the highest version of order %s is not an integer below 2^53 - 1, so no "
                  "next version can be given",
                  order);
 }
 
-bool attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
+bool aav_attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
                           int64_t *highest, bson_error_t *error) {
   /* { version: { $gte: 1 } } matches numbers only (MongoDB compares within a
    * type), so a legacy string version neither sorts on top nor breaks us. */
@@ -43,7 +43,7 @@ bool attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
   bool ok = true;
   *highest = 0;
   if (mongoc_cursor_next(cursor, &doc) && bson_iter_init_find(&it, doc, "version") &&
-      !asset_read_integer(&it, highest)) {
+      !aav_asset_read_integer(&it, highest)) {
     out_of_range(error, order_filter);
     ok = false;
   }
@@ -143,7 +143,7 @@ static bool read_many_tops(mongoc_collection_t *coll, const attempt_config_t *co
     if (!bson_iter_init_find(&order_it, doc, grouped ? "_id" : "orderId") ||
         !bson_iter_init_find(&version_it, doc, "version"))
       continue;
-    if (!asset_read_integer(&version_it, &version)) {
+    if (!aav_asset_read_integer(&version_it, &version)) {
       bson_t order_doc = BSON_INITIALIZER;
       BSON_APPEND_VALUE(&order_doc, "orderId", bson_iter_value(&order_it));
       out_of_range(error, &order_doc);
@@ -172,13 +172,13 @@ static bool read_tops(mongoc_collection_t *coll, const attempt_config_t *config,
                       int64_t *tops, bson_error_t *error) {
   *groups = 0;
   for (size_t i = 0; i < n; i++)
-    if (i == 0 || !asset_same_field(items[i - 1]->prepared, items[i]->prepared, "orderId"))
+    if (i == 0 || !aav_asset_same_field(items[i - 1]->prepared, items[i]->prepared, "orderId"))
       starts[(*groups)++] = i;
   if (*groups > 1)
     return read_many_tops(coll, config, items, starts, *groups, tops, error);
   bson_t filter;
   order_filter_of(items[0]->prepared, &filter);
-  bool ok = attempt_read_highest(coll, &filter, &tops[0], error);
+  bool ok = aav_attempt_read_highest(coll, &filter, &tops[0], error);
   bson_destroy(&filter);
   return ok;
 }
@@ -252,7 +252,7 @@ static bool confirm_durable(mongoc_collection_t *coll, const attempt_config_t *c
   if (bson_iter_init_find(&it, item->stored, "_id"))
     BSON_APPEND_VALUE(&filter, "_id", bson_iter_value(&it));
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-  asset_append_version(&set, "version", item->version);
+  aav_asset_append_version(&set, "version", item->version);
   bson_append_document_end(&update, &set);
   bool ok = mongoc_collection_update_one(coll, &filter, &update, config->write_opts, &reply,
                                          error);
@@ -270,7 +270,7 @@ static bool confirm_durable(mongoc_collection_t *coll, const attempt_config_t *c
 static bool take_stored(pending_asset_t *item, bson_t *stored) {
   bson_iter_t it;
   int64_t version;
-  if (!bson_iter_init_find(&it, stored, "version") || !asset_read_integer(&it, &version)) {
+  if (!bson_iter_init_find(&it, stored, "version") || !aav_asset_read_integer(&it, &version)) {
     bson_destroy(stored);
     return false;
   }
@@ -285,7 +285,7 @@ static void handle_duplicate(mongoc_collection_t *coll, const attempt_config_t *
                              attempt_result_t *out) {
   bson_t *same = NULL;
   char index[128];
-  switch (duplicate_classify(coll, config->version_index, write_error, item->stored, &same,
+  switch (aav_duplicate_classify(coll, config->version_index, write_error, item->stored, &same,
                              index, sizeof index)) {
   case DUPLICATE_VERSION:
     out->outcome = ATTEMPT_CONFLICT;
@@ -391,7 +391,7 @@ static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *
     out->outcome = ATTEMPT_FAILED; /* refused as a whole, or never sent */
 }
 
-bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
+bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
                      pending_asset_t **items, size_t n, bool *unconfirmed,
                      bson_error_t *error) {
   bson_t filter = BSON_INITIALIZER, id_doc, in;
@@ -422,10 +422,10 @@ bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
       continue;
     for (size_t i = 0; i < n; i++) {
       if (!bson_iter_init_find(&mine, items[i]->prepared, "_id") ||
-          !asset_same_field(doc, items[i]->prepared, "_id"))
+          !aav_asset_same_field(doc, items[i]->prepared, "_id"))
         continue;
       /* An _id of another order is not this upload; the insert will say so. */
-      if (asset_same_field(doc, items[i]->prepared, "orderId") &&
+      if (aav_asset_same_field(doc, items[i]->prepared, "orderId") &&
           take_stored(items[i], bson_copy(doc))) {
         items[i]->found = true;
         last_found = items[i];
@@ -451,7 +451,7 @@ bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
   return ok;
 }
 
-void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
+void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
                  pending_asset_t **items, size_t n, attempt_result_t *out) {
   memset(out, 0, sizeof *out);
   size_t *starts = bson_malloc(n * sizeof *starts), groups;
@@ -483,7 +483,7 @@ void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
     for (size_t i = starts[g]; i < end; i++) {
       bson_destroy(items[i]->stored);
       items[i]->version = tops[g] + 1 + (int64_t)(i - starts[g]);
-      items[i]->stored = asset_build_stored(items[i]->prepared, items[i]->version, now);
+      items[i]->stored = aav_asset_build_stored(items[i]->prepared, items[i]->version, now);
       docs[i] = items[i]->stored;
     }
   }

@@ -71,14 +71,14 @@ typedef struct {
  * version could fill a hole left by a deletion and go down. Then one ordered
  * insert: a failure at item k leaves exactly items[0..k) stored, whatever
  * their orders, so no order gets a gap; the rest are sent again. */
-void attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
+void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
                  pending_asset_t **items, size_t n, attempt_result_t *out);
 
 /* After ATTEMPT_UNKNOWN: looks up which of items[0..n) are stored under their
  * _id (in their order) and marks those found, filled in. Returns false on a
  * read error; items found before it stay marked. Then, under a write concern,
  * waits for it on what was found; *unconfirmed says it could not. */
-bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
+bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
                      pending_asset_t **items, size_t n, bool *unconfirmed,
                      bson_error_t *error);
 
@@ -86,7 +86,7 @@ bool attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
  * when it has none. Versions that are not numbers (a legacy "v3") are
  * ignored. Always read from the primary: a lagging secondary would hand the
  * same number out twice. */
-bool attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
+bool aav_attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
                           int64_t *highest, bson_error_t *error);
 
 #endif

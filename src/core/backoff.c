@@ -1,6 +1,6 @@
 #include "backoff.h"
 
-uint64_t backoff_ms(int round, double first, double cap, double random01) {
+uint64_t aav_backoff_ms(int round, double first, double cap, double random01) {
   double window = first;
   for (int i = 1; i < round && window < cap; i++)
     window *= 2;

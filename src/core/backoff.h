@@ -9,6 +9,6 @@
  * window, so with first = 5 the first wait is 5–15 ms, as the reference
  * design waits, then 10–30, 20–60 … Writers that collided drift apart.
  * random01 is uniform in [0, 1). */
-uint64_t backoff_ms(int round, double first, double cap, double random01);
+uint64_t aav_backoff_ms(int round, double first, double cap, double random01);
 
 #endif

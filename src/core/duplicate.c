@@ -21,7 +21,7 @@ static bson_t *find_one(mongoc_collection_t *coll, const bson_t *filter,
   return found;
 }
 
-bool duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc,
+bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc,
                                 bson_t **stored, bool *other_order, bson_error_t *error) {
   bson_t filter = BSON_INITIALIZER;
   bson_iter_t it;
@@ -36,7 +36,7 @@ bool duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc,
     bson_destroy(found);
     return false;
   }
-  if (found && !asset_same_field(found, doc, "orderId")) {
+  if (found && !aav_asset_same_field(found, doc, "orderId")) {
     *other_order = true;
     bson_destroy(found);
     found = NULL;
@@ -64,7 +64,7 @@ static void named_index(const bson_t *write_error, const char *version_index,
     if (bson_init_static(&key, data, len)) {
       *named = true;
       *is_id = bson_has_field(&key, "_id") && bson_count_keys(&key) == 1;
-      *kind = version_index_matches_keys(&key) || holds_owned_field(&key) ? DUPLICATE_VERSION
+      *kind = aav_version_index_matches_keys(&key) || holds_owned_field(&key) ? DUPLICATE_VERSION
                                                                           : DUPLICATE_OTHER;
       return;
     }
@@ -156,7 +156,7 @@ static bool other_index_holds(mongoc_collection_t *coll, const char *version_ind
       bson_t pattern;
       bson_iter_document(&key, &len, &data);
       if (bson_init_static(&pattern, data, len) &&
-          (version_index_matches_keys(&pattern) || holds_owned_field(&pattern)))
+          (aav_version_index_matches_keys(&pattern) || holds_owned_field(&pattern)))
         continue;
     }
     bson_t filter;
@@ -175,7 +175,7 @@ static bool other_index_holds(mongoc_collection_t *coll, const char *version_ind
   return holds;
 }
 
-duplicate_kind_t duplicate_classify(mongoc_collection_t *coll, const char *version_index,
+duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *version_index,
                                     const bson_t *write_error, const bson_t *doc,
                                     bson_t **same_upload, char *index_name,
                                     size_t index_name_size) {
@@ -188,7 +188,7 @@ duplicate_kind_t duplicate_classify(mongoc_collection_t *coll, const char *versi
   if (named && !is_id && kind == DUPLICATE_OTHER) {
     /* Another index refused it; but if this very upload is stored already
      * (an earlier attempt or call), that is what the caller must hear. */
-    if (!duplicate_find_same_upload(coll, doc, same_upload, &other_order, &error))
+    if (!aav_duplicate_find_same_upload(coll, doc, same_upload, &other_order, &error))
       return DUPLICATE_UNSURE;
     if (*same_upload)
       return DUPLICATE_SAME_UPLOAD;
@@ -208,7 +208,7 @@ duplicate_kind_t duplicate_classify(mongoc_collection_t *coll, const char *versi
     return kind;
   }
   /* The _id is taken (or the server did not say what): is it this upload? */
-  if (!duplicate_find_same_upload(coll, doc, same_upload, &other_order, &error))
+  if (!aav_duplicate_find_same_upload(coll, doc, same_upload, &other_order, &error))
     return DUPLICATE_UNSURE;
   if (*same_upload)
     return DUPLICATE_SAME_UPLOAD;

@@ -27,7 +27,7 @@ typedef enum {
  * then each other unique index with the upload's values. Fills *same_upload
  * (caller destroys) for DUPLICATE_SAME_UPLOAD, and index_name for
  * DUPLICATE_OTHER. */
-duplicate_kind_t duplicate_classify(mongoc_collection_t *coll, const char *version_index,
+duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *version_index,
                                     const bson_t *write_error, const bson_t *doc,
                                     bson_t **same_upload, char *index_name,
                                     size_t index_name_size);
@@ -35,7 +35,7 @@ duplicate_kind_t duplicate_classify(mongoc_collection_t *coll, const char *versi
 /* The stored document with doc's _id when it belongs to doc's order; NULL
  * when there is none (*other_order says whether another order holds that
  * _id). False on a read error. */
-bool duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc,
+bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc,
                                 bson_t **stored, bool *other_order, bson_error_t *error);
 
 #endif

@@ -5,7 +5,7 @@
 
 typedef enum { INDEX_ABSENT, INDEX_USABLE, INDEX_UNSAFE } index_state_t;
 
-bool version_index_matches_keys(const bson_t *key) {
+bool aav_version_index_matches_keys(const bson_t *key) {
   bson_iter_t it;
   int seen = 0;
   if (!bson_iter_init(&it, key))
@@ -43,7 +43,7 @@ static index_state_t find_index(mongoc_collection_t *coll, char *name_out,
     if (!bson_iter_init_find(&key_it, spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&key_it))
       continue;
     bson_iter_document(&key_it, &key_len, &key_data);
-    if (!bson_init_static(&key, key_data, key_len) || !version_index_matches_keys(&key))
+    if (!bson_init_static(&key, key_data, key_len) || !aav_version_index_matches_keys(&key))
       continue;
     const char *name = "?";
     if (bson_iter_init_find(&it, spec, "name") && BSON_ITER_HOLDS_UTF8(&it))
@@ -71,7 +71,7 @@ static index_state_t find_index(mongoc_collection_t *coll, char *name_out,
   return state;
 }
 
-bool version_index_shard_key_ok(const bson_t *shard_key) {
+bool aav_version_index_shard_key_ok(const bson_t *shard_key) {
   bson_iter_t it;
   int n = 0;
   if (!bson_iter_init(&it, shard_key))
@@ -114,7 +114,7 @@ static bool check_sharding(mongoc_client_t *client, const char *db_name,
     uint32_t len;
     bson_t key;
     bson_iter_document(&it, &len, &data);
-    safe = bson_init_static(&key, data, len) && version_index_shard_key_ok(&key);
+    safe = bson_init_static(&key, data, len) && aav_version_index_shard_key_ok(&key);
     if (!safe)
       bson_set_error(error, VERSION_INDEX_ERROR_DOMAIN, VERSION_INDEX_ERROR_UNSAFE,
                      "%s is sharded on a key that is not { orderId: 1 } or { orderId: 1, "
@@ -129,7 +129,7 @@ static bool check_sharding(mongoc_client_t *client, const char *db_name,
   return safe;
 }
 
-bool version_index_ensure(mongoc_client_t *client, const char *db_name,
+bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
                           mongoc_collection_t *coll, char *name_out, size_t name_size,
                           bson_error_t *error) {
   if (!check_sharding(client, db_name, coll, error))

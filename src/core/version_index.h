@@ -18,17 +18,17 @@
  * index holds those keys, or when, behind a mongos, the collection is sharded
  * on a key that is not a ranged prefix of it. On success copies the index
  * name into name_out. */
-bool version_index_ensure(mongoc_client_t *client, const char *db_name,
+bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
                           mongoc_collection_t *coll, char *name_out, size_t name_size,
                           bson_error_t *error);
 
 /* True when a shard key keeps the unique (orderId, version) index legal and
  * each order on one shard: { orderId: 1 } or { orderId: 1, version: 1 },
  * ranged (a hashed key cannot back a unique index). */
-bool version_index_shard_key_ok(const bson_t *shard_key);
+bool aav_version_index_shard_key_ok(const bson_t *shard_key);
 
 /* True when an index key pattern is exactly { orderId, version }, in either
  * order and direction: each of those enforces pair uniqueness. */
-bool version_index_matches_keys(const bson_t *key);
+bool aav_version_index_matches_keys(const bson_t *key);
 
 #endif

@@ -39,7 +39,7 @@ static bool valid_json(const char *json, asset_problem_t *p) {
     fprintf(stderr, "bad test JSON %s: %s\n", json, error.message);
     return false;
   }
-  bool ok = asset_validate(bson_get_data(doc), doc->len, p);
+  bool ok = aav_asset_validate(bson_get_data(doc), doc->len, p);
   bson_destroy(doc);
   return ok;
 }
@@ -80,7 +80,7 @@ static void test_validation(const char *uri) {
   }
   for (int i = 101; i > 0; i--)
     BSON_APPEND_DOCUMENT(i == 1 ? levels[0] : levels[i - 1], "n", levels[i]);
-  CHECK(!asset_validate(bson_get_data(levels[0]), levels[0]->len, &p));
+  CHECK(!aav_asset_validate(bson_get_data(levels[0]), levels[0]->len, &p));
   CHECK(strcmp(p.code, "ERR_ASSET_TOO_DEEP") == 0);
   for (int i = 0; i < 102; i++)
     bson_destroy(levels[i]);
@@ -90,10 +90,10 @@ static void test_validation(const char *uri) {
   for (size_t i = 0; i < sizeof junk; i++)
     junk[i] = (uint8_t)(i * 37 + 11);
   for (size_t len = 0; len < sizeof junk; len++)
-    CHECK(!asset_validate(junk, len, &p));
+    CHECK(!aav_asset_validate(junk, len, &p));
   bson_t *ok_doc = BCON_NEW("orderId", "o", "fileName", "a", "meta", "{", "k", BCON_INT32(1), "}");
-  CHECK(!asset_validate(bson_get_data(ok_doc), ok_doc->len - 3, &p));
-  CHECK(!asset_validate(NULL, 0, &p));
+  CHECK(!aav_asset_validate(bson_get_data(ok_doc), ok_doc->len - 3, &p));
+  CHECK(!aav_asset_validate(NULL, 0, &p));
   bson_destroy(ok_doc);
 }
 
@@ -103,13 +103,13 @@ static void test_documents(const char *uri) {
   bool generated;
   bson_t *in = BCON_NEW("orderId", "o", "fileName", "a.pdf", "version", BCON_INT32(99),
                         "versionLabel", "v99");
-  bson_t *prepared = asset_prepare(bson_get_data(in), in->len, &generated, &p);
+  bson_t *prepared = aav_asset_prepare(bson_get_data(in), in->len, &generated, &p);
   CHECK(prepared != NULL && generated);
   bson_iter_t it;
   CHECK(bson_iter_init(&it, prepared) && bson_iter_next(&it) &&
         strcmp(bson_iter_key(&it), "_id") == 0 && BSON_ITER_HOLDS_OID(&it));
 
-  bson_t *stored = asset_build_stored(prepared, 3000000000LL, 1700000000000LL);
+  bson_t *stored = aav_asset_build_stored(prepared, 3000000000LL, 1700000000000LL);
   CHECK(bson_iter_init_find(&it, stored, "version") && BSON_ITER_HOLDS_INT64(&it) &&
         bson_iter_int64(&it) == 3000000000LL);
   CHECK(bson_iter_init_find(&it, stored, "versionLabel") &&
@@ -117,12 +117,12 @@ static void test_documents(const char *uri) {
   CHECK(bson_iter_init_find(&it, stored, "createdAt") && BSON_ITER_HOLDS_DATE_TIME(&it));
   CHECK(bson_count_keys(stored) == 7); /* _id orderId fileName + 4 of ours */
   bson_destroy(stored);
-  stored = asset_build_stored(prepared, 2, 0);
+  stored = aav_asset_build_stored(prepared, 2, 0);
   CHECK(bson_iter_init_find(&it, stored, "version") && BSON_ITER_HOLDS_INT32(&it));
   bson_destroy(stored);
 
   bson_t *with_id = BCON_NEW("_id", BCON_INT32(7), "orderId", "o", "fileName", "a");
-  bson_t *kept = asset_prepare(bson_get_data(with_id), with_id->len, &generated, &p);
+  bson_t *kept = aav_asset_prepare(bson_get_data(with_id), with_id->len, &generated, &p);
   CHECK(kept != NULL && !generated);
   CHECK(bson_iter_init_find(&it, kept, "_id") && bson_iter_int32(&it) == 7);
   bson_destroy(kept);
@@ -140,12 +140,12 @@ static void test_shard_keys(const char *uri) {
   bson_error_t error;
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     bson_t *key = bson_new_from_json((const uint8_t *)ok[i], -1, &error);
-    CHECK(key && version_index_shard_key_ok(key));
+    CHECK(key && aav_version_index_shard_key_ok(key));
     bson_destroy(key);
   }
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     bson_t *key = bson_new_from_json((const uint8_t *)bad[i], -1, &error);
-    CHECK(key && !version_index_shard_key_ok(key));
+    CHECK(key && !aav_version_index_shard_key_ok(key));
     bson_destroy(key);
   }
 }
@@ -176,7 +176,7 @@ static pending_asset_t make_item(const char *order, int i) {
   snprintf(name, sizeof name, "f-%d.pdf", i);
   bson_t *in = BCON_NEW("orderId", order, "fileName", name);
   bool id_generated;
-  item.prepared = asset_prepare(bson_get_data(in), in->len, &id_generated, &p);
+  item.prepared = aav_asset_prepare(bson_get_data(in), in->len, &id_generated, &p);
   bson_destroy(in);
   return item;
 }
@@ -192,7 +192,7 @@ static void *race(void *arg) {
     pending_asset_t *items[1] = {&item};
     for (int tries = 0; tries < 1000; tries++) {
       attempt_result_t result;
-      attempt_run(coll, &config, items, 1, &result);
+      aav_attempt_run(coll, &config, items, 1, &result);
       if (result.outcome == ATTEMPT_DONE) {
         r->stored++;
         break;
@@ -240,7 +240,7 @@ static bool fixture_open(fixture_t *f, const char *uri_string, const char *name)
   f->client = mongoc_client_pool_pop(f->pool);
   f->coll = mongoc_client_get_collection(f->client, f->db, "assets");
   char index[128];
-  bool ok = version_index_ensure(f->client, f->db, f->coll, index, sizeof index, &error);
+  bool ok = aav_version_index_ensure(f->client, f->db, f->coll, index, sizeof index, &error);
   CHECK(ok);
   return ok;
 }
@@ -262,7 +262,7 @@ static int64_t highest_of(mongoc_collection_t *coll, const char *order) {
   bson_error_t error;
   int64_t highest = -1;
   bson_t *filter = BCON_NEW("orderId", order);
-  CHECK(attempt_read_highest(coll, filter, &highest, &error));
+  CHECK(aav_attempt_read_highest(coll, filter, &highest, &error));
   bson_destroy(filter);
   return highest;
 }
@@ -273,7 +273,7 @@ static void test_version_index_is_reused(const char *uri) {
     return;
   char name[128];
   bson_error_t error;
-  CHECK(version_index_ensure(f.client, f.db, f.coll, name, sizeof name, &error));
+  CHECK(aav_version_index_ensure(f.client, f.db, f.coll, name, sizeof name, &error));
   CHECK(strcmp(name, VERSION_INDEX_NAME) == 0);
   fixture_close(&f);
 }
@@ -285,7 +285,7 @@ static void test_batch_takes_consecutive_versions(const char *uri) {
   attempt_result_t result;
   pending_asset_t batch[3] = {make_item("c1", 0), make_item("c1", 1), make_item("c1", 2)};
   pending_asset_t *items[3] = {&batch[0], &batch[1], &batch[2]};
-  attempt_run(f.coll, &CONFIG, items, 3, &result);
+  aav_attempt_run(f.coll, &CONFIG, items, 3, &result);
   CHECK(result.outcome == ATTEMPT_DONE && result.committed == 3);
   CHECK(batch[0].version == 1 && batch[2].version == 3);
   CHECK(highest_of(f.coll, "c1") == 3);
@@ -300,9 +300,9 @@ static void test_same_upload_is_found_not_stored_again(const char *uri) {
   attempt_result_t result;
   pending_asset_t item = make_item("s", 0);
   pending_asset_t *items[1] = {&item};
-  attempt_run(f.coll, &CONFIG, items, 1, &result);
+  aav_attempt_run(f.coll, &CONFIG, items, 1, &result);
   CHECK(result.outcome == ATTEMPT_DONE && item.version == 1);
-  attempt_run(f.coll, &CONFIG, items, 1, &result);
+  aav_attempt_run(f.coll, &CONFIG, items, 1, &result);
   CHECK(result.outcome == ATTEMPT_ITEM_FOUND && item.version == 1);
   CHECK(highest_of(f.coll, "s") == 1);
   free_items(&item, 1);
@@ -317,10 +317,10 @@ static void test_recovery_finds_a_lost_insert(const char *uri) {
   bson_error_t error;
   pending_asset_t stored = make_item("r", 0), never = make_item("r", 1);
   pending_asset_t *first[1] = {&stored}, *both[2] = {&stored, &never};
-  attempt_run(f.coll, &CONFIG, first, 1, &result);
+  aav_attempt_run(f.coll, &CONFIG, first, 1, &result);
   stored.version = 0; /* as if its reply was lost */
   bool unconfirmed = true;
-  CHECK(attempt_recover(f.coll, &CONFIG, both, 2, &unconfirmed, &error));
+  CHECK(aav_attempt_recover(f.coll, &CONFIG, both, 2, &unconfirmed, &error));
   CHECK(stored.found && stored.version == 1 && !never.found && !unconfirmed);
   free_items(&stored, 1);
   free_items(&never, 1);
@@ -340,7 +340,7 @@ static void test_holes_are_never_filled(const char *uri) {
   }
   pending_asset_t item = make_item("h", 0);
   pending_asset_t *items[1] = {&item};
-  attempt_run(f.coll, &CONFIG, items, 1, &result);
+  aav_attempt_run(f.coll, &CONFIG, items, 1, &result);
   CHECK(result.outcome == ATTEMPT_DONE && item.version == 6);
   free_items(&item, 1);
   fixture_close(&f);
@@ -373,7 +373,7 @@ static void test_many_orders_in_one_attempt(const char *uri) {
   pending_asset_t *items[5] = {&batch[0], &batch[1], &batch[2], &batch[3], &batch[4]};
   atomic_int tops_by_find = 0;
   attempt_config_t config = {VERSION_INDEX_NAME, NULL, &tops_by_find};
-  attempt_run(f.coll, &config, items, 5, &result);
+  aav_attempt_run(f.coll, &config, items, 5, &result);
   CHECK(result.outcome == ATTEMPT_DONE && result.committed == 5);
   CHECK(batch[0].version == 1 && batch[1].version == 2);
   CHECK(batch[2].version == 8);
@@ -408,13 +408,13 @@ static void test_threads_racing_for_one_order(const char *uri) {
 static void test_backoff_schedule(const char *uri) {
   (void)uri;
   /* As the reference design: 5–15 ms first, then windows that double. */
-  CHECK(backoff_ms(1, 5, 200, 0.0) == 5 && backoff_ms(1, 5, 200, 0.999) == 14);
-  CHECK(backoff_ms(2, 5, 200, 0.0) == 10 && backoff_ms(3, 5, 200, 0.5) == 40);
+  CHECK(aav_backoff_ms(1, 5, 200, 0.0) == 5 && aav_backoff_ms(1, 5, 200, 0.999) == 14);
+  CHECK(aav_backoff_ms(2, 5, 200, 0.0) == 10 && aav_backoff_ms(3, 5, 200, 0.5) == 40);
   /* Capped: the window stops at the cap, the jitter stays. */
-  CHECK(backoff_ms(30, 5, 200, 0.0) == 200 && backoff_ms(30, 5, 200, 0.999) < 600);
+  CHECK(aav_backoff_ms(30, 5, 200, 0.0) == 200 && aav_backoff_ms(30, 5, 200, 0.999) < 600);
   /* Never less than the first window, whatever the round. */
   for (int round = 0; round < 40; round++)
-    CHECK(backoff_ms(round, 50, 1000, 0.0) >= 50);
+    CHECK(aav_backoff_ms(round, 50, 1000, 0.0) >= 50);
 }
 
 static void quiet_log(mongoc_log_level_t level, const char *domain, const char *message,

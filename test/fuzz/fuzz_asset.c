@@ -16,9 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   for (size_t i = 0; i < size; i++)
     copy[i] = data[i];
-  bson_t *prepared = asset_prepare(copy, size, &id_generated, &problem);
+  bson_t *prepared = aav_asset_prepare(copy, size, &id_generated, &problem);
   if (prepared) {
-    bson_t *stored = asset_build_stored(prepared, (int64_t)size + 1, 1700000000000LL);
+    bson_t *stored = aav_asset_build_stored(prepared, (int64_t)size + 1, 1700000000000LL);
     bson_destroy(stored);
     bson_destroy(prepared);
   }
