@@ -42,11 +42,11 @@ async function upload(repo, job, random, record, data) {
         record.why = 'the call neither resolved nor rejected';
         return;
       }
-      record.attempts.push({ start, end: Date.now(), outcome: 'resolved', _id: hex(doc._id), version: doc.version });
+      record.attempts.push({ start, end: Date.now(), outcome: 'resolved', sent: hex(attempt._id), _id: hex(doc._id), version: doc.version });
       record.final = 'resolved';
       return;
     } catch (err) {
-      const a = { start, end: Date.now(), outcome: isUnknown(err) ? 'unknown' : 'failed', name: err && err.name, code: err && err.code, _id: hex(err && err._id) };
+      const a = { start, end: Date.now(), outcome: isUnknown(err) ? 'unknown' : 'failed', sent: hex(attempt._id), name: err && err.name, code: err && err.code, _id: hex(err && err._id) };
       if (err && err.message) a.message = String(err.message).slice(0, 160);
       record.attempts.push(a);
       const knownId = (err && err._id) || attempt._id;

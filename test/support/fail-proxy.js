@@ -37,9 +37,9 @@
 // transaction). Against a standalone server drivers send neither, so no
 // label is added, as MongoDB would not.
 //
-// Limits: OP_COMPRESSED messages pass through uninspected (drivers compress
-// only when the URI asks); a request flagged moreToCome (w: 0) is never
-// failed, as it expects no reply.
+// Limits: plain TCP only (TLS bytes cannot be read); OP_COMPRESSED messages
+// pass through uninspected (drivers compress only when the URI asks); a
+// request flagged moreToCome (w: 0) is never failed, as it expects no reply.
 const net = require('net');
 const { Double, Int32 } = require('bson');
 const wire = require('./wire-message');
@@ -281,7 +281,6 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
           stats.injected.stallReply += 1;
           stalled.add(conn);
           if (data.stallMs !== undefined) after(data.stallMs).then(kill);
-          client.pause();
           return;
         }
         if (data.dropReplyAfterExecute) {
