@@ -88,12 +88,15 @@ function faults(ctx) {
     },
   };
 
+  // Faults that take the server away (kill, outage, dropReplyThenAway) last
+  // 1.6-4 s each; these weights and pauses keep it away about a sixth of the
+  // time, so uploads also run, conflict and get deleted between faults.
   const weights = {
-    kill: server.canKill ? 2 : 0,
+    kill: server.canKill ? 1 : 0,
     dropReply: 3,
     dropReplyThenAway: 2,
     stall: 2,
-    outage: 2,
+    outage: 1,
     writeConcernError: 2,
     labelled112: 2,
     writeErrors112: 1,
@@ -115,7 +118,7 @@ function faults(ctx) {
         counts.stepErrors = (counts.stepErrors || 0) + 1;
         ctx.log(`fault step ${name} failed: ${err.message}`);
       }
-      await sleep(between(random, 150, 900));
+      await sleep(between(random, 300, 2000));
     }
   };
 }

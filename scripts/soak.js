@@ -231,6 +231,10 @@ async function main() {
     for (const id of missing) violations.push({ kind: 'writer-crashed', orderId: null, detail: { writer: id, exits } });
 
     const summary = summarize(uploads);
+    // Not a violation, but worth seeing: a document the soak deleted that a
+    // later call (a retry or a settle with the same _id) stored again.
+    const deletedIds = new Set(confirmedDeletions.map((x) => x._id));
+    summary.storedAgainAfterDelete = docs.filter((d) => deletedIds.has(d._id)).length;
     const report = {
       seed: args.seed,
       seconds: args.seconds,
