@@ -217,7 +217,9 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
       }
       if (name === 'configureFailPoint' && body.configureFailPoint === 'failCommand') {
         try {
-          const { count } = configureFailPoint({ mode: body.mode, data: body.data });
+          // BSON may carry { times } as an int64; the modes take plain numbers.
+          const mode = body.mode && typeof body.mode === 'object' ? Object.fromEntries(Object.entries(body.mode).map(([k, v]) => [k, Number(v)])) : body.mode;
+          const { count } = configureFailPoint({ mode, data: body.data });
           reply(head, { count: new Int32(count), ok: new Double(1) });
         } catch (err) {
           reply(head, { ok: new Double(0), errmsg: err.message, code: new Int32(2), codeName: 'BadValue' });
