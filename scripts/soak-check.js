@@ -55,8 +55,14 @@ function check({ uploads, deletions, docs }) {
         add('resolved-other-version', u.orderId, { tag: u.tag, told: resolved.version, stored: mine.map((c) => c.version) });
       }
     } else if (u.final === 'failed' && ids.size > 0) {
+      // Told "failed" by its last call, yet stored. After an unknown outcome
+      // that last call was a settling retry with the _id: its own kind, as it
+      // may be the contract's edge (a retry that cannot reach the server)
+      // rather than a lost write.
       const last = u.attempts[u.attempts.length - 1];
-      add('failed-but-stored', u.orderId, { tag: u.tag, error: `${last.name} ${last.code}`, versions: mine.map((c) => c.version) });
+      const kind = u.attempts.some((a) => a.outcome === 'unknown') ? 'failed-after-unknown-but-stored' : 'failed-but-stored';
+      const calls = u.attempts.map((a) => (a.outcome === 'resolved' ? `v${a.version}` : `${a.name}`)).join(' > ');
+      add(kind, u.orderId, { tag: u.tag, error: `${last.name} ${last.code}`, calls, versions: mine.map((c) => c.version) });
     } else if (u.final === 'unsettled') {
       add('unsettled', u.orderId, { tag: u.tag, attempts: u.attempts.length });
     }

@@ -94,3 +94,18 @@ test('an unsettled outcome and a document no call wrote are flagged', () => {
   const v = check({ uploads: [unsettled], deletions: [], docs: [doc('u', 'o', 1), doc('ghost', 'o', 2)] });
   expect(kinds(v)).toEqual(['unknown-document', 'unsettled']);
 });
+
+test('a settling retry told "failed" while the upload is stored is flagged as its own kind', () => {
+  const u = {
+    tag: 's',
+    orderId: 'o',
+    final: 'failed',
+    attempts: [
+      { start: 0, end: 10, outcome: 'unknown', name: 'OutcomeUnknownError', _id: 'id-s' },
+      { start: 11, end: 20, outcome: 'failed', name: 'ConnectionError', code: 'ERR_ASSET_CONNECTION' },
+    ],
+  };
+  const v = check({ uploads: [u], deletions: [], docs: [doc('s', 'o', 1)] });
+  expect(v.map((x) => x.kind)).toEqual(['failed-after-unknown-but-stored']);
+  expect(v[0].detail.calls).toBe('OutcomeUnknownError > ConnectionError');
+});
