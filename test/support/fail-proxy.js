@@ -37,9 +37,9 @@
 // transaction). Against a standalone server drivers send neither, so no
 // label is added, as MongoDB would not.
 //
-// Limits: OP_COMPRESSED messages pass through uninspected (drivers compress
-// only when the URI asks); a request flagged moreToCome (w: 0) is never
-// failed, as it expects no reply.
+// Limits: plain TCP only (TLS bytes cannot be read); OP_COMPRESSED messages
+// pass through uninspected (drivers compress only when the URI asks); a
+// request flagged moreToCome (w: 0) is never failed, as it expects no reply.
 const net = require('net');
 const { Double, Int32 } = require('bson');
 const wire = require('./wire-message');
@@ -217,7 +217,9 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
       }
       if (name === 'configureFailPoint' && body.configureFailPoint === 'failCommand') {
         try {
-          const { count } = configureFailPoint({ mode: body.mode, data: body.data });
+          // BSON may carry { times } as an int64; the modes take plain numbers.
+          const mode = body.mode && typeof body.mode === 'object' ? Object.fromEntries(Object.entries(body.mode).map(([k, v]) => [k, Number(v)])) : body.mode;
+          const { count } = configureFailPoint({ mode, data: body.data });
           reply(head, { count: new Int32(count), ok: new Double(1) });
         } catch (err) {
           reply(head, { ok: new Double(0), errmsg: err.message, code: new Int32(2), codeName: 'BadValue' });
@@ -281,7 +283,6 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
           stats.injected.stallReply += 1;
           stalled.add(conn);
           if (data.stallMs !== undefined) after(data.stallMs).then(kill);
-          client.pause();
           return;
         }
         if (data.dropReplyAfterExecute) {
