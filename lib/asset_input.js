@@ -1,9 +1,12 @@
 'use strict';
 
 // Turns what a caller hands us into BSON bytes the addon accepts, or a
-// ValidationError naming the field. Serialization uses the `bson` package,
-// the one the official driver and Mongoose use, so types map exactly as they
-// do there; the addon then checks keys, depth, size and the asset fields.
+// ValidationError naming the field. The one place an upload is validated:
+// the asset fields, key rules, values, depth and size. Serialization uses the
+// `bson` package, the one the official driver and Mongoose use, so types map
+// exactly as they do there; the addon only checks that the bytes it gets are
+// sound BSON, which is all it needs to be memory-safe. The limits come from
+// the addon (native.limits), defined once.
 const { BSON, ObjectId } = require('bson');
 const native = require('./native');
 const { validationError } = require('./errors');
@@ -21,7 +24,8 @@ function describe(value) {
   return `a ${typeof value}`;
 }
 
-const MAX_DEPTH = 100; // MongoDB's nesting limit; also keeps the serializer off deep recursion
+// MongoDB's nesting and size limits; the depth also keeps the serializer off deep recursion.
+const { maxDepth: MAX_DEPTH, maxBsonSize: MAX_BSON_SIZE, storedOverhead: STORED_OVERHEAD } = native.limits;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const UNSUPPORTED = [Set, WeakSet, WeakMap, Promise, ArrayBuffer, DataView, SharedArrayBuffer];
@@ -36,7 +40,7 @@ const bad = (code, field, why) => validationError(code, field, `field "${field}"
  * Unicode, invalid Dates, and objects with no faithful BSON form. Getters and
  * Proxy traps that throw become ValidationErrors naming the field.
  */
-function inspect(value, path, depth, ancestors) {
+function inspect(value, path, depth, ancestors, keyRule) {
   switch (typeof value) {
     case 'number':
       if (!Number.isFinite(value)) throw bad('ERR_ASSET_VALUE', path, `is ${value}: only finite numbers are stored`);
@@ -63,13 +67,16 @@ function inspect(value, path, depth, ancestors) {
   if (ArrayBuffer.isView(value) || UNSUPPORTED.some((C) => value instanceof C)) {
     throw bad('ERR_ASSET_VALUE', path, `is ${describe(value)}, which has no faithful stored form`);
   }
-  if (depth >= MAX_DEPTH) throw bad('ERR_ASSET_TOO_DEEP', path, 'nests deeper than MongoDB\'s limit of 100 levels');
+  if (depth >= MAX_DEPTH) throw bad('ERR_ASSET_TOO_DEEP', path, `nests deeper than MongoDB's limit of ${MAX_DEPTH} levels`);
   if (ancestors.has(value)) throw bad('ERR_ASSET_CYCLE', path, 'refers back to an object that contains it (a cycle)');
   ancestors.add(value);
   const entries = value instanceof Map ? value.entries() : Object.keys(value).map((k) => [k, undefined]);
   for (const [key, mapValue] of entries) {
     const field = join(path, key);
     if (typeof key !== 'string' || !key.isWellFormed()) throw bad('ERR_ASSET_KEY', field, 'has a name that is not a valid Unicode string');
+    // Key rules are reported after the asset fields (see toBson): the first is kept.
+    if (!keyRule.error && key.startsWith('$')) keyRule.error = bad('ERR_ASSET_KEY', field, "starts with '$': operator keys are never stored");
+    if (!keyRule.error && key.includes('.')) keyRule.error = bad('ERR_ASSET_KEY', field, "contains '.': dotted keys are never stored");
     let child = mapValue;
     if (!(value instanceof Map)) {
       try {
@@ -80,7 +87,7 @@ function inspect(value, path, depth, ancestors) {
         throw e;
       }
     }
-    inspect(child, field, depth + 1, ancestors);
+    inspect(child, field, depth + 1, ancestors, keyRule);
   }
   ancestors.delete(value);
 }
@@ -90,27 +97,65 @@ function toBson(data, where = '') {
   if (!isPlainObject(data)) {
     throw validationError('ERR_ASSET_NOT_OBJECT', where, `${where || 'data'} must be a plain object, got ${describe(data)}`);
   }
+  const at = (field) => (where ? `${where}.${field}` : field);
+  const keyRule = { error: null };
   let bytes;
   try {
-    inspect(data, where, 0, new Set());
+    inspect(data, where, 0, new Set(), keyRule);
+    // The asset fields before the key rules: { orderId: { $ne: null } } is an
+    // orderId problem.
+    checkAssetFields(data, at);
+    if (keyRule.error) throw keyRule.error;
     bytes = BSON.serialize(data, { checkKeys: false, ignoreUndefined: true });
   } catch (err) {
     if (err.name === 'ValidationError') throw err;
     // The serializer's buffer ends a little past 16 MiB; past it, it throws a
     // bare RangeError.
-    if (err.name === 'RangeError' && BSON.calculateObjectSize(data, { ignoreUndefined: true }) > 16 * 1024 * 1024) {
-      throw validationError('ERR_ASSET_TOO_LARGE', where, `${where || 'document'} is over MongoDB's 16 MiB limit`);
+    if (err.name === 'RangeError' && BSON.calculateObjectSize(data, { ignoreUndefined: true }) > MAX_BSON_SIZE) {
+      throw tooLarge(where);
     }
     const e = validationError('ERR_ASSET_UNSERIALIZABLE', where, `${where || 'data'} cannot be stored: ${err.message}`);
     e.cause = err;
     throw e;
   }
-  const problem = native.validateAsset(bytes);
-  if (problem) {
-    const field = where ? `${where}.${problem.field}`.replace(/\.$/, '') : problem.field;
-    throw validationError(problem.code, field, where ? `${where}: ${problem.message}` : problem.message);
-  }
+  if (bytes.length + STORED_OVERHEAD > MAX_BSON_SIZE) throw tooLarge(where);
   return bytes;
+}
+
+function tooLarge(where) {
+  return validationError('ERR_ASSET_TOO_LARGE', where, `${where || 'document'} is over MongoDB's 16 MiB limit once versioned`);
+}
+
+const isBlank = (s) => /^[ \t\n\r]*$/.test(s);
+
+function checkAssetFields(data, at) {
+  const { orderId, fileName, fileSize } = data;
+  if (orderId === undefined || orderId === null) throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'is required');
+  if (!isObjectId(orderId)) {
+    if (typeof orderId !== 'string') {
+      throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'must be a non-empty string or an ObjectId (a query object such as { $ne: null } is refused)');
+    }
+    if (isBlank(orderId)) throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'must not be empty');
+    if (orderId.includes('\0')) throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'must not contain a NUL character');
+  }
+  if (fileName === undefined || fileName === null) throw bad('ERR_ASSET_FILE_NAME', at('fileName'), 'is required');
+  if (typeof fileName !== 'string') throw bad('ERR_ASSET_FILE_NAME', at('fileName'), 'must be a string');
+  if (isBlank(fileName)) throw bad('ERR_ASSET_FILE_NAME', at('fileName'), 'must not be empty');
+  if (fileSize !== undefined && fileSize !== null && !isFileSize(fileSize)) {
+    throw bad('ERR_ASSET_FILE_SIZE', at('fileSize'), 'must be a non-negative integer');
+  }
+}
+
+/** A non-negative integer as BSON can hold it: a number up to 2^53, a BigInt or Long in int64, an Int32. */
+function isFileSize(v) {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 && v <= 2 ** 53;
+  if (typeof v === 'bigint') return v >= 0n && v <= INT64_MAX;
+  if (v && typeof v === 'object') {
+    if (v._bsontype === 'Int32') return v.value >= 0;
+    if (v._bsontype === 'Long') return !v.isNegative();
+    if (v._bsontype === 'Double') return isFileSize(v.value);
+  }
+  return false;
 }
 
 // Also an ObjectId from another copy of the bson package.

@@ -3,33 +3,22 @@
 
 #include "addon_state.h"
 #include "core/asset_doc.h"
+#include "core/attempt.h"
 #include "errors.h"
 #include "napi_util.h"
 #include "repository.h"
 
-/* validateAsset(bytes): null when the BSON document can be stored, else
- * { code, field, message }. Synchronous, so a bad upload is refused before it
- * joins a batch and nothing is written. */
-static napi_value asset_napi_validate(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1] = {NULL}, result;
-  const uint8_t *data = NULL;
-  size_t len = 0;
-  AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || !aav_napi_uint8_view(env, argv[0], &data, &len)) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "bytes must be a Buffer");
-    return NULL;
-  }
-  asset_problem_t problem;
-  if (aav_asset_validate(data, len, &problem)) {
-    AAV_NAPI_CALL(env, napi_get_null(env, &result));
-    return result;
-  }
-  AAV_NAPI_CALL(env, napi_create_object(env, &result));
-  aav_napi_set_string(env, result, "code", problem.code);
-  aav_napi_set_string(env, result, "field", problem.field);
-  aav_napi_set_string(env, result, "message", problem.message);
-  return result;
+/* limits: the numbers both sides check against, defined once, here in C. */
+static napi_value limits_object(napi_env env) {
+  napi_value limits;
+  AAV_NAPI_CALL(env, napi_create_object(env, &limits));
+  aav_napi_set_number(env, limits, "maxDepth", ASSET_MAX_DEPTH);
+  aav_napi_set_number(env, limits, "maxBsonSize", ASSET_MAX_BSON_SIZE);
+  aav_napi_set_number(env, limits, "storedOverhead", ASSET_STORED_OVERHEAD);
+  aav_napi_set_number(env, limits, "maxBatch", ATTEMPT_MAX_BATCH);
+  aav_napi_set_number(env, limits, "maxRetries", ATTEMPT_MAX_RETRIES);
+  aav_napi_set_number(env, limits, "maxVersion", (double)ATTEMPT_MAX_VERSION);
+  return limits;
 }
 
 /* threadpool(): the process-wide budget, shared by every environment:
@@ -55,11 +44,12 @@ NAPI_MODULE_INIT() {
   if (!aav_addon_state_create(env))
     return NULL;
   napi_value repository = aav_repository_napi_define(env);
-  if (!repository)
+  napi_value limits = limits_object(env);
+  if (!repository || !limits)
     return NULL;
   napi_property_descriptor props[] = {
       {"NativeRepository", NULL, NULL, NULL, NULL, repository, napi_enumerable, NULL},
-      {"validateAsset", NULL, asset_napi_validate, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"limits", NULL, NULL, NULL, NULL, limits, napi_enumerable, NULL},
       {"threadpool", NULL, threadpool_usage, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   AAV_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

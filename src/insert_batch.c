@@ -29,7 +29,6 @@
 #define BACKOFF_CAP_MS 200.0
 #define RECOVERY_FIRST_MS 50.0
 #define RECOVERY_CAP_MS 1000.0
-#define MAX_BATCH 100000 /* the server's maxWriteBatchSize */
 
 typedef enum {
   ITEM_PENDING,
@@ -447,7 +446,7 @@ static bool load_docs(napi_env env, napi_value docs, insert_batch_t *b) {
     return false;
   }
   AAV_NAPI_CALL_BOOL(env, napi_get_array_length(env, docs, &n));
-  if (n == 0 || n > MAX_BATCH) {
+  if (n == 0 || n > ATTEMPT_MAX_BATCH) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "docs must hold 1 to 100000 documents");
     return false;
   }
@@ -499,7 +498,7 @@ napi_value aav_insert_batch_napi_start(napi_env env, napi_callback_info info) {
   }
   int64_t max_retries, recovery_ms;
   if (!load_docs(env, argv[0], b) ||
-      !aav_napi_int_arg(env, argv[1], "maxRetries", 0, 1000, &max_retries) ||
+      !aav_napi_int_arg(env, argv[1], "maxRetries", 0, ATTEMPT_MAX_RETRIES, &max_retries) ||
       !aav_napi_int_arg(env, argv[2], "recoveryMs", 0, INT64_C(86400000), &recovery_ms)) {
     batch_free(b);
     return NULL;

@@ -120,31 +120,37 @@ describe('options', () => {
 
 describe('the native API refuses garbage without crashing', () => {
   const native = require('../lib/native');
-  test.each([
-    [Buffer.alloc(0)],
-    [Buffer.from([5, 0, 0, 0, 0])],
-    [Buffer.from([255, 255, 255, 127, 0])],
-    [Buffer.from('not bson at all, not at all')],
-  ])('validateAsset(%p) reports a problem', (bytes) => {
-    expect(native.validateAsset(bytes)).toMatchObject({ code: expect.stringMatching(/^ERR_ASSET_/) });
-  });
-
   // Errors thrown by the addon come from Node's own realm, not Jest's
   // sandbox, so they are matched by name rather than by constructor.
   const named = (name) => expect.objectContaining({ name });
+  // Refusals are data ({ kind, code, message }) that lib/errors.js makes errors of.
+  const refusal = (code) => expect.objectContaining({ kind: 'ValidationError', code });
+
+  test.each([
+    [Buffer.alloc(0)],
+    [Buffer.from([5, 0, 0, 0, 0, 0])],
+    [Buffer.from([255, 255, 255, 127, 0])],
+    [Buffer.from('not bson at all, not at all')],
+  ])('insertBatch([%p]) is refused as corrupt BSON, and nothing is written', async (bytes) => {
+    const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'garbage', null);
+    expect(() => r.insertBatch([bytes], 5, 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
+    await r.close();
+    expect(await t.db.collection('garbage').countDocuments()).toBe(0);
+  });
 
   test('wrong argument types throw TypeErrors', async () => {
-    expect(() => native.validateAsset('x')).toThrow(named('TypeError'));
     const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'bad', null);
     expect(() => r.insertBatch('x', 5, 0)).toThrow(named('TypeError'));
     expect(() => r.insertBatch([1, 2], 5, 0)).toThrow(named('TypeError'));
-    // Refusals are data ({ kind, code, message }) that lib/errors.js makes errors of.
-    const refusal = expect.objectContaining({ kind: 'ValidationError', code: 'ERR_ASSET_CORRUPT' });
-    expect(() => r.insertBatch([Buffer.from('junk')], 5, 0)).toThrow(refusal);
+    expect(() => r.insertBatch([Buffer.from('junk')], 5, 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
     expect(() => r.insertBatch([], 5, 0)).toThrow(named('RangeError'));
-    expect(() => r.insertBatch([Buffer.from('junk')], 'five', 0)).toThrow(refusal);
+    expect(() => r.insertBatch([Buffer.from('junk')], 'five', 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
     expect(() => native.NativeRepository.prototype.close.call({})).toThrow(named('TypeError'));
     await r.close();
     expect(await t.db.collection('bad').countDocuments({ fileName: 'junk' })).toBe(0);
+  });
+
+  test('the limits both sides check against come from the addon', () => {
+    expect(native.limits).toMatchObject({ maxDepth: 100, maxBsonSize: 16 * 1024 * 1024, maxBatch: 100000, maxRetries: 1000 });
   });
 });

@@ -22,32 +22,11 @@ static void join_path(char *out, size_t size, const char *parent, const char *ke
     snprintf(out, size, "%s.%s", parent, key);
 }
 
-static bool is_blank(const char *s, uint32_t len) {
-  for (uint32_t i = 0; i < len; i++)
-    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
-      return false;
-  return true;
-}
-
 /* Walks every key at every depth. Our own depth check comes before recursing so
  * that a hostile, deeply nested buffer cannot exhaust the C stack; bson_iter
  * reports a truncated or corrupt buffer through err_off. */
-typedef struct {
-  asset_problem_t *structure; /* stops the walk: corrupt, too deep, bad UTF-8 */
-  asset_problem_t key;        /* the first '$' or '.' key, reported after the
-                                 asset fields are checked */
-  bool has_key_problem;
-} walk_t;
-
-static bool key_problem(walk_t *w, const char *path, const char *why) {
-  if (!w->has_key_problem)
-    problem(&w->key, "ERR_ASSET_KEY", path, "field \"%s\" %s", why);
-  w->has_key_problem = true;
-  return true; /* keep walking: structure still has to be checked */
-}
-
-static bool check_keys(bson_iter_t *iter, const char *parent, int depth, walk_t *w) {
-  asset_problem_t *p = w->structure;
+static bool check_structure(bson_iter_t *iter, const char *parent, int depth,
+                            asset_problem_t *p) {
   char path[256];
   while (bson_iter_next(iter)) {
     uint32_t key_len = bson_iter_key_len(iter);
@@ -56,10 +35,6 @@ static bool check_keys(bson_iter_t *iter, const char *parent, int depth, walk_t 
     if (!bson_utf8_validate(key, key_len, false))
       return problem(p, "ERR_ASSET_KEY", path, "field \"%s\" %s",
                      "has a name that is not valid UTF-8");
-    if (key[0] == '$')
-      key_problem(w, path, "starts with '$': operator keys are never stored");
-    else if (memchr(key, '.', key_len))
-      key_problem(w, path, "contains '.': dotted keys are never stored");
 
     bson_type_t type = bson_iter_type(iter);
     if (type == BSON_TYPE_UTF8) {
@@ -86,53 +61,13 @@ static bool check_keys(bson_iter_t *iter, const char *parent, int depth, walk_t 
       if (!data || !bson_init_static(&nested, data, len) || !bson_iter_recurse(iter, &child))
         return problem(p, "ERR_ASSET_CORRUPT", path, "field \"%s\" %s",
                        "is not a well-formed BSON document");
-      if (!check_keys(&child, path, depth + 1, w))
+      if (!check_structure(&child, path, depth + 1, p))
         return false;
     }
   }
   if (iter->err_off != 0)
     return problem(p, "ERR_ASSET_CORRUPT", parent, "document at \"%s\" %s",
                    "is truncated or corrupt BSON");
-  return true;
-}
-
-static bool check_order_id(const bson_t *doc, asset_problem_t *p) {
-  bson_iter_t it;
-  if (!bson_iter_init_find(&it, doc, "orderId") || BSON_ITER_HOLDS_NULL(&it) ||
-      bson_iter_type(&it) == BSON_TYPE_UNDEFINED)
-    return problem(p, "ERR_ASSET_ORDER_ID", "orderId", "field \"%s\" %s",
-                   "is required");
-  if (BSON_ITER_HOLDS_OID(&it))
-    return true;
-  if (!BSON_ITER_HOLDS_UTF8(&it))
-    return problem(p, "ERR_ASSET_ORDER_ID", "orderId", "field \"%s\" %s",
-                   "must be a non-empty string or an ObjectId (a query object "
-                   "such as { $ne: null } is refused)");
-  uint32_t len;
-  const char *s = bson_iter_utf8(&it, &len);
-  if (len == 0 || is_blank(s, len))
-    return problem(p, "ERR_ASSET_ORDER_ID", "orderId", "field \"%s\" %s",
-                   "must not be empty");
-  if (memchr(s, '\0', len))
-    return problem(p, "ERR_ASSET_ORDER_ID", "orderId", "field \"%s\" %s",
-                   "must not contain a NUL character");
-  return true;
-}
-
-static bool check_file_name(const bson_t *doc, asset_problem_t *p) {
-  bson_iter_t it;
-  if (!bson_iter_init_find(&it, doc, "fileName") || BSON_ITER_HOLDS_NULL(&it) ||
-      bson_iter_type(&it) == BSON_TYPE_UNDEFINED)
-    return problem(p, "ERR_ASSET_FILE_NAME", "fileName", "field \"%s\" %s",
-                   "is required");
-  if (!BSON_ITER_HOLDS_UTF8(&it))
-    return problem(p, "ERR_ASSET_FILE_NAME", "fileName", "field \"%s\" %s",
-                   "must be a string");
-  uint32_t len;
-  const char *s = bson_iter_utf8(&it, &len);
-  if (len == 0 || is_blank(s, len))
-    return problem(p, "ERR_ASSET_FILE_NAME", "fileName", "field \"%s\" %s",
-                   "must not be empty");
   return true;
 }
 
@@ -158,19 +93,7 @@ bool aav_asset_read_integer(const bson_iter_t *iter, int64_t *out) {
   }
 }
 
-static bool check_file_size(const bson_t *doc, asset_problem_t *p) {
-  bson_iter_t it;
-  if (!bson_iter_init_find(&it, doc, "fileSize") || BSON_ITER_HOLDS_NULL(&it) ||
-      bson_iter_type(&it) == BSON_TYPE_UNDEFINED)
-    return true;
-  int64_t size;
-  if (!aav_asset_read_integer(&it, &size) || size < 0)
-    return problem(p, "ERR_ASSET_FILE_SIZE", "fileSize", "field \"%s\" %s",
-                   "must be a non-negative integer");
-  return true;
-}
-
-bool aav_asset_validate(const uint8_t *data, size_t len, asset_problem_t *p) {
+bool aav_asset_check_structure(const uint8_t *data, size_t len, asset_problem_t *p) {
   bson_t doc;
   if (data == NULL || len < 5 || !bson_init_static(&doc, data, len))
     return problem(p, "ERR_ASSET_CORRUPT", "", "document%s %s",
@@ -185,10 +108,8 @@ bool aav_asset_validate(const uint8_t *data, size_t len, asset_problem_t *p) {
   /* Our walk first: it bounds nesting before anything recurses. Then
    * libbson's own structural check, which also catches what an iterator
    * silently stops at (an early terminator followed by junk) and would
-   * otherwise make later copies abort. Then the asset fields, and only then
-   * key rules: { orderId: { $ne: null } } is an orderId problem. */
-  walk_t walk = {.structure = p, .has_key_problem = false};
-  if (!check_keys(&it, "", 1, &walk))
+   * otherwise make later copies abort. */
+  if (!check_structure(&it, "", 1, p))
     return false;
   bson_error_t error;
   if (!bson_validate_with_error(&doc, BSON_VALIDATE_NONE, &error)) {
@@ -196,18 +117,12 @@ bool aav_asset_validate(const uint8_t *data, size_t len, asset_problem_t *p) {
     snprintf(detail, sizeof detail, "is not well-formed BSON: %.200s", error.message);
     return problem(p, "ERR_ASSET_CORRUPT", "", "document%s %s", detail);
   }
-  if (!check_order_id(&doc, p) || !check_file_name(&doc, p) || !check_file_size(&doc, p))
-    return false;
-  if (walk.has_key_problem) {
-    *p = walk.key;
-    return false;
-  }
   return true;
 }
 
 bson_t *aav_asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
                       asset_problem_t *p) {
-  if (!aav_asset_validate(data, len, p))
+  if (!aav_asset_check_structure(data, len, p))
     return NULL;
   bson_t src;
   bson_init_static(&src, data, len);

@@ -1,4 +1,5 @@
-/* Asset documents: validating what a caller hands us and building what we store.
+/* Asset documents: checking that what reaches us is sound BSON, and building
+ * what we store.
  * Pure C on libbson; no Node-API, safe on any thread. */
 #ifndef ASSET_DOC_H
 #define ASSET_DOC_H
@@ -20,11 +21,14 @@ typedef struct {
   char message[512]; /* for people; always names the field */
 } asset_problem_t;
 
-/* Checks a caller's document (raw BSON bytes of any origin: they may be garbage).
- * Returns true when it can be stored; otherwise fills *problem. */
-bool aav_asset_validate(const uint8_t *data, size_t len, asset_problem_t *problem);
+/* Checks that raw BSON bytes of any origin (they may be garbage) are safe to
+ * work on: well-formed at every depth, valid UTF-8, nesting and size within
+ * MongoDB's limits. Returns true when they are; otherwise fills *problem.
+ * What an asset must hold (orderId, fileName, key rules) is checked once,
+ * in lib/asset_input.js. */
+bool aav_asset_check_structure(const uint8_t *data, size_t len, asset_problem_t *problem);
 
-/* Validates, then returns a new document with `_id` first: the caller's, or a
+/* Checks the structure, then returns a new document with `_id` first: the caller's, or a
  * fresh ObjectId (then *id_generated is true). The caller owns the result. */
 bson_t *aav_asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
                       asset_problem_t *problem);

@@ -12,6 +12,11 @@
 /* Documents per insert command; see attempt_run. */
 #define ATTEMPT_INSERT_CHUNK 100
 
+/* Uploads one batch may hold: the server's maxWriteBatchSize. */
+#define ATTEMPT_MAX_BATCH 100000
+/* Conflicts one upload may lose before it fails. */
+#define ATTEMPT_MAX_RETRIES 1000
+
 /* Versions are JavaScript numbers: exact up to 2^53 - 1. */
 #define ATTEMPT_MAX_VERSION INT64_C(9007199254740991)
 

@@ -32,42 +32,25 @@ static int passed, failed;
 
 /* ---- validation and documents ------------------------------------------- */
 
-static bool valid_json(const char *json, asset_problem_t *p) {
+static bool sound_json(const char *json, asset_problem_t *p) {
   bson_error_t error;
   bson_t *doc = bson_new_from_json((const uint8_t *)json, -1, &error);
   if (!doc) {
     fprintf(stderr, "bad test JSON %s: %s\n", json, error.message);
     return false;
   }
-  bool ok = aav_asset_validate(bson_get_data(doc), doc->len, p);
+  bool ok = aav_asset_check_structure(bson_get_data(doc), doc->len, p);
   bson_destroy(doc);
   return ok;
 }
 
-static void expect_problem(const char *json, const char *code, const char *field) {
-  asset_problem_t p;
-  bool ok = valid_json(json, &p);
-  CHECK(!ok);
-  if (!ok) {
-    CHECK(strcmp(p.code, code) == 0);
-    CHECK(strcmp(p.field, field) == 0);
-    CHECK(strstr(p.message, field) != NULL);
-  }
-}
-
+/* Only structure is the C core's to check; what an asset must hold is
+ * lib/asset_input.js's (test/validation.test.js). */
 static void test_validation(const char *uri) {
   (void)uri;
   asset_problem_t p;
-  CHECK(valid_json("{\"orderId\": \"o\", \"fileName\": \"a.pdf\", \"fileSize\": 3}", &p));
-  CHECK(valid_json("{\"orderId\": {\"$oid\": \"65a1b2c3d4e5f60718293a4b\"}, \"fileName\": \"a\"}", &p));
-  expect_problem("{\"fileName\": \"a\"}", "ERR_ASSET_ORDER_ID", "orderId");
-  expect_problem("{\"orderId\": {\"$ne\": null}, \"fileName\": \"a\"}", "ERR_ASSET_ORDER_ID", "orderId");
-  expect_problem("{\"orderId\": \"  \", \"fileName\": \"a\"}", "ERR_ASSET_ORDER_ID", "orderId");
-  expect_problem("{\"orderId\": \"o\"}", "ERR_ASSET_FILE_NAME", "fileName");
-  expect_problem("{\"orderId\": \"o\", \"fileName\": \"a\", \"fileSize\": -1}", "ERR_ASSET_FILE_SIZE", "fileSize");
-  expect_problem("{\"orderId\": \"o\", \"fileName\": \"a\", \"fileSize\": 1.5}", "ERR_ASSET_FILE_SIZE", "fileSize");
-  expect_problem("{\"orderId\": \"o\", \"fileName\": \"a\", \"m\": {\"x\": [{\"$set\": 1}]}}", "ERR_ASSET_KEY", "m.x.0.$set");
-  expect_problem("{\"orderId\": \"o\", \"fileName\": \"a\", \"a.b\": 1}", "ERR_ASSET_KEY", "a.b");
+  CHECK(sound_json("{\"orderId\": \"o\", \"fileName\": \"a.pdf\", \"fileSize\": 3}", &p));
+  CHECK(sound_json("{\"anything\": {\"$set\": [1, 2]}}", &p));
 
   /* 101 levels of nesting, built by hand: JSON parsers recurse too. */
   bson_t *levels[102];
@@ -80,7 +63,7 @@ static void test_validation(const char *uri) {
   }
   for (int i = 101; i > 0; i--)
     BSON_APPEND_DOCUMENT(i == 1 ? levels[0] : levels[i - 1], "n", levels[i]);
-  CHECK(!aav_asset_validate(bson_get_data(levels[0]), levels[0]->len, &p));
+  CHECK(!aav_asset_check_structure(bson_get_data(levels[0]), levels[0]->len, &p));
   CHECK(strcmp(p.code, "ERR_ASSET_TOO_DEEP") == 0);
   for (int i = 0; i < 102; i++)
     bson_destroy(levels[i]);
@@ -90,10 +73,10 @@ static void test_validation(const char *uri) {
   for (size_t i = 0; i < sizeof junk; i++)
     junk[i] = (uint8_t)(i * 37 + 11);
   for (size_t len = 0; len < sizeof junk; len++)
-    CHECK(!aav_asset_validate(junk, len, &p));
+    CHECK(!aav_asset_check_structure(junk, len, &p));
   bson_t *ok_doc = BCON_NEW("orderId", "o", "fileName", "a", "meta", "{", "k", BCON_INT32(1), "}");
-  CHECK(!aav_asset_validate(bson_get_data(ok_doc), ok_doc->len - 3, &p));
-  CHECK(!aav_asset_validate(NULL, 0, &p));
+  CHECK(!aav_asset_check_structure(bson_get_data(ok_doc), ok_doc->len - 3, &p));
+  CHECK(!aav_asset_check_structure(NULL, 0, &p));
   bson_destroy(ok_doc);
 }
 
