@@ -93,7 +93,7 @@ describe('a lost reply', () => {
   });
 
   test('after the conflict budget was spent: recovery has its own budget; resolves, stored once', async () => {
-    const repo = repository('spent', { maxRetries: 1 });
+    const repo = repository('spent', { maxRetries: 1, versionMemory: 0 });
     await repo.ensureIndex();
     // First attempt: a duplicate on the version index (not executed), as
     // MongoDB reports a lost race; this spends the only retry.
@@ -162,8 +162,8 @@ describe('write concern', () => {
 });
 
 describe('labels and transient errors', () => {
-  test('RetryableWriteError (a step-down mid-write): settled by _id first, then stored once', async () => {
-    const repo = repository('retryable');
+  test('RetryableWriteError (a step-down mid-write): settled by _id first, not charged as a conflict, then stored once', async () => {
+    const repo = repository('retryable', { maxRetries: 1 });
     await repo.ensureIndex();
     proxy.configureFailPoint({ mode: { times: 3 }, data: { failCommands: ['insert'], errorCode: 189, errorLabels: ['RetryableWriteError'] } });
     const stored = await repo.createWithAtomicVersion(data('r', 1));

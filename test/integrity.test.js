@@ -120,6 +120,7 @@ describe('one upload, one version', () => {
 describe('lifecycle and errors', () => {
   test('coalesce: false, close() right after the calls: every accepted upload is stored, none rejected', async () => {
     const repo = t.repository({ collection: 'nocoalesce', coalesce: false });
+    await repo.ensureIndex(); // the calls then find the index promise already resolved
     const calls = range(20).map((i) => upload(repo, 'n', i));
     const closed = repo.close();
     const results = await Promise.allSettled(calls);
