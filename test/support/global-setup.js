@@ -45,9 +45,10 @@ module.exports = async () => {
     process.env.AAV_BACKEND = server.backend;
     backend = ` (${server.backend})`;
   } else {
-    // A server we did not start: the PostgreSQL-only tests cannot reach its
-    // backend, so they are skipped.
+    // A server we did not start: its backend is unknown, and the
+    // PostgreSQL-only tests cannot reach it, so they are skipped.
     delete process.env.AAV_POSTGRESQL_URL;
+    delete process.env.AAV_BACKEND;
   }
   process.env.AAV_SERVER_KIND = await serverKind(process.env.MONGODB_URI);
   const shown = process.env.MONGODB_URI.replace(/\/\/[^@]*@/, '//***@');
