@@ -59,9 +59,10 @@ async function startFerretDB(opts = {}) {
       postgresqlUrl = postgres.url;
     }
   }
-  const ownDir = !opts.dataDir;
-  const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'ferretdb-'));
-  fs.mkdirSync(dataDir, { recursive: true });
+  // Over PostgreSQL, FerretDB itself keeps nothing on disk.
+  const ownDir = !opts.dataDir && backend === 'sqlite';
+  const dataDir = opts.dataDir || (ownDir ? fs.mkdtempSync(path.join(os.tmpdir(), 'ferretdb-')) : null);
+  if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
   const port = opts.port || (await freePort());
   const tlsPort = opts.tls ? await freePort() : null;
   const tlsArgs = opts.tls
