@@ -6,8 +6,10 @@
 //
 //   npm run bench             full run (about 10 minutes on 2 cores)
 //   npm run bench -- --quick  smaller counts, a smoke run
+//   npm run bench -- --backend postgresql   FerretDB over PostgreSQL (default: sqlite)
 //
-// Writes bench/results/<date>.json (raw figures) and bench/results/throughput.svg.
+// Writes bench/results/<date>.json (raw figures) and bench/results/throughput.svg
+// (<date>-postgresql.json and throughput-postgresql.svg on PostgreSQL).
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
@@ -17,8 +19,13 @@ const { AssetRepository } = require('..');
 const { ReferenceRepository } = require('./reference');
 const { throughputChart } = require('./chart');
 const { startFerretDB } = require('../scripts/ferretdb');
+const { binDir } = require('../scripts/postgres');
 
 const QUICK = process.argv.includes('--quick');
+// The FerretDB backend when no MONGODB_URI is given: --backend NAME, else AAV_BACKEND, else sqlite.
+const backendArg = process.argv.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
+const BACKEND = backendArg < 0 ? process.env.AAV_BACKEND || 'sqlite' : process.argv[backendArg].split('=')[1] || process.argv[backendArg + 1];
+const SUFFIX = `${QUICK ? '-quick' : ''}${BACKEND === 'sqlite' ? '' : `-${BACKEND}`}`;
 const PREFILL = QUICK ? 10000 : 100000;
 const RESULTS = path.join(__dirname, 'results');
 
@@ -266,11 +273,20 @@ function ratios(results) {
   return out;
 }
 
+/** The backend of a FerretDB we started, with PostgreSQL's version; '?' for one given by MONGODB_URI. */
+function ferretBackend(server) {
+  if (!server) return process.env.AAV_BACKEND || '?';
+  if (server.backend !== 'postgresql') return 'SQLite';
+  const version = execFileSync(path.join(binDir(), 'postgres'), ['--version'], { encoding: 'utf8' }).match(/\d+(\.\d+)*/);
+  return `PostgreSQL ${version ? version[0] : ''}`.trim();
+}
+
 async function main() {
   let server = null;
   let uri = process.env.MONGODB_URI;
   if (!uri) {
-    server = await startFerretDB();
+    if (BACKEND === 'postgresql') execFileSync('bash', [path.join(__dirname, '..', 'scripts', 'setup-postgres.sh')], { stdio: 'inherit' });
+    server = await startFerretDB({ backend: BACKEND });
     uri = server.uri;
   }
   const dbName = `aav_bench_${Date.now().toString(36)}`;
@@ -328,21 +344,21 @@ async function main() {
     memGiB: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
     libmongoc,
-    server: buildInfo.ferretdbVersion ? `FerretDB ${buildInfo.ferretdbVersion} (SQLite)` : `MongoDB ${buildInfo.version}`,
+    server: buildInfo.ferretdbVersion ? `FerretDB ${buildInfo.ferretdbVersion} (${ferretBackend(server)})` : `MongoDB ${buildInfo.version}`,
     uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4,
     quick: QUICK,
   };
   const summary = ratios(results);
   fs.mkdirSync(RESULTS, { recursive: true });
   const stamp = machine.date.slice(0, 10);
-  fs.writeFileSync(path.join(RESULTS, `${stamp}${QUICK ? '-quick' : ''}.json`), `${JSON.stringify({ machine, results, summary, threadpool, memory }, null, 2)}\n`);
+  fs.writeFileSync(path.join(RESULTS, `${stamp}${SUFFIX}.json`), `${JSON.stringify({ machine, results, summary, threadpool, memory }, null, 2)}\n`);
   const panels = collections.map((c) => ({
     title: `${c.label} collection`,
     series: Object.fromEntries(
       names.map((n) => [n, results.filter((r) => r.collection === c.label && r.impl === n && r.workload.startsWith('same order')).map((r) => ({ c: Number(r.workload.split('=')[1]), value: r.uploadsPerSec }))]),
     ),
   }));
-  fs.writeFileSync(path.join(RESULTS, `throughput${QUICK ? '-quick' : ''}.svg`), throughputChart(panels, `${machine.date.slice(0, 10)} · ${machine.cpu} · ${machine.cores} cores · ${machine.server} · Node ${machine.node}`));
+  fs.writeFileSync(path.join(RESULTS, `throughput${SUFFIX}.svg`), throughputChart(panels, `${machine.date.slice(0, 10)} · ${machine.cpu} · ${machine.cores} cores · ${machine.server} · Node ${machine.node}`));
 
   console.log(`\n${machine.date} · ${machine.cpu} (${machine.cores} cores, ${machine.memGiB} GiB) · ${machine.server} · Node ${machine.node} · libmongoc ${libmongoc}\n`);
   console.log(table(results));

@@ -1,16 +1,20 @@
 'use strict';
 
-// Starts a throwaway FerretDB (SQLite backend, loopback, telemetry off) and
-// stops it. Used by the Jest global setup, the demo and the benchmark when
-// MONGODB_URI is not set. As a command: `node scripts/ferretdb.js` runs one
-// in the foreground and prints its URI.
+// Starts a throwaway FerretDB (loopback, telemetry off) and stops it. Used
+// by the Jest global setup, the demo, the benchmark and the service when
+// MONGODB_URI is not set. Its backend is SQLite by default, or PostgreSQL
+// (scripts/postgres.js) with `backend: 'postgresql'` or AAV_BACKEND=postgresql.
+// As a command: `node scripts/ferretdb.js` runs one in the foreground and
+// prints its URI.
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
-const net = require('net');
 const os = require('os');
 const path = require('path');
+const { freePort, canConnect } = require('./ports');
+const { startPostgres } = require('./postgres');
 
 const ROOT = path.join(__dirname, '..');
+const BACKENDS = ['sqlite', 'postgresql'];
 
 function binaryPath() {
   return execFileSync('bash', [path.join(__dirname, 'build-ferretdb.sh')], {
@@ -19,49 +23,55 @@ function binaryPath() {
   }).trim();
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+/**
+ * The backend a server started without one is on: PostgreSQL when a URL
+ * is given or a test run shares one cluster (AAV_POSTGRESQL_URL, set by
+ * the Jest global setup), else AAV_BACKEND, else SQLite.
+ */
+function defaultBackend() {
+  if (process.env.AAV_POSTGRESQL_URL) return 'postgresql';
+  const backend = process.env.AAV_BACKEND || 'sqlite';
+  if (!BACKENDS.includes(backend)) throw new Error(`AAV_BACKEND must be one of ${BACKENDS.join(', ')}, not "${backend}"`);
+  return backend;
 }
 
 /**
  * @param {object} [opts]
- * @param {string} [opts.dataDir] where SQLite files go (default: a new temp dir, removed on stop)
+ * @param {'sqlite'|'postgresql'} [opts.backend] default: defaultBackend()
+ * @param {string} [opts.postgresqlUrl] PostgreSQL to serve (default AAV_POSTGRESQL_URL, else
+ *   a cluster of its own, stopped with this server); several front ends may share one
+ * @param {string} [opts.dataDir] where SQLite files, or this server's own PostgreSQL cluster, go
+ *   (default: a new temp dir, removed on stop)
  * @param {number} [opts.port] default: a free one
  * @param {{ cert: string, key: string }} [opts.tls] also listen with TLS on another port
  * @param {string[]} [opts.extraArgs] more ferretdb flags (a replica set name…)
  */
 async function startFerretDB(opts = {}) {
   const bin = binaryPath();
-  const ownDir = !opts.dataDir;
-  const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'ferretdb-'));
-  fs.mkdirSync(dataDir, { recursive: true });
+  const backend = opts.backend || (opts.postgresqlUrl ? 'postgresql' : defaultBackend());
+  if (!BACKENDS.includes(backend)) throw new Error(`backend must be one of ${BACKENDS.join(', ')}, not "${backend}"`);
+  let postgres = null; // a cluster of its own, stopped with it
+  let postgresqlUrl = null;
+  if (backend === 'postgresql') {
+    postgresqlUrl = opts.postgresqlUrl || process.env.AAV_POSTGRESQL_URL;
+    if (!postgresqlUrl) {
+      postgres = await startPostgres({ dataDir: opts.dataDir && path.join(opts.dataDir, 'postgresql') });
+      postgresqlUrl = postgres.url;
+    }
+  }
+  // Over PostgreSQL, FerretDB itself keeps nothing on disk.
+  const ownDir = !opts.dataDir && backend === 'sqlite';
+  const dataDir = opts.dataDir || (ownDir ? fs.mkdtempSync(path.join(os.tmpdir(), 'ferretdb-')) : null);
+  if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
   const port = opts.port || (await freePort());
   const tlsPort = opts.tls ? await freePort() : null;
   const tlsArgs = opts.tls
     ? [`--listen-tls=127.0.0.1:${tlsPort}`, `--listen-tls-cert-file=${opts.tls.cert}`, `--listen-tls-key-file=${opts.tls.key}`]
     : [];
+  const backendArgs =
+    backend === 'postgresql' ? ['--handler=postgresql', `--postgresql-url=${postgresqlUrl}`] : ['--handler=sqlite', `--sqlite-url=file:${path.resolve(dataDir)}/`];
   const args = [
-    '--handler=sqlite',
-    `--sqlite-url=file:${path.resolve(dataDir)}/`,
+    ...backendArgs,
     `--listen-addr=127.0.0.1:${port}`,
     '--debug-addr=-', // its default :8088 clashes between servers
     '--telemetry=disable',
@@ -77,10 +87,11 @@ async function startFerretDB(opts = {}) {
   });
   const deadline = Date.now() + 20000;
   while (!(await canConnect(port)) || (tlsPort && !(await canConnect(tlsPort)))) {
-    if (child.exitCode !== null) throw new Error(`ferretdb exited (${child.exitCode}): ${stderr}`);
-    if (Date.now() > deadline) {
+    if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`ferretdb did not listen on ${port} within 20 s: ${stderr}`);
+      if (postgres) await postgres.stop();
+      if (ownDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(child.exitCode !== null ? `ferretdb exited (${child.exitCode}): ${stderr}` : `ferretdb did not listen on ${port} within 20 s: ${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -91,6 +102,8 @@ async function startFerretDB(opts = {}) {
     pid: child.pid,
     process: child,
     dataDir,
+    backend,
+    postgresqlUrl,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) {
         let timer;
@@ -106,16 +119,17 @@ async function startFerretDB(opts = {}) {
           await exited;
         }
       }
+      if (postgres) await postgres.stop();
       if (ownDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
 
-module.exports = { startFerretDB, binaryPath, ROOT };
+module.exports = { startFerretDB, binaryPath, defaultBackend, ROOT };
 
 if (require.main === module) {
   startFerretDB({ dataDir: path.join(ROOT, '.cache', 'ferretdb-data') }).then((server) => {
-    console.log(`FerretDB listening: ${server.uri}  (Ctrl-C stops it)`);
+    console.log(`FerretDB (${server.backend}) listening: ${server.uri}  (Ctrl-C stops it)`);
     const stop = () => server.stop().then(() => process.exit(0));
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

@@ -51,7 +51,8 @@ if [ ! -f "$addon" ] || [ -n "$(find src binding.gyp -newer "$addon" -print -qui
   node scripts/build-addon.js
 fi
 
-# FerretDB only when no server was given.
+# FerretDB only when no server was given; PostgreSQL under it only when asked for.
 if [ -z "${MONGODB_URI:-}" ]; then
   bash scripts/build-ferretdb.sh >/dev/null
+  if [ "${AAV_BACKEND:-sqlite}" = postgresql ]; then bash scripts/setup-postgres.sh; fi
 fi

@@ -8,6 +8,7 @@
 const fc = require('fast-check');
 const { BSON, Long } = require('bson');
 const { testDatabase, mongoOnly } = require('./support/db');
+const { backend } = require('./support/backend');
 
 let t;
 let repo;
@@ -73,8 +74,12 @@ const stored = [
   ['a 15 MiB document', () => ({ blob: Buffer.alloc(15 * 1024 * 1024, 7) }), (d) => expect(d.blob.buffer.length).toBe(15 * 1024 * 1024)],
 ];
 
-describe.each(stored)('stores %s', (_label, make, check) => {
-  test('as the official driver reads it back', async () => {
+// PostgreSQL's jsonb cannot hold U+0000: FerretDB over it refuses such a
+// string (test/ferretdb-backends.test.js).
+const refusedByBackend = (label) => backend === 'postgresql' && label === 'a NUL byte inside a string';
+
+describe.each(stored)('stores %s', (label, make, check) => {
+  (refusedByBackend(label) ? test.skip : test)('as the official driver reads it back', async () => {
     const asset = await repo.createWithAtomicVersion({ ...base(), ...make(), orderId: 'stored' });
     const back = await t.db.collection('hostile').findOne({ _id: asset._id });
     check(back);

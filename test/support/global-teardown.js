@@ -1,5 +1,6 @@
 'use strict';
 
+// Stops what the global setup started, FerretDB before the PostgreSQL under it.
 module.exports = async () => {
-  if (globalThis.__FERRETDB__) await globalThis.__FERRETDB__.stop();
+  for (const server of globalThis.__AAV_SERVERS__ || []) await server.stop();
 };

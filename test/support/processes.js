@@ -25,7 +25,16 @@ async function runWriters(jobs, onGo = () => {}) {
       });
     });
   });
-  await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
+  // A writer that dies before it is ready (its ensureIndex failed) fails the
+  // run instead of leaving the others waiting for "go" forever.
+  const ready = children.map((child, i) => Promise.race([new Promise((resolve) => child.once('message', resolve)), outputs[i]]));
+  try {
+    await Promise.all(ready);
+  } catch (err) {
+    for (const child of children) child.kill();
+    await Promise.allSettled(outputs);
+    throw err;
+  }
   for (const child of children) child.send('go');
   const local = onGo(); // the caller's own burst, started at the same moment
   const summaries = await Promise.all(outputs);

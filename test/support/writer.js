@@ -2,7 +2,9 @@
 
 // A second process that writes uploads to one order, to provoke real
 // conflicts. argv[2] is JSON: { uri, dbName, collection, orderId, count,
-// options }. Prints one JSON line: { ok, failed, versions, stats }.
+// options }, or `uploads: [orderId, …]` (one upload each) instead of orderId
+// and count. Prints one JSON line: { ok, failed, versions, errors, stats,
+// assets: [[fileName, version], …] }.
 const { AssetRepository } = require('../..');
 
 async function main() {
@@ -13,16 +15,16 @@ async function main() {
     process.send('ready');
     await new Promise((resolve) => process.once('message', resolve)); // "go"
   }
+  const orders = job.uploads || Array.from({ length: job.count }, () => job.orderId);
   const results = await Promise.allSettled(
-    Array.from({ length: job.count }, (_, i) =>
-      repo.createWithAtomicVersion({ orderId: job.orderId, fileName: `p${process.pid}-${i}.pdf`, fileSize: i }),
-    ),
+    orders.map((orderId, i) => repo.createWithAtomicVersion({ orderId, fileName: `p${process.pid}-${i}.pdf`, fileSize: i })),
   );
-  const versions = results.filter((r) => r.status === 'fulfilled').map((r) => r.value.version);
+  const fulfilled = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+  const versions = fulfilled.map((a) => a.version);
   const errors = results.filter((r) => r.status === "rejected").map((r) => `${r.reason.name} (attempts ${r.reason.attempts}, retries ${r.reason.retries}): ${r.reason.message}`);
   const stats = repo.stats();
   await repo.close();
-  process.stdout.write(`${JSON.stringify({ ok: versions.length, failed: errors.length, versions, errors: errors.slice(0, 3), stats })}\n`);
+  process.stdout.write(`${JSON.stringify({ ok: versions.length, failed: errors.length, versions, errors: errors.slice(0, 3), stats, assets: fulfilled.map((a) => [a.fileName, a.version]) })}\n`);
 }
 
 main().catch((err) => {

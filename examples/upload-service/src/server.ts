@@ -1,6 +1,7 @@
 // The main job: the upload service on http://localhost:PORT. Uses
 // MONGODB_URI when set; otherwise starts a local FerretDB (data under
-// .cache/service-data) and stops it on exit.
+// .cache/service-data) and stops it on exit. Its backend is SQLite, or a
+// PostgreSQL cluster of its own with AAV_BACKEND=postgresql.
 import path from 'path';
 import { MongoClient } from 'mongodb';
 import { AssetRepository } from 'atomic-asset-version';
@@ -33,13 +34,13 @@ function startupFailure(err: any, port: number): string {
 
 async function main(port: number): Promise<void> {
   const limits = limitsFromEnv(process.env);
-  let server: { uri: string; stop(): Promise<void> } | null = null;
+  let server: { uri: string; backend: string; stop(): Promise<void> } | null = null;
   let uri = process.env.MONGODB_URI;
   if (!uri) {
     server = await startFerretDB({ dataDir: path.join(ROOT, '.cache', 'service-data') });
     started.push(() => server!.stop());
     uri = server!.uri;
-    console.log(`started FerretDB v1.24.2 at ${uri}`);
+    console.log(`started FerretDB v1.24.2 (${server!.backend}) at ${uri}`);
   }
   uri = withFastFailure(uri);
   const dbName = process.env.DB_NAME || 'uploads';
