@@ -68,6 +68,12 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   if (state && !mongoc_uri_has_option(uri, MONGOC_URI_MAXPOOLSIZE))
     mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE,
                                    (int32_t)state->scheduler.slots);
+  /* libmongoc's own retry of a write (retryWrites) re-sends it after a
+   * network error and then reports only the retry's failure, such as "no
+   * suitable servers": an insert that may have committed would look as if it
+   * was never sent. This addon settles lost replies itself, by _id, so the
+   * driver's retry is off whatever the URI says. */
+  mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, false);
   /* A reply that never comes (a half-open connection) must not hold an
    * upload, and a threadpool slot, for libmongoc's default five minutes. */
   if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))

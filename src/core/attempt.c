@@ -313,19 +313,19 @@ static void handle_duplicate(mongoc_collection_t *coll, const attempt_config_t *
 }
 
 /* Errors after which the insert was certainly not applied beyond what the
- * reply says: never sent (no server, no connection), refused by the driver
- * before sending, or answered by the server. Anything else happened after
- * sending with no readable answer. */
+ * reply says: the server answered it, or the driver refused it before
+ * sending. Anything else is unknown, even "no suitable servers" or "failed
+ * to connect": libmongoc reports those for an insert whose connection broke
+ * after sending when the server went away (seen with a FerretDB front end
+ * killed mid-insert over PostgreSQL: the insert had committed). When the
+ * server is down before an attempt, it is the read of the top, sent first,
+ * that fails, and that failure is certain. */
 static bool certainly_not_applied(const bson_error_t *error) {
   switch (error->domain) {
-  case MONGOC_ERROR_SERVER_SELECTION:
   case MONGOC_ERROR_SERVER:
   case MONGOC_ERROR_WRITE_CONCERN:
   case MONGOC_ERROR_BSON:
     return true;
-  case MONGOC_ERROR_STREAM:
-    return error->code == MONGOC_ERROR_STREAM_CONNECT ||
-           error->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION;
   case MONGOC_ERROR_COMMAND:
     return error->code == MONGOC_ERROR_COMMAND_INVALID_ARG;
   default:
