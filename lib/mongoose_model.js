@@ -85,6 +85,12 @@ class MongooseModel {
 
   constructor(model) {
     if (!isModel(model)) throw refuse('model', 'must be a Mongoose model (mongoose.model(…) or connection.model(…))');
+    // save()'s internals used here ($__handleSave and what it does after the
+    // insert) are Mongoose 8's; another major may differ without a sign.
+    const version = model.base && model.base.version;
+    if (typeof version !== 'string' || version.split('.')[0] !== '8') {
+      throw refuse('model', `needs Mongoose 8 (its save() is the one model mode follows), got ${version || 'an unknown version'}`);
+    }
     checkSchema(model.schema);
     this.#model = model;
   }

@@ -265,8 +265,42 @@ describe('the model gives the connection, database and collection', () => {
     expect(() => new AssetRepository({ model: assetModel({ collection: 'one' }), collection: 'other' })).toThrow(/the model's is "one"/);
   });
 
+  test('plain mode never loads Mongoose', () => {
+    const { spawnSync } = require('child_process');
+    const script = `const { AssetRepository } = require(${JSON.stringify(require.resolve('..'))});
+      const repo = new AssetRepository({ uri: 'mongodb://127.0.0.1:1/x' });
+      const loaded = Object.keys(require.cache).filter((f) => f.includes('/node_modules/mongoose/'));
+      repo.close().then(() => console.log(JSON.stringify(loaded)));`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual([]);
+  });
+
   test('a model that is not one is refused', () => {
     expect(() => new AssetRepository({ model: { schema: {} } })).toThrow(/must be a Mongoose model/);
+  });
+});
+
+describe('concurrency in model mode', () => {
+  test('60 concurrent uploads to one order, cast from strings and ObjectIds, hold exactly 1..60, in few batches', async () => {
+    const Model = assetModel();
+    const repo = repository(Model);
+    const assets = await Promise.all(range(60).map((i) => repo.createWithAtomicVersion(upload(i, { orderId: i % 3 ? ORDER : new mongoose.Types.ObjectId(ORDER) }))));
+    expect(assets.map((a) => a.version).sort((a, b) => a - b)).toEqual(range(60));
+    const stored = await db().collection(Model.collection.collectionName).find().sort({ version: 1 }).toArray();
+    expect(stored.map((d) => [d.version, d.versionLabel])).toEqual(range(60).map((v) => [v, `v${v}`]));
+    expect(new Set(stored.map((d) => d.orderId.toHexString()))).toEqual(new Set([ORDER]));
+    expect(repo.stats()).toMatchObject({ uploads: 60, succeeded: 60, failed: 0 });
+    expect(repo.stats().batches).toBeLessThan(60); // they coalesced
+  });
+
+  test('model mode and the reference design on one collection continue one sequence', async () => {
+    const Model = assetModel();
+    const repo = repository(Model);
+    const mixed = await Promise.all(range(10).map((i) => (i % 2 ? repo.createWithAtomicVersion(upload(i)) : reference(Model, upload(i)))));
+    expect(mixed.map((a) => a.version).sort((a, b) => a - b)).toEqual(range(10));
+    const stored = await db().collection(Model.collection.collectionName).find().sort({ version: 1 }).toArray();
+    expect(stored.map((d) => d.version)).toEqual(range(10));
   });
 });
 
