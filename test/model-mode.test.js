@@ -126,9 +126,9 @@ describe('an upload is built as save() builds it', () => {
       fresh.createWithAtomicVersion(upload(2, { status: 'lost' })), // enum
       fresh.createWithAtomicVersion(upload(3, { fileSize: -1 })), // min
       fresh.createWithAtomicVersion(upload(4, { uploadedBy: 'not-an-id' })), // cast
-    ];
+    ].map((p) => p.catch((e) => e));
     for (const p of bad) {
-      const err = await p.catch((e) => e);
+      const err = await p;
       expect(err).toBeInstanceOf(mongoose.Error.ValidationError);
       expect(Object.keys(err.errors)).toHaveLength(1);
     }

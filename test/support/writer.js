@@ -1,13 +1,16 @@
 'use strict';
 
 // A second process that writes uploads to one order, to provoke real
-// conflicts. argv[2] is JSON: { uri, dbName, collection, orderId, count,
-// options }. Prints one JSON line: { ok, failed, versions, stats }.
+// conflicts. argv[2] is JSON: { uri, dbName, collection, orderId,
+// objectIdOrder (orderId is an ObjectId's hex), count, options }. Prints one
+// JSON line: { ok, failed, versions, stats }.
+const { ObjectId } = require('bson');
 const { AssetRepository } = require('../..');
 
 async function main() {
   const job = JSON.parse(process.argv[2]);
   const repo = new AssetRepository({ uri: job.uri, dbName: job.dbName, collection: job.collection, ...job.options });
+  const orderId = job.objectIdOrder ? new ObjectId(job.orderId) : job.orderId;
   await repo.ensureIndex();
   if (process.send) {
     process.send('ready');
@@ -15,7 +18,7 @@ async function main() {
   }
   const results = await Promise.allSettled(
     Array.from({ length: job.count }, (_, i) =>
-      repo.createWithAtomicVersion({ orderId: job.orderId, fileName: `p${process.pid}-${i}.pdf`, fileSize: i }),
+      repo.createWithAtomicVersion({ orderId, fileName: `p${process.pid}-${i}.pdf`, fileSize: i }),
     ),
   );
   const versions = results.filter((r) => r.status === 'fulfilled').map((r) => r.value.version);

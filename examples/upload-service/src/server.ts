@@ -3,8 +3,10 @@
 // .cache/service-data) and stops it on exit.
 import path from 'path';
 import { MongoClient } from 'mongodb';
+import mongoose from 'mongoose';
 import { AssetRepository } from 'atomic-asset-version';
 import { AssetService } from './asset-service';
+import { assetModel, IAsset } from './asset-model';
 import type { Asset, AssetRepositoryPort } from './asset-repository';
 import { FileStore } from './file-store';
 import { createApp } from './app';
@@ -13,6 +15,7 @@ import { createServer, listen } from './http-server';
 import { limitsFromEnv } from './limits';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
+const EXAMPLE_ORDER = '65f1a2b3c4d5e6f708192a3b'; // orders are ObjectIds, as in the page's default
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { startFerretDB } = require(path.join(ROOT, 'scripts', 'ferretdb.js'));
 
@@ -43,7 +46,13 @@ async function main(port: number): Promise<void> {
   }
   uri = withFastFailure(uri);
   const dbName = process.env.DB_NAME || 'uploads';
-  const repository: AssetRepositoryPort = new AssetRepository({ uri, dbName, collection: 'assets' });
+  // The app's one connection, as a Mongoose service has it; the repository
+  // takes the database, collection and connection string from the model.
+  const connection = await mongoose.createConnection(uri, { dbName }).asPromise();
+  started.push(() => connection.close());
+  const Asset = assetModel(connection, 'assets');
+  // was: new MongooseAssetRepository(...), the reference design on the same model
+  const repository: AssetRepositoryPort = new AssetRepository<IAsset>({ model: Asset });
   started.push(() => repository.close());
   const client = await MongoClient.connect(uri);
   started.push(() => client.close());
@@ -52,8 +61,8 @@ async function main(port: number): Promise<void> {
   await listen(http, port);
   started.push(() => new Promise((resolve) => http.close(resolve)));
   console.log(`upload service: http://localhost:${port}/   (Ctrl-C stops it)`);
-  console.log(`  curl -F files=@README.md http://localhost:${port}/orders/ord-1/assets`);
-  console.log(`  curl http://localhost:${port}/orders/ord-1/assets`);
+  console.log(`  curl -F files=@README.md http://localhost:${port}/orders/${EXAMPLE_ORDER}/assets`);
+  console.log(`  curl http://localhost:${port}/orders/${EXAMPLE_ORDER}/assets`);
   const stop = async () => {
     http.closeAllConnections();
     await stopAll();
