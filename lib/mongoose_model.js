@@ -179,7 +179,7 @@ class MongooseModel {
       } catch (err) {
         results = writes.map(() => ({ error: err }));
       }
-      writes.forEach((w, i) => finish(w.doc, w.callback, results[i]));
+      writes.forEach((w, i) => finish(w.doc, w.callback, results[i], w.callerId !== undefined && w.callerId !== null));
     }
     return Promise.allSettled(saves);
   }
@@ -244,12 +244,19 @@ function sendable(doc, data) {
  * insert assigned and is no longer new, as after save()'s insertOne; then
  * save() goes on to its post middleware (or its error handlers).
  */
-function finish(doc, callback, result) {
+function finish(doc, callback, result, retry) {
   if (result.error) {
     callback(result.error);
     return;
   }
   const stored = result.doc;
+  if (retry) {
+    // A retry may find the upload stored by an earlier call, with that
+    // call's data: the document becomes the stored one, loaded as a query
+    // loads it (init, no setters), so the caller gets what is stored.
+    for (const key of Object.keys(doc._doc)) if (!(key in stored)) doc.$__setValue(key, undefined);
+    doc.init(stored);
+  }
   const assigned = ['_id', ...VERSION_PATHS];
   const timestamps = doc.$__schema.$timestamps;
   // The addon stamps createdAt and updatedAt with its own clock; where the

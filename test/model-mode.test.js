@@ -313,6 +313,9 @@ describe('the rest of the API in model mode', () => {
     const again = await repo.createWithAtomicVersion(upload(1, { _id }));
     expect(again).toEqual(first);
     expect(first._id).toEqual(_id);
+    // A retry carrying other data still resolves with what the first call stored.
+    const changed = await repo.createWithAtomicVersion(upload(2, { _id, status: 'archived', fileSize: undefined }));
+    expect(changed).toEqual(first);
     expect(await db().collection(Model.collection.collectionName).countDocuments()).toBe(1);
   });
 
