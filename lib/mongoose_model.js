@@ -166,7 +166,8 @@ class MongooseModel {
         if (writes.length > 0 && key !== writes[0].key) {
           throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].orderId`, `items[${i}].orderId differs from orderId once cast by the model`);
         }
-        writes.push({ ...arrival, key, orderId: obj.orderId, bytes: toBson(obj), callerId: items[i]._id });
+        // The caller's _id as the model cast it; undefined when the insert makes it.
+        writes.push({ ...arrival, key, orderId: obj.orderId, bytes: toBson(obj), callerId: obj._id });
       } catch (err) {
         refused(err);
         arrival.callback(err);
@@ -179,7 +180,7 @@ class MongooseModel {
       } catch (err) {
         results = writes.map(() => ({ error: err }));
       }
-      writes.forEach((w, i) => finish(w.doc, w.callback, results[i], w.callerId !== undefined && w.callerId !== null));
+      writes.forEach((w, i) => finish(w.doc, w.callback, results[i], w.callerId !== undefined));
     }
     return Promise.allSettled(saves);
   }

@@ -27,7 +27,10 @@ export async function makeRepository(
   if (kind === 'mongoose') return MongooseAssetRepository.connect(uri, dbName, collection);
   // As the app has it: its connection (not awaited: a database down at start
   // is the repository's to report), its model, the repository on the model.
-  const connection = mongoose.createConnection(uri, { dbName });
+  // Without autoIndex: the repository makes the index it needs, and on
+  // FerretDB Mongoose's background build of the same index racing it can
+  // fail (server.ts awaits Asset.init() before serving instead).
+  const connection = mongoose.createConnection(uri, { dbName, autoIndex: false });
   connection.on('error', () => {});
   connection.asPromise().catch(() => {});
   const repository = new AssetRepository<IAsset>({ model: assetModel(connection, collection), ...addonOptions });

@@ -51,6 +51,7 @@ async function main(port: number): Promise<void> {
   const connection = await mongoose.createConnection(uri, { dbName }).asPromise();
   started.push(() => connection.close());
   const Asset = assetModel(connection, 'assets');
+  await Asset.init(); // the model's indexes, before the first upload needs them
   // was: new MongooseAssetRepository(...), the reference design on the same model
   const repository: AssetRepositoryPort = new AssetRepository<IAsset>({ model: Asset });
   started.push(() => repository.close());
