@@ -29,12 +29,28 @@ export interface WriteConcern {
   wtimeoutMS?: number;
 }
 
+/**
+ * A Mongoose model (`mongoose.model(…)`, `connection.model(…)`), described
+ * without importing Mongoose, which stays an optional peer dependency.
+ */
+export interface MongooseModelLike {
+  new (...args: any[]): unknown;
+  schema: object;
+  collection: { collectionName: string };
+  db: object;
+}
+
 export interface AssetRepositoryOptions {
-  /** Default: process.env.MONGODB_URI. */
+  /**
+   * Model mode: the model builds each upload as its save() would, and gives
+   * the database, the collection and (unless `uri` is given) the connection.
+   */
+  model?: MongooseModelLike;
+  /** Default: the model's connection string, else process.env.MONGODB_URI. */
   uri?: string;
-  /** Default: the database named in the URI, else "test". */
+  /** Default: the model's database, else the database named in the URI, else "test". */
   dbName?: string;
-  /** Default: "assets". */
+  /** Default: the model's collection, else "assets". */
   collection?: string;
   /** Attempts after the first that may be lost to concurrent writers. Default 5. */
   maxRetries?: number;
@@ -74,9 +90,19 @@ export interface AssetRepositoryStats {
   threadpool: ThreadpoolUsage;
 }
 
-export class AssetRepository {
+/**
+ * TAsset: in model mode, the app's document interface (`IAsset`), so the
+ * repository satisfies the reference design's signature,
+ * `createWithAtomicVersion(data: Partial<IAsset>, retryCount?: number): Promise<IAsset>`:
+ * `new AssetRepository<IAsset>({ model: Asset })`. The model checks the
+ * fields at run time, as save() does. In plain mode leave it out.
+ * `retryCount`, the reference design's recursion counter, is accepted and ignored.
+ */
+export class AssetRepository<TAsset extends object = never> {
   constructor(options?: AssetRepositoryOptions);
-  createWithAtomicVersion<T extends AssetInput>(data: T): Promise<StoredAsset<T>>;
+  createWithAtomicVersion(data: Partial<TAsset>, retryCount?: number): Promise<TAsset>;
+  createWithAtomicVersion<T extends AssetInput>(data: T, retryCount?: number): Promise<StoredAsset<T>>;
+  createManyWithAtomicVersion(orderId: unknown, items: Array<Partial<TAsset>> & [Partial<TAsset>, ...Array<Partial<TAsset>>]): Promise<TAsset[]>;
   createManyWithAtomicVersion<T extends Omit<AssetInput, 'orderId'>>(
     orderId: OrderId,
     items: T[],
@@ -102,6 +128,10 @@ export class VersionConflictError extends AssetError {
   code: 11000;
   reason: 'RETRIES_EXHAUSTED';
   attempts: number;
+  /** As on the driver's duplicate-key error. */
+  index: 0;
+  keyPattern: { orderId: 1; version: 1 };
+  keyValue: { orderId: unknown; version?: number };
 }
 export class DuplicateKeyError extends AssetError {
   code: 11000;

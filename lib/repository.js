@@ -7,6 +7,8 @@ const { parseOptions } = require('./options');
 const { Stats } = require('./stats');
 const { OrderQueue } = require('./order_queue');
 const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload, asError } = require('./errors');
+const { MongooseModel } = require('./mongoose_model');
+const { withKeyDetails } = require('./duplicate_key');
 
 const rethrow = (err) => {
   throw asError(err);
@@ -31,8 +33,13 @@ class AssetRepository {
   #connectionFailures = 0;
   #connectionError = null;
   #closing = null;
+  #model = null; // model mode: the app's Mongoose model builds each upload (lib/mongoose_model.js)
 
   constructor(options) {
+    if (options && typeof options === 'object' && options.model !== undefined) {
+      this.#model = new MongooseModel(options.model);
+      options = this.#model.repositoryOptions(options);
+    }
     this.#options = parseOptions(options);
     const writeOptions = this.#options.writeConcern
       ? BSON.serialize({ writeConcern: this.#options.writeConcern })
@@ -71,6 +78,7 @@ class AssetRepository {
    * reference design's recursion counter, is accepted and ignored.
    */
   createWithAtomicVersion(data, retryCount) { // eslint-disable-line no-unused-vars
+    if (this.#model) return this.#saveWithModel([data]).then(([result]) => unwrap(result));
     try {
       this.#assertOpen();
       const bytes = toBson(data);
@@ -99,6 +107,10 @@ class AssetRepository {
       if (!Array.isArray(items) || items.length === 0) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items must be a non-empty array');
       }
+      if (this.#model) {
+        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item.orderId === undefined ? { ...item, orderId } : item)))
+          .then((results) => batchOutcome(results, orderId));
+      }
       const key = orderKey(orderId);
       const batch = items.map((item, i) => {
         if (item && typeof item === 'object' && 'orderId' in item && orderKey(item.orderId) !== key) {
@@ -118,18 +130,7 @@ class AssetRepository {
               return { status: 'rejected', reason: err };
             }
           });
-          const rejected = results.filter((r) => r.status === 'rejected');
-          if (rejected.length === 0) return results.map((r) => r.value);
-          const unknown = rejected.filter((r) => r.reason.name === 'OutcomeUnknownError').length;
-          const failed = rejected.length - unknown;
-          const what = [failed && `${failed} were not stored`, unknown && `${unknown} may or may not be (OutcomeUnknownError)`].filter(Boolean).join(' and ');
-          throw new BatchError(`of ${results.length} assets of order ${String(orderId)}, ${what}: ${rejected[0].reason.message}`, {
-            code: 'ERR_ASSET_BATCH_PARTIAL',
-            results,
-            stored: results.length - rejected.length,
-            failed,
-            unknown,
-          });
+          return batchOutcome(results, orderId);
         }),
       );
     } catch (err) {
@@ -190,6 +191,32 @@ class AssetRepository {
   }
 
   // ---- internals ----------------------------------------------------------
+
+  /**
+   * Model mode: each item goes through the model's save(), whose write is
+   * this repository's batch (lib/mongoose_model.js). Settled results, in order.
+   */
+  #saveWithModel(items) {
+    try {
+      this.#assertOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const started = process.hrtime.bigint();
+    return this.#track(this.#model.saveAll(items, {
+      orderKey,
+      toBson,
+      refused: (err) => this.#countRefusal(err),
+      store: (key, orderId, docs, callerIds) => this.#enqueue(key, docs, callerIds).then((entries) => entries.map((entry) => {
+        this.#notify(entry, started);
+        try {
+          return { doc: settle(entry, orderId) };
+        } catch (error) {
+          return { error };
+        }
+      })),
+    }));
+  }
 
   #notify(entry, started) {
     if (this.#observers.size === 0) return;
@@ -279,8 +306,29 @@ function beforeLookup(error, _id) {
 
 /** The stored document, or a rejection with an error of this upload's own. */
 function settle(entry, orderId) {
-  if (entry.error) throw errorForUpload(entry.error, orderId);
+  if (entry.error) throw withKeyDetails(errorForUpload(entry.error, orderId), orderId);
   return BSON.deserialize(entry.doc);
+}
+
+function unwrap(result) {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
+}
+
+/** Every stored asset of a multi-file upload, or a BatchError saying which were not. */
+function batchOutcome(results, orderId) {
+  const rejected = results.filter((r) => r.status === 'rejected');
+  if (rejected.length === 0) return results.map((r) => r.value);
+  const unknown = rejected.filter((r) => r.reason.name === 'OutcomeUnknownError').length;
+  const failed = rejected.length - unknown;
+  const what = [failed && `${failed} were not stored`, unknown && `${unknown} may or may not be (OutcomeUnknownError)`].filter(Boolean).join(' and ');
+  throw new BatchError(`of ${results.length} assets of order ${String(orderId)}, ${what}: ${rejected[0].reason.message}`, {
+    code: 'ERR_ASSET_BATCH_PARTIAL',
+    results,
+    stored: results.length - rejected.length,
+    failed,
+    unknown,
+  });
 }
 
 module.exports = { AssetRepository };

@@ -8,7 +8,7 @@ import type { Server } from 'http';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createApp } from '../examples/upload-service/src/app';
 import { testDatabase, expectGapless, uri } from './support/db';
-import { expectConsistent } from './support/service';
+import { expectConsistent, idOf, hexOf } from './support/service';
 import { makeRepository, makeService } from './support/service';
 import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
 
@@ -46,7 +46,7 @@ async function openPage(order: string): Promise<Page> {
   const page = await browser.newPage();
   const { port } = server.address() as { port: number };
   await page.goto(`http://127.0.0.1:${port}/`);
-  await page.fill('#order', order);
+  await page.fill('#order', hexOf(order)); // orders are ObjectIds; the name is for the test to read
   await page.dispatchEvent('#order', 'change');
   return page;
 }
@@ -67,7 +67,7 @@ maybe('uploading 5 files in one go lists v5..v2, then v1 on the next page', asyn
   expect(await page.textContent('#status')).toMatch(/stored v1, v2, v3, v4, v5/);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'upload-page.png'), fullPage: true });
-  await expectGapless(t.db, 'page', 'ord-page', 5);
+  await expectGapless(t.db, 'page', idOf('ord-page'), 5);
 }, 60000);
 
 maybe('row 5: a non-ASCII file name picked in the browser is stored and listed exactly', async () => {
@@ -76,16 +76,16 @@ maybe('row 5: a non-ASCII file name picked in the browser is stored and listed e
   await page.setInputFiles('#files', [{ name, mimeType: 'text/plain', buffer: Buffer.from('héllo') }]);
   await page.waitForFunction(() => document.querySelectorAll('#versions tr').length === 1);
   expect(await page.textContent('#versions tr a')).toBe(name);
-  const [doc] = await expectGapless(t.db, 'page', 'ord-utf8', 1);
+  const [doc] = await expectGapless(t.db, 'page', idOf('ord-utf8'), 1);
   expect(doc.fileName).toBe(name);
-  const disposition = await page.evaluate(async (url) => (await fetch(url)).headers.get('content-disposition'), '/orders/ord-utf8/assets/1');
+  const disposition = await page.evaluate(async (url) => (await fetch(url)).headers.get('content-disposition'), `/orders/${hexOf('ord-utf8')}/assets/1`);
   expect(decodeURIComponent(/filename\*=UTF-8''(.+)$/.exec(disposition!)![1])).toBe(name);
   await page.close();
 }, 60000);
 
 // Each payload, if it ran, would upload a file to order "pwned" and raise an alert.
 const STEAL = `const f = new FormData(); f.append('files', new Blob([document.cookie + 'stolen']), 'stolen.txt');
-fetch('/orders/pwned/assets', { method: 'POST', body: f }); alert('xss');`;
+fetch('/orders/${hexOf('pwned')}/assets', { method: 'POST', body: f }); alert('xss');`;
 const PAYLOADS = [
   { name: 'evil.html', mimeType: 'text/html', buffer: Buffer.from(`<!doctype html><body><script>${STEAL}</script></body>`) },
   { name: 'evil.svg', mimeType: 'image/svg+xml', buffer: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" onload="${STEAL.replace(/"/g, '&quot;')}"><script>${STEAL}</script></svg>`) },
@@ -101,7 +101,7 @@ maybe('row 1: HTML and SVG uploads with script, opened every way the page allows
 
   const { port } = server.address() as { port: number };
   for (const version of [1, 2]) {
-    const url = `http://127.0.0.1:${port}/orders/ord-xss/assets/${version}`;
+    const url = `http://127.0.0.1:${port}/orders/${hexOf('ord-xss')}/assets/${version}`;
     // As a frame of the service's own page, as <object> and <img>, and as the link the page shows.
     await page.evaluate((src) => {
       const frame = document.createElement('iframe');
@@ -121,8 +121,8 @@ maybe('row 1: HTML and SVG uploads with script, opened every way the page allows
   }
   await page.waitForTimeout(1500); // what a running script would need to send its request
   expect(dialogs).toEqual([]);
-  expect(await t.db.collection('page').countDocuments({ orderId: 'pwned' })).toBe(0);
-  const stored = await expectGapless(t.db, 'page', 'ord-xss', 2);
+  expect(await t.db.collection('page').countDocuments({ orderId: idOf('pwned') })).toBe(0);
+  const stored = await expectGapless(t.db, 'page', idOf('ord-xss'), 2);
   expect(stored.map((d: any) => d.fileName)).toEqual(['evil.html', 'evil.svg']);
   await expectConsistent(t.db, 'page', dir);
   await page.close();

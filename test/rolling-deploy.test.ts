@@ -2,9 +2,10 @@
 // (the reference design) while new ones write with the addon, to the same
 // order in the same collection.
 import { testDatabase, range, uri } from './support/db';
-import { makeRepository } from './support/service';
+import { makeRepository, idOf } from './support/service';
 import { MongooseAssetRepository } from '../examples/upload-service/src/mongoose-asset-repository';
-import type { AssetRepositoryPort, NewAsset } from '../examples/upload-service/src/asset-repository';
+import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { IAsset } from '../examples/upload-service/src/asset-model';
 
 let t: any;
 let oldWriter: MongooseAssetRepository;
@@ -22,14 +23,16 @@ afterAll(async () => {
   await t.done();
 });
 
-const asset = (i: number, by: string): NewAsset => ({
-  orderId: 'deploy',
+const asset = (i: number, by: string): Partial<IAsset> => ({
+  orderId: idOf('deploy'),
   fileName: `${by}-${i}.pdf`,
+  fileUrl: `/files/${by}-${i}`,
   mimeType: 'application/pdf',
   fileSize: 100 + i,
   storageKey: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`,
-  uploadedBy: by,
+  uploadedBy: idOf(by),
 });
+const by = (name: string) => (d: any) => idOf(name).equals(d.uploadedBy);
 
 test('200 + 200 concurrent uploads: the addon loses none, the database holds one gapless sequence', async () => {
   const [oldResults, newResults] = await Promise.all([
@@ -44,17 +47,17 @@ test('200 + 200 concurrent uploads: the addon loses none, the database holds one
   for (const r of oldFailed) expect((r as PromiseRejectedResult).reason.code).toBe(11000);
   console.log(`rolling deploy: reference repository failed ${oldFailed.length} of 200 uploads; the addon 0 of 200`);
 
-  const docs = await t.db.collection(collection).find({ orderId: 'deploy' }).sort({ version: 1 }).toArray();
+  const docs = await t.db.collection(collection).find({ orderId: idOf('deploy') }).sort({ version: 1 }).toArray();
   expect(docs).toHaveLength(400 - oldFailed.length);
   expect(docs.map((d: any) => d.version)).toEqual(range(docs.length));
-  expect(docs.filter((d: any) => d.uploadedBy === 'new')).toHaveLength(200);
-  expect(docs.filter((d: any) => d.uploadedBy === 'old')).toHaveLength(200 - oldFailed.length);
+  expect(docs.filter(by('new'))).toHaveLength(200);
+  expect(docs.filter(by('old'))).toHaveLength(200 - oldFailed.length);
 }, 180_000); // the reference design's retries on FerretDB took 111 s on a machine at load 14; 60 s was not enough
 
 test('documents written by either load through the Mongoose model without validation errors', async () => {
-  const docs = await t.db.collection(collection).find({ orderId: 'deploy' }).toArray();
-  const byAddon = docs.find((d: any) => d.uploadedBy === 'new');
-  const byMongoose = docs.find((d: any) => d.uploadedBy === 'old');
+  const docs = await t.db.collection(collection).find({ orderId: idOf('deploy') }).toArray();
+  const byAddon = docs.find(by('new'));
+  const byMongoose = docs.find(by('old'));
   expect(byMongoose.__v).toBe(0);
   for (const raw of [byAddon, byMongoose]) {
     const loaded = await oldWriter.model.findById(raw._id);
@@ -68,7 +71,7 @@ test('documents written by either load through the Mongoose model without valida
 });
 
 test('each side continues the sequence the other left', async () => {
-  const count = await t.db.collection(collection).countDocuments({ orderId: 'deploy' });
+  const count = await t.db.collection(collection).countDocuments({ orderId: idOf('deploy') });
   const a = await newWriter.createWithAtomicVersion(asset(1000, 'new'));
   const b = await oldWriter.createWithAtomicVersion(asset(1001, 'old'));
   const c = await newWriter.createWithAtomicVersion(asset(1002, 'new'));

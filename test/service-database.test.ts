@@ -10,8 +10,7 @@ import { MongoClient } from 'mongodb';
 import { createApp } from '../examples/upload-service/src/app';
 import { withFastFailure } from '../examples/upload-service/src/database';
 import { expectGapless, testDatabase, uri } from './support/db';
-import { expectConsistent, makeRepository, makeService } from './support/service';
-import type { Asset, AssetRepositoryPort, NewAsset } from '../examples/upload-service/src/asset-repository';
+import { expectConsistent, makeRepository, makeService, hexOf, idOf } from './support/service';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { startFerretDB } = require('../scripts/ferretdb');
 
@@ -58,14 +57,14 @@ describe('the database down', () => {
   });
 
   test('rows 7 and 10: uploads and listings answer 503 within seconds, saying the database is unavailable, not where it is', async () => {
-    expect((await request(app).post('/orders/o/assets').attach('files', Buffer.from('one'), { filename: 'one.txt' })).status).toBe(201);
+    expect((await request(app).post(`/orders/${hexOf('o')}/assets`).attach('files', Buffer.from('one'), { filename: 'one.txt' })).status).toBe(201);
     await server.stop('SIGKILL');
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
     try {
       for (const send of [
-        () => request(app).post('/orders/o/assets').attach('files', Buffer.from('two'), { filename: 'two.txt' }),
-        () => request(app).get('/orders/o/assets'),
-        () => request(app).get('/orders/o/assets/1'),
+        () => request(app).post(`/orders/${hexOf('o')}/assets`).attach('files', Buffer.from('two'), { filename: 'two.txt' }),
+        () => request(app).get(`/orders/${hexOf('o')}/assets`),
+        () => request(app).get(`/orders/${hexOf('o')}/assets/1`),
       ]) {
         const started = Date.now();
         const res = await send();
@@ -82,14 +81,14 @@ describe('the database down', () => {
     }
     server = await startFerretDB({ dataDir, port: server.port });
     // The refused upload left no bytes: one record, one file.
-    await expectGapless(client.db('svc'), 'assets', 'o', 1);
+    await expectGapless(client.db('svc'), 'assets', idOf('o'), 1);
     await expectConsistent(client.db('svc'), 'assets', dir);
   });
 
   test('row 8: a retry with the same Idempotency-Key after a 503 stores the file once, as the next version', async () => {
     await server.stop('SIGKILL');
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
-    const send = () => request(app).post('/orders/o/assets').set('Idempotency-Key', 'retry-1').attach('files', Buffer.from('three'), { filename: 'three.txt' });
+    const send = () => request(app).post(`/orders/${hexOf('o')}/assets`).set('Idempotency-Key', 'retry-1').attach('files', Buffer.from('three'), { filename: 'three.txt' });
     try {
       expect((await send()).status).toBe(503);
     } finally {
@@ -100,7 +99,7 @@ describe('the database down', () => {
     for (let i = 0; i < 20 && retry.status === 503; i += 1) retry = await send(); // the pool may take a moment to see it back
     expect(retry.status).toBe(201);
     expect(retry.body.assets[0]).toMatchObject({ version: 2, fileName: 'three.txt' });
-    const docs = await expectGapless(client.db('svc'), 'assets', 'o', 2);
+    const docs = await expectGapless(client.db('svc'), 'assets', idOf('o'), 2);
     expect(docs[1].storageKey).toBe(String(docs[1]._id)); // named after the upload's _id
     await expectConsistent(client.db('svc'), 'assets', dir);
   });
@@ -126,7 +125,7 @@ describe('a committed upload whose answer was lost', () => {
   });
 
   const send = () =>
-    request(app).post('/orders/lost/assets').set('Idempotency-Key', 'k-1').attach('files', Buffer.from('proof'), { filename: 'proof.pdf', contentType: 'application/pdf' });
+    request(app).post(`/orders/${hexOf('lost')}/assets`).set('Idempotency-Key', 'k-1').attach('files', Buffer.from('proof'), { filename: 'proof.pdf', contentType: 'application/pdf' });
 
   test('an unknown outcome answers 503 asking for a retry with the same key, and keeps the bytes the record points at', async () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
@@ -142,21 +141,21 @@ describe('a committed upload whose answer was lost', () => {
     expect(res.body.code).toBe('ERR_ASSET_OUTCOME_UNKNOWN');
     expect(res.body.error).toMatch(/same Idempotency-Key/);
     // It did commit: the record is there, and so are its bytes.
-    const [doc] = await expectGapless(t.db, 'lost', 'lost', 1);
+    const [doc] = await expectGapless(t.db, 'lost', idOf('lost'), 1);
     expect(await expectConsistent(t.db, 'lost', dir)).toEqual([doc.storageKey]);
   });
 
   test('the retry with the same key gets the first result: the same version, one record, one file', async () => {
-    const first = await t.db.collection('lost').findOne({ orderId: 'lost' });
+    const first = await t.db.collection('lost').findOne({ orderId: idOf('lost') });
     for (let i = 0; i < 2; i += 1) {
       const res = await send();
       expect(res.status).toBe(201);
       expect(res.body.assets).toHaveLength(1);
       expect(res.body.assets[0]).toMatchObject({ version: 1, _id: String(first._id), storageKey: first.storageKey });
     }
-    await expectGapless(t.db, 'lost', 'lost', 1);
+    await expectGapless(t.db, 'lost', idOf('lost'), 1);
     await expectConsistent(t.db, 'lost', dir);
-    const bytes = await request(app).get('/orders/lost/assets/1');
+    const bytes = await request(app).get(`/orders/${hexOf('lost')}/assets/1`);
     expect(bytes.status).toBe(200);
   });
 });

@@ -13,7 +13,7 @@ import { AssetService } from '../examples/upload-service/src/asset-service';
 import { FileStore } from '../examples/upload-service/src/file-store';
 import type { Asset, AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
 import { expectGapless, range, testDatabase, uri } from './support/db';
-import { expectConsistent, fakeFile, makeRepository, storedKeys } from './support/service';
+import { expectConsistent, fakeFile, makeRepository, storedKeys, idOf, hexOf } from './support/service';
 
 const mountPoint = mkdtempSync(path.join(os.tmpdir(), 'full-store-'));
 function tryMount(): string | null {
@@ -51,7 +51,7 @@ const kib = (n: number) => Buffer.alloc(n * 1024, 0x61);
 
 maybe('a request that fills the disk answers 507, and neither its partial file nor its earlier files stay', async () => {
   const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
-  let req = request(app).post('/orders/full/assets');
+  let req = request(app).post(`/orders/${hexOf('full')}/assets`);
   for (const i of range(3)) req = req.attach('files', kib(400), { filename: `big-${i}.bin` });
   const res = await req;
   warn.mockRestore();
@@ -60,9 +60,9 @@ maybe('a request that fills the disk answers 507, and neither its partial file n
   expect(await t.db.collection('disk').countDocuments()).toBe(0);
   expect(await storedKeys(dir)).toEqual([]);
   // The space came back: the next upload is stored.
-  const next = await request(app).post('/orders/full/assets').attach('files', kib(10), { filename: 'small.bin' });
+  const next = await request(app).post(`/orders/${hexOf('full')}/assets`).attach('files', kib(10), { filename: 'small.bin' });
   expect(next.status).toBe(201);
-  await expectGapless(t.db, 'disk', 'full', 1);
+  await expectGapless(t.db, 'disk', idOf('full'), 1);
   await expectConsistent(t.db, 'disk', dir);
 });
 
@@ -70,7 +70,7 @@ maybe('filling the disk one upload at a time: 201 until 507, then 201 again once
   const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
   const statuses: number[] = [];
   for (let i = 0; i < 30 && !statuses.includes(507); i += 1) {
-    const res = await request(app).post('/orders/fill/assets').attach('files', kib(90), { filename: `f${i}.bin` });
+    const res = await request(app).post(`/orders/${hexOf('fill')}/assets`).attach('files', kib(90), { filename: `f${i}.bin` });
     statuses.push(res.status);
   }
   warn.mockRestore();
@@ -78,15 +78,15 @@ maybe('filling the disk one upload at a time: 201 until 507, then 201 again once
   expect(statuses.slice(0, -1).every((s) => s === 201)).toBe(true);
   const stored = statuses.length - 1;
   expect(stored).toBeGreaterThan(5);
-  await expectGapless(t.db, 'disk', 'fill', stored);
+  await expectGapless(t.db, 'disk', idOf('fill'), stored);
   await expectConsistent(t.db, 'disk', dir);
   // The service's own put (bytes in memory) on a full disk: refused, nothing left over.
   await expect(service.uploadAsset(fakeFile('more.bin', 'x'.repeat(200 * 1024)), 'fill', 'svc')).rejects.toMatchObject({ code: 'ENOSPC' });
   await expectConsistent(t.db, 'disk', dir);
   // Space freed (a record and its file deleted together): uploads go on, at the next version.
-  const last = await t.db.collection('disk').findOneAndDelete({ orderId: 'fill', version: 1 });
+  const last = await t.db.collection('disk').findOneAndDelete({ orderId: idOf('fill'), version: 1 });
   await fs.rm(path.join(dir, last!.storageKey));
-  const again = await request(app).post('/orders/fill/assets').attach('files', kib(40), { filename: 'again.bin' });
+  const again = await request(app).post(`/orders/${hexOf('fill')}/assets`).attach('files', kib(40), { filename: 'again.bin' });
   expect(again.status).toBe(201);
   expect(again.body.assets[0].version).toBe(stored + 1);
   await expectConsistent(t.db, 'disk', dir);

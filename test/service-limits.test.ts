@@ -11,7 +11,7 @@ import { createApp } from '../examples/upload-service/src/app';
 import { createServer, listen } from '../examples/upload-service/src/http-server';
 import type { Limits } from '../examples/upload-service/src/limits';
 import { expectGapless, range, testDatabase, uri } from './support/db';
-import { expectConsistent, makeRepository, makeService, multipart, storedKeys } from './support/service';
+import { expectConsistent, makeRepository, makeService, multipart, storedKeys, idOf, hexOf } from './support/service';
 import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
 
 let t: any;
@@ -53,45 +53,45 @@ describe('row 2: a request cannot grow without bound', () => {
     ];
     for (const c of cases) {
       const { body, contentType } = multipart(c.parts);
-      const res = await request(app).post('/orders/fields/assets').set('Content-Type', contentType).send(body);
+      const res = await request(app).post(`/orders/${hexOf('fields')}/assets`).set('Content-Type', contentType).send(body);
       expect([res.status, res.body.code]).toEqual([c.status, c.code]);
     }
     expect(await t.db.collection('fields').countDocuments()).toBe(0);
     expect(await storedKeys(dir)).toEqual([]); // the file streamed before the refusal was removed
-    const ok = await request(app).post('/orders/fields/assets').attach('files', Buffer.from('fine'), { filename: 'ok.pdf' });
+    const ok = await request(app).post(`/orders/${hexOf('fields')}/assets`).attach('files', Buffer.from('fine'), { filename: 'ok.pdf' });
     expect(ok.status).toBe(201);
-    await expectGapless(t.db, 'fields', 'fields', 1);
+    await expectGapless(t.db, 'fields', idOf('fields'), 1);
     await expectConsistent(t.db, 'fields', dir);
   });
 });
 
 describe('row 3: records stay small and the listing cannot fail', () => {
-  test('uploadedBy of 1 MiB, or over 200 characters, after 20 files: 400, no record, no file', async () => {
+  test('uploadedBy of 1 MiB, over 200 characters, or not a user id, after 20 files: 400, no record, no file', async () => {
     const { app, dir } = await serviceFor('records');
-    for (const [uploadedBy, code] of [['x'.repeat(1024 * 1024), 'LIMIT_FIELD_VALUE'], ['é'.repeat(201), 'ERR_UPLOADED_BY_TOO_LONG']]) {
-      let req = request(app).post('/orders/big/assets');
+    for (const [uploadedBy, code] of [['x'.repeat(1024 * 1024), 'LIMIT_FIELD_VALUE'], ['é'.repeat(201), 'ERR_UPLOADED_BY_TOO_LONG'], ['日'.repeat(200), 'ERR_INVALID_ID']]) {
+      let req = request(app).post(`/orders/${hexOf('big')}/assets`);
       for (const i of range(20)) req = req.attach('files', Buffer.alloc(0), { filename: `empty-${i}.txt` });
       const res = await req.field('uploadedBy', uploadedBy);
       expect([res.status, res.body.code]).toEqual([400, code]);
     }
     expect(await t.db.collection('records').countDocuments()).toBe(0);
     expect(await storedKeys(dir)).toEqual([]);
-    const ok = await request(app).post('/orders/big/assets').attach('files', Buffer.from('x'), { filename: 'x.txt' }).field('uploadedBy', '日'.repeat(200));
+    const ok = await request(app).post(`/orders/${hexOf('big')}/assets`).attach('files', Buffer.from('x'), { filename: 'x.txt' }).field('uploadedBy', hexOf('alice'));
     expect(ok.status).toBe(201);
-    expect((await t.db.collection('records').findOne({ orderId: 'big' })).uploadedBy).toBe('日'.repeat(200));
+    expect((await t.db.collection('records').findOne({ orderId: idOf('big') })).uploadedBy).toEqual(idOf('alice'));
     await expectConsistent(t.db, 'records', dir);
   });
 
-  test('an order of 130 versions, 30 of them carrying 1 MiB written before the cap: paged, projected, every version once', async () => {
+  test('an order of 130 versions, 30 of them carrying 1 MiB in a field the listing does not show: paged, projected, every version once', async () => {
     const { app, repository } = await serviceFor('listing');
-    const data = (i: number, uploadedBy: string) => ({ orderId: 'fat', fileName: `f${i}.pdf`, mimeType: 'application/pdf', fileSize: i, storageKey: `k${i}`, uploadedBy });
-    await Promise.all(range(30).map((i) => repository.createWithAtomicVersion(data(i, 'u'.repeat(1024 * 1024)))));
-    await Promise.all(range(100, 31).map((i) => repository.createWithAtomicVersion(data(i, 'bob'))));
+    const data = (i: number, fileUrl: string) => ({ orderId: idOf('fat'), uploadedBy: idOf('bob'), fileName: `f${i}.pdf`, fileUrl, mimeType: 'application/pdf', fileSize: i, storageKey: `k${i}` });
+    await Promise.all(range(30).map((i) => repository.createWithAtomicVersion(data(i, `/files/${'u'.repeat(1024 * 1024)}`))));
+    await Promise.all(range(100, 31).map((i) => repository.createWithAtomicVersion(data(i, `/files/k${i}`))));
 
     const seen: number[] = [];
     let after: number | null = null;
     for (let page = 0; page < 10 && (page === 0 || after !== null); page += 1) {
-      const res: request.Response = await request(app).get(`/orders/fat/assets${after ? `?after=${after}` : ''}`);
+      const res: request.Response = await request(app).get(`/orders/${hexOf('fat')}/assets${after ? `?after=${after}` : ''}`);
       expect(res.status).toBe(200);
       expect(res.text.length).toBeLessThan(20_000); // 50 summaries, not 30 MiB
       expect(res.body.assets.length).toBeLessThanOrEqual(50);
@@ -101,11 +101,11 @@ describe('row 3: records stay small and the listing cannot fail', () => {
     }
     expect(after).toBeNull();
     expect(seen).toEqual(range(130).reverse());
-    const small = await request(app).get('/orders/fat/assets?limit=7&after=10');
+    const small = await request(app).get(`/orders/${hexOf('fat')}/assets?limit=7&after=10`);
     expect(small.body.assets.map((a: any) => a.version)).toEqual([9, 8, 7, 6, 5, 4, 3]);
     expect(small.body.next).toBe(3);
     for (const bad of ['limit=0', 'limit=501', 'limit=abc', 'after=-1', 'after=1e3']) {
-      expect((await request(app).get(`/orders/fat/assets?${bad}`)).status).toBe(400);
+      expect((await request(app).get(`/orders/${hexOf('fat')}/assets?${bad}`)).status).toBe(400);
     }
   });
 });
@@ -129,7 +129,7 @@ describe('row 4: memory and connections are bounded', () => {
     const boundary = 'zzBOUNDARYzz';
     const first = multipart([{ name: 'files', filename: 'a.bin', value: Buffer.alloc(512 * 1024, 1) }], boundary).body;
     const partOne = first.subarray(0, first.length - `--${boundary}--\r\n`.length); // a whole file, then nothing
-    const head = `POST /orders/held/assets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const head = `POST /orders/${hexOf('held')}/assets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`;
     const chunk = (b: Buffer) => Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')]);
     const held = [rawRequest(port, head, chunk(partOne)), rawRequest(port, head, chunk(partOne))];
 
@@ -144,7 +144,7 @@ describe('row 4: memory and connections are bounded', () => {
     expect(await t.db.collection('inflight').countDocuments()).toBe(0);
 
     const started = Date.now();
-    const third = await request(`http://127.0.0.1:${port}`).post('/orders/held/assets').attach('files', Buffer.alloc(1024), { filename: 'c.bin' });
+    const third = await request(`http://127.0.0.1:${port}`).post(`/orders/${hexOf('held')}/assets`).attach('files', Buffer.alloc(1024), { filename: 'c.bin' });
     expect(third.status).toBe(503);
     expect(third.headers['retry-after']).toBe('2');
     expect(third.body.code).toBe('ERR_TOO_MANY_UPLOADS');
@@ -153,9 +153,9 @@ describe('row 4: memory and connections are bounded', () => {
     for (const h of held) h.socket.write(Buffer.concat([chunk(Buffer.from(`--${boundary}--\r\n`)), Buffer.from('0\r\n\r\n')]));
     const answers = await Promise.all(held.map((h) => h.closed));
     for (const a of answers) expect(a).toMatch(/^HTTP\/1\.1 201/);
-    await expectGapless(t.db, 'inflight', 'held', 2);
+    await expectGapless(t.db, 'inflight', idOf('held'), 2);
     await expectConsistent(t.db, 'inflight', dir);
-    const after = await request(app).post('/orders/held/assets').attach('files', Buffer.alloc(10), { filename: 'd.bin' });
+    const after = await request(app).post(`/orders/${hexOf('held')}/assets`).attach('files', Buffer.alloc(10), { filename: 'd.bin' });
     expect(after.status).toBe(201); // the cap counts down again
   });
 
@@ -163,8 +163,8 @@ describe('row 4: memory and connections are bounded', () => {
     const { app, dir } = await serviceFor('trickle');
     const port = await serve(app, { headersTimeoutMs: 1000, requestTimeoutMs: 2000 });
     const boundary = 'tt';
-    const bodyHead = `POST /orders/slow/assets HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 100000\r\n\r\n--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="s.bin"\r\n\r\n`;
-    const clients = range(100).map((i) => rawRequest(port, i % 2 ? 'POST /orders/slow/assets HTTP/1.1\r\nHo' : bodyHead));
+    const bodyHead = `POST /orders/${hexOf('slow')}/assets HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 100000\r\n\r\n--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="s.bin"\r\n\r\n`;
+    const clients = range(100).map((i) => rawRequest(port, i % 2 ? `POST /orders/${hexOf('slow')}/assets HTTP/1.1\r\nHo` : bodyHead));
     const closedAt: number[] = [];
     const start = Date.now();
     clients.forEach((c, i) => c.closed.then(() => (closedAt[i] = Date.now() - start)));

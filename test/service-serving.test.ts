@@ -5,7 +5,7 @@ import request from 'supertest';
 import { createApp } from '../examples/upload-service/src/app';
 import { contentDisposition } from '../examples/upload-service/src/file-response';
 import { testDatabase, uri } from './support/db';
-import { expectConsistent, makeRepository, makeService } from './support/service';
+import { expectConsistent, makeRepository, makeService, idOf, hexOf } from './support/service';
 import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
 
 let t: any;
@@ -46,13 +46,13 @@ const SVG = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.doma
 
 test('row 1: HTML and SVG with script are served as downloads of opaque bytes, with nosniff and a sandboxing CSP', async () => {
   const post = await request(app)
-    .post('/orders/xss/assets')
+    .post(`/orders/${hexOf('xss')}/assets`)
     .attach('files', Buffer.from(HTML), { filename: 'page.html', contentType: 'text/html' })
     .attach('files', Buffer.from(SVG), { filename: 'logo.svg', contentType: 'image/svg+xml' });
   expect(post.status).toBe(201);
 
   for (const [version, name, body] of [[1, 'page.html', HTML], [2, 'logo.svg', SVG]] as const) {
-    const res = await bytes(request(app).get(`/orders/xss/assets/${version}`));
+    const res = await bytes(request(app).get(`/orders/${hexOf('xss')}/assets/${version}`));
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/octet-stream');
     expect(res.headers['content-disposition']).toBe(`attachment; filename="${name}"`);
@@ -61,55 +61,55 @@ test('row 1: HTML and SVG with script are served as downloads of opaque bytes, w
     expect(res.body.toString()).toBe(body); // the bytes as uploaded, just not runnable here
   }
   // What the database holds keeps the type the client claimed; only serving changed.
-  const docs = await t.db.collection('serving').find({ orderId: 'xss' }).sort({ version: 1 }).toArray();
+  const docs = await t.db.collection('serving').find({ orderId: idOf('xss') }).sort({ version: 1 }).toArray();
   expect(docs.map((d: any) => [d.fileName, d.mimeType])).toEqual([['page.html', 'text/html'], ['logo.svg', 'image/svg+xml']]);
   await expectConsistent(t.db, 'serving', dir);
 });
 
 test('row 1: passive types stay inline, still with nosniff and the CSP; active ones are bytes however their type is spelled', async () => {
   const post = await request(app)
-    .post('/orders/passive/assets')
+    .post(`/orders/${hexOf('passive')}/assets`)
     .attach('files', Buffer.from('\x89PNG'), { filename: 'a.png', contentType: 'image/png' })
     .attach('files', Buffer.from('x'), { filename: 'b.html', contentType: 'TEXT/HTML; charset=utf-8' })
     .attach('files', Buffer.from('y'), { filename: 'c.svg', contentType: 'Image/SVG+XML; charset=utf-8' });
   expect(post.status).toBe(201);
-  const png = await bytes(request(app).get('/orders/passive/assets/1'));
+  const png = await bytes(request(app).get(`/orders/${hexOf('passive')}/assets/1`));
   expect(png.headers['content-type']).toBe('image/png');
   expect(png.headers['content-disposition']).toBe('inline; filename="a.png"');
   expect(png.headers['x-content-type-options']).toBe('nosniff');
   expect(png.headers['content-security-policy']).toMatch(/sandbox/);
   for (const v of [2, 3]) {
-    const res = await bytes(request(app).get(`/orders/passive/assets/${v}`));
+    const res = await bytes(request(app).get(`/orders/${hexOf('passive')}/assets/${v}`));
     expect(res.headers['content-type']).toBe('application/octet-stream');
     expect(res.headers['content-disposition']).toMatch(/^attachment;/);
   }
-  expect(await t.db.collection('serving').countDocuments({ orderId: 'passive' })).toBe(3);
+  expect(await t.db.collection('serving').countDocuments({ orderId: idOf('passive') })).toBe(3);
   await expectConsistent(t.db, 'serving', dir);
 });
 
 test('row 11: names with quotes, semicolons, % and non-ASCII go out as filename*=UTF-8 and read back exactly', async () => {
   const names = ['say "hi".pdf', 'semi;colon=1.pdf', '50% off.pdf', 'Ünïcødé-日本.pdf', "it's (1) *.pdf", '😀.pdf'];
-  let req = request(app).post('/orders/names/assets');
+  let req = request(app).post(`/orders/${hexOf('names')}/assets`);
   for (const name of names) req = req.attach('files', Buffer.from(name), { filename: name, contentType: 'application/pdf' });
   const post = await req;
   expect(post.status).toBe(201);
   expect(post.body.assets.map((a: any) => a.fileName)).toEqual(names);
 
   for (const [i, name] of names.entries()) {
-    const res = await bytes(request(app).get(`/orders/names/assets/${i + 1}`));
+    const res = await bytes(request(app).get(`/orders/${hexOf('names')}/assets/${i + 1}`));
     const header = res.headers['content-disposition'];
     const plain = /^[\x20-\x7e]*$/.test(name) && !/["\\%]/.test(name);
     expect(header).toMatch(plain ? /^inline; filename="[\x20-\x7e]*"$/ : /^inline; filename="[\x20-\x7e]*"; filename\*=UTF-8''[A-Za-z0-9%!._~-]+$/);
     expect(header.split('filename="')[1].split('"')[0]).not.toMatch(/["\\%]/); // the ASCII fallback cannot break out of its quotes
     expect(nameFrom(header)).toBe(name);
   }
-  const stored = await t.db.collection('serving').find({ orderId: 'names' }).sort({ version: 1 }).toArray();
+  const stored = await t.db.collection('serving').find({ orderId: idOf('names') }).sort({ version: 1 }).toArray();
   expect(stored.map((d: any) => d.fileName)).toEqual(names);
 });
 
 test('row 11: a name over 255 characters is refused with 400 and nothing is stored, so no header grows past a few kB', async () => {
   const before = await t.db.collection('serving').countDocuments();
-  const res = await request(app).post('/orders/long/assets').attach('files', Buffer.from('x'), { filename: `${'名'.repeat(1700)}.pdf` });
+  const res = await request(app).post(`/orders/${hexOf('long')}/assets`).attach('files', Buffer.from('x'), { filename: `${'名'.repeat(1700)}.pdf` });
   expect(res.status).toBe(400);
   expect(res.body.code).toBe('ERR_FILE_NAME_TOO_LONG');
   expect(await t.db.collection('serving').countDocuments()).toBe(before);

@@ -1,11 +1,25 @@
 // One suite for the existing upload service, run against each repository in
-// turn. The only difference between the two runs is which repository is
-// constructed: that is the proof uploadAsset() switches without changes.
+// turn, both on the example's model (asset-model.ts). The only difference
+// between the two runs is which repository is constructed, and what each
+// resolved is compared at the end: that is the proof uploadAsset() switches
+// without changes.
 import { promises as fs } from 'fs';
+import mongoose from 'mongoose';
 import { testDatabase, expectGapless, range, uri } from './support/db';
-import { makeRepository, makeService, fakeFile, RepositoryKind } from './support/service';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import { makeRepository, makeService, fakeFile, idOf, RepositoryKind } from './support/service';
+import type { Asset, AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
 import type { AssetService } from '../examples/upload-service/src/asset-service';
+
+const ORDER = (name: string) => idOf(name).toHexString();
+const alice = idOf('alice').toHexString();
+
+/** What must be equal across repositories: all but the _id, the timestamps and the random storage key. */
+function comparable(asset: Asset) {
+  const { _id, createdAt, updatedAt, storageKey, fileUrl, ...rest } = asset as any; // eslint-disable-line @typescript-eslint/no-unused-vars
+  return { ...rest, fileUrl: fileUrl.replace(storageKey, '<key>') };
+}
+const resolved: Record<RepositoryKind, unknown[]> = { mongoose: [], addon: [] };
+const refused: Record<RepositoryKind, unknown[]> = { mongoose: [], addon: [] };
 
 describe.each<RepositoryKind>(['mongoose', 'addon'])('AssetService.uploadAsset with the %s repository', (kind) => {
   let t: any;
@@ -14,6 +28,11 @@ describe.each<RepositoryKind>(['mongoose', 'addon'])('AssetService.uploadAsset w
   let cleanup: () => Promise<void>;
   let dir: string;
   const collection = `svc_${kind}`;
+  const upload = async (...args: Parameters<AssetService['uploadAsset']>) => {
+    const asset = await service.uploadAsset(...args);
+    resolved[kind].push(comparable(asset));
+    return asset;
+  };
 
   beforeAll(async () => {
     t = await testDatabase(`${__filename}_${kind}`);
@@ -26,37 +45,50 @@ describe.each<RepositoryKind>(['mongoose', 'addon'])('AssetService.uploadAsset w
     await t.done();
   });
 
-  test('stores the file and records v1 with its metadata', async () => {
-    const asset = await service.uploadAsset(fakeFile('brief.pdf'), 'ord-1', 'alice');
-    expect(asset).toMatchObject({ orderId: 'ord-1', fileName: 'brief.pdf', mimeType: 'application/pdf', uploadedBy: 'alice', version: 1, versionLabel: 'v1' });
+  test('stores the file and records v1 as the model builds it: cast ids, default status, derived extension, __v, timestamps', async () => {
+    const asset = await upload(fakeFile('Brief.PDF'), ORDER('ord-1'), alice);
+    expect(asset).toMatchObject({ orderId: idOf('ord-1'), uploadedBy: idOf('alice'), fileName: 'Brief.PDF', mimeType: 'application/pdf', status: 'active', extension: 'pdf', version: 1, versionLabel: 'v1', __v: 0 });
+    expect(asset.orderId).toBeInstanceOf(mongoose.Types.ObjectId);
+    expect(asset.fileUrl).toBe(`/files/${asset.storageKey}`);
     expect(asset.createdAt).toBeInstanceOf(Date);
-    const { bytes } = await service.getAssetFile('ord-1', 1);
-    expect(bytes.toString()).toBe('contents of brief.pdf');
-    await expectGapless(t.db, collection, 'ord-1', 1);
+    const { bytes } = await service.getAssetFile(ORDER('ord-1'), 1);
+    expect(bytes.toString()).toBe('contents of Brief.PDF');
+    await expectGapless(t.db, collection, idOf('ord-1'), 1);
   });
 
   test('three concurrent uploads get 1, 2, 3 and the next one continues at 4', async () => {
-    await Promise.all(range(3).map((i) => service.uploadAsset(fakeFile(`p${i}.pdf`), 'ord-2', 'bob')));
-    const fourth = await service.uploadAsset(fakeFile('p4.pdf'), 'ord-2', 'bob');
+    const first = await Promise.all(range(3).map((i) => service.uploadAsset(fakeFile(`p${i}.pdf`), ORDER('ord-2'), alice)));
+    resolved[kind].push(first.map((a) => a.versionLabel).sort());
+    const fourth = await upload(fakeFile('p4.pdf'), ORDER('ord-2'), alice);
     expect(fourth.version).toBe(4);
-    await expectGapless(t.db, collection, 'ord-2', 4);
+    await expectGapless(t.db, collection, idOf('ord-2'), 4);
   });
 
   test('orders keep independent sequences', async () => {
-    await Promise.all(['a', 'b'].flatMap((o) => range(2).map((i) => service.uploadAsset(fakeFile(`${o}${i}.pdf`), `ord-${o}`, 'carol'))));
-    await expectGapless(t.db, collection, 'ord-a', 2);
-    await expectGapless(t.db, collection, 'ord-b', 2);
+    await Promise.all(['a', 'b'].flatMap((o) => range(2).map((i) => service.uploadAsset(fakeFile(`${o}${i}.pdf`), ORDER(`ord-${o}`)))));
+    await expectGapless(t.db, collection, idOf('ord-a'), 2);
+    await expectGapless(t.db, collection, idOf('ord-b'), 2);
   });
 
-  test('a refused upload leaves neither a record nor its bytes', async () => {
-    await expect(service.uploadAsset(fakeFile(''), 'ord-3', 'dave')).rejects.toMatchObject({ name: 'ValidationError' });
-    expect(await t.db.collection(collection).countDocuments({ orderId: 'ord-3' })).toBe(0);
-    // One stored file per record: the refused upload's bytes were removed.
+  test('a refused upload (the schema says why) leaves neither a record nor its bytes', async () => {
+    const err = await service.uploadAsset(fakeFile('x.pdf', 'x', ''), ORDER('ord-3'), alice).catch((e) => e);
+    expect(err).toBeInstanceOf(mongoose.Error.ValidationError);
+    refused[kind].push({ name: err.name, paths: Object.keys(err.errors) });
+    await expect(service.uploadAsset(fakeFile('y.pdf'), ORDER('ord-3'), 'not-a-user-id')).rejects.toMatchObject({ name: 'ValidationError', field: 'uploadedBy' });
+    expect(await t.db.collection(collection).countDocuments({ orderId: idOf('ord-3') })).toBe(0);
+    // One stored file per record: the refused uploads' bytes were removed.
     expect((await fs.readdir(dir)).length).toBe(await t.db.collection(collection).countDocuments());
   });
 
   test('listAssets gives the versions newest first', async () => {
-    const list = await service.listAssets('ord-2');
+    const list = await service.listAssets(ORDER('ord-2'));
     expect(list.map((a) => a.version)).toEqual([4, 3, 2, 1]);
   });
+});
+
+test('both repositories resolved deep-equal documents, and refused alike', () => {
+  expect(resolved.addon).toHaveLength(3);
+  expect(resolved.addon).toEqual(resolved.mongoose);
+  expect(refused.addon).toEqual(refused.mongoose);
+  expect(refused.addon).toEqual([{ name: 'ValidationError', paths: ['mimeType'] }]);
 });

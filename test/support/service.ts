@@ -1,10 +1,15 @@
 // Builds the example upload service on a test database, with either
-// repository: the reference design on Mongoose, or this package.
+// repository on the example's model: the reference design on Mongoose, or
+// this package in model mode.
 import os from 'os';
 import path from 'path';
+import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import type { Db } from 'mongodb';
+import mongoose from 'mongoose';
+import { ObjectId } from 'bson';
 import { AssetRepository } from 'atomic-asset-version';
+import { assetModel, IAsset } from '../../examples/upload-service/src/asset-model';
 import type { Asset, AssetRepositoryPort } from '../../examples/upload-service/src/asset-repository';
 import { AssetService } from '../../examples/upload-service/src/asset-service';
 import { FileStore } from '../../examples/upload-service/src/file-store';
@@ -19,9 +24,28 @@ export async function makeRepository(
   collection: string,
   addonOptions: Record<string, unknown> = {},
 ): Promise<AssetRepositoryPort> {
-  return kind === 'mongoose'
-    ? MongooseAssetRepository.connect(uri, dbName, collection)
-    : new AssetRepository({ uri, dbName, collection, ...addonOptions });
+  if (kind === 'mongoose') return MongooseAssetRepository.connect(uri, dbName, collection);
+  // As the app has it: its connection (not awaited: a database down at start
+  // is the repository's to report), its model, the repository on the model.
+  // Without autoIndex: the repository makes the index it needs, and on
+  // FerretDB Mongoose's background build of the same index racing it can
+  // fail (server.ts awaits Asset.init() before serving instead).
+  const connection = mongoose.createConnection(uri, { dbName, autoIndex: false });
+  connection.on('error', () => {});
+  connection.asPromise().catch(() => {});
+  const repository = new AssetRepository<IAsset>({ model: assetModel(connection, collection), ...addonOptions });
+  return {
+    createWithAtomicVersion: (data, retryCount) => repository.createWithAtomicVersion(data, retryCount),
+    async close() {
+      await repository.close();
+      await connection.close();
+    },
+  };
+}
+
+/** An order's or a user's id, from a name a test can read: the records hold ObjectIds. */
+export function idOf(name: string): ObjectId {
+  return new ObjectId(createHash('sha256').update(name).digest('hex').slice(0, 24));
 }
 
 export async function makeService(repository: AssetRepositoryPort, db: Db, collection: string) {
@@ -61,3 +85,6 @@ export function multipart(parts: Array<{ name: string; value?: string | Buffer; 
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
 }
+
+/** idOf(name) as a URL or a form field carries it. */
+export const hexOf = (name: string): string => idOf(name).toHexString();

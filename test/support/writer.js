@@ -3,8 +3,10 @@
 // A second process that writes uploads to one order, to provoke real
 // conflicts. argv[2] is JSON: { uri, dbName, collection, orderId, count,
 // options }, or `uploads: [orderId, …]` (one upload each) instead of orderId
-// and count. Prints one JSON line: { ok, failed, versions, errors, stats,
+// and count; with `objectIdOrder`, orderId is an ObjectId's hex. Prints one
+// JSON line: { ok, failed, versions, errors, stats,
 // assets: [[fileName, version], …] }.
+const { ObjectId } = require('bson');
 const { AssetRepository } = require('../..');
 
 async function main() {
@@ -15,7 +17,8 @@ async function main() {
     process.send('ready');
     await new Promise((resolve) => process.once('message', resolve)); // "go"
   }
-  const orders = job.uploads || Array.from({ length: job.count }, () => job.orderId);
+  const orderId = job.objectIdOrder ? new ObjectId(job.orderId) : job.orderId;
+  const orders = job.uploads || Array.from({ length: job.count }, () => orderId);
   const results = await Promise.allSettled(
     orders.map((orderId, i) => repo.createWithAtomicVersion({ orderId, fileName: `p${process.pid}-${i}.pdf`, fileSize: i })),
   );

@@ -77,8 +77,8 @@ export function createApp({ service, ...given }: AppOptions): express.Express {
       }
       const key = idempotencyKey(req.get('Idempotency-Key'));
       const by = req.body?.uploadedBy;
-      const uploadedBy = typeof by === 'string' && by !== '' ? by : 'anonymous';
-      if ([...uploadedBy].length > limits.maxUploadedByLength) {
+      const uploadedBy = typeof by === 'string' && by !== '' ? by : undefined; // the uploader's user id, when given
+      if (uploadedBy !== undefined && [...uploadedBy].length > limits.maxUploadedByLength) {
         throw new HttpError(400, `uploadedBy is longer than ${limits.maxUploadedByLength} characters`, 'ERR_UPLOADED_BY_TOO_LONG');
       }
       const { orderId } = req.params;

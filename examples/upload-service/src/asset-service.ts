@@ -2,7 +2,7 @@
 // AssetRepositoryPort: swapping the Mongoose repository for
 // atomic-asset-version changes nothing here.
 import type { ReadStream } from 'fs';
-import type { ObjectId } from 'bson';
+import { ObjectId } from 'bson';
 import type { Collection } from 'mongodb';
 import type { Asset, AssetRepositoryPort } from './asset-repository';
 import type { FileStore } from './file-store';
@@ -20,6 +20,24 @@ export interface UploadedFile {
 }
 
 export class NotFoundError extends Error {}
+
+/** An order or user id that is not an ObjectId: the client's mistake (400). */
+export class InvalidIdError extends Error {
+  readonly name = 'ValidationError';
+  readonly code = 'ERR_INVALID_ID';
+  constructor(readonly field: string) {
+    super(`${field} must be an ObjectId: 24 hexadecimal digits`);
+  }
+}
+
+/** Ids arrive as text (a URL, a form field); the records hold ObjectIds. */
+function toObjectId(id: string, field: string): ObjectId {
+  if (!/^[0-9a-f]{24}$/i.test(id)) throw new InvalidIdError(field);
+  return new ObjectId(id);
+}
+
+/** Where a CDN in front of the file store would serve the bytes; this example serves them by version. */
+const fileUrl = (storageKey: string) => `/files/${storageKey}`;
 
 /**
  * What a listing shows, and all it reads: however large an order's records
@@ -41,7 +59,7 @@ export class AssetService {
     private readonly assets: Collection<Asset>,
   ) {}
 
-  async uploadAsset(file: UploadedFile, orderId: string, uploadedBy: string): Promise<Asset> {
+  async uploadAsset(file: UploadedFile, orderId: string, uploadedBy?: string): Promise<Asset> {
     const [result] = await this.uploadAssets([file], orderId, uploadedBy);
     if (result.status === 'rejected') throw result.reason;
     return result.value;
@@ -52,7 +70,7 @@ export class AssetService {
    * records are created in the order the files came, so their versions
    * follow that order.
    */
-  async uploadAssets(files: UploadedFile[], orderId: string, uploadedBy: string): Promise<PromiseSettledResult<Asset>[]> {
+  async uploadAssets(files: UploadedFile[], orderId: string, uploadedBy?: string): Promise<PromiseSettledResult<Asset>[]> {
     const stored = await Promise.allSettled(files.map((f) => this.store(f)));
     return Promise.allSettled(
       files.map((file, i) => {
@@ -73,16 +91,17 @@ export class AssetService {
     return { key: named, ours: await this.files.adopt(key, named) };
   }
 
-  private async record(file: UploadedFile, stored: { key: string; ours: boolean }, orderId: string, uploadedBy: string): Promise<Asset> {
+  private async record(file: UploadedFile, stored: { key: string; ours: boolean }, orderId: string, uploadedBy?: string): Promise<Asset> {
     try {
       const asset = await this.assetRepository.createWithAtomicVersion({
         ...(file._id ? { _id: file._id } : {}),
-        orderId,
+        orderId: toObjectId(orderId, 'orderId'),
+        ...(uploadedBy !== undefined ? { uploadedBy: toObjectId(uploadedBy, 'uploadedBy') } : {}),
         fileName: file.originalname,
+        fileUrl: fileUrl(stored.key),
         mimeType: file.mimetype,
         fileSize: file.size,
         storageKey: stored.key,
-        uploadedBy,
       });
       // A retry of an upload stored earlier under other bytes: those are the asset's.
       if (asset.storageKey !== stored.key && stored.ours) await this.files.remove(stored.key);
@@ -98,14 +117,15 @@ export class AssetService {
 
   /** Versions of an order, newest first; only the fields a listing shows, a page at a time. */
   listAssets(orderId: string, page: { limit?: number; before?: number } = {}): Promise<AssetSummary[]> {
-    const filter = page.before ? { orderId, version: { $lt: page.before } } : { orderId };
+    const id = toObjectId(orderId, 'orderId');
+    const filter = page.before ? { orderId: id, version: { $lt: page.before } } : { orderId: id };
     const cursor = this.assets.find(filter, { projection: LISTED_FIELDS }).sort({ version: -1 });
     if (page.limit) cursor.limit(page.limit);
     return cursor.toArray() as unknown as Promise<AssetSummary[]>;
   }
 
   private async find(orderId: string, version: number): Promise<Asset> {
-    const asset = (await this.assets.findOne({ orderId, version })) as Asset | null;
+    const asset = (await this.assets.findOne({ orderId: toObjectId(orderId, 'orderId'), version })) as Asset | null;
     if (!asset) throw new NotFoundError(`order ${orderId} has no version ${version}`);
     return asset;
   }

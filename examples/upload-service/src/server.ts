@@ -4,8 +4,10 @@
 // PostgreSQL cluster of its own with AAV_BACKEND=postgresql.
 import path from 'path';
 import { MongoClient } from 'mongodb';
+import mongoose from 'mongoose';
 import { AssetRepository } from 'atomic-asset-version';
 import { AssetService } from './asset-service';
+import { assetModel, IAsset } from './asset-model';
 import type { Asset, AssetRepositoryPort } from './asset-repository';
 import { FileStore } from './file-store';
 import { createApp } from './app';
@@ -14,6 +16,7 @@ import { createServer, listen } from './http-server';
 import { limitsFromEnv } from './limits';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
+const EXAMPLE_ORDER = '65f1a2b3c4d5e6f708192a3b'; // orders are ObjectIds, as in the page's default
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { startFerretDB } = require(path.join(ROOT, 'scripts', 'ferretdb.js'));
 
@@ -44,7 +47,14 @@ async function main(port: number): Promise<void> {
   }
   uri = withFastFailure(uri);
   const dbName = process.env.DB_NAME || 'uploads';
-  const repository: AssetRepositoryPort = new AssetRepository({ uri, dbName, collection: 'assets' });
+  // The app's one connection, as a Mongoose service has it; the repository
+  // takes the database, collection and connection string from the model.
+  const connection = await mongoose.createConnection(uri, { dbName }).asPromise();
+  started.push(() => connection.close());
+  const Asset = assetModel(connection, 'assets');
+  await Asset.init(); // the model's indexes, before the first upload needs them
+  // was: new MongooseAssetRepository(...), the reference design on the same model
+  const repository: AssetRepositoryPort = new AssetRepository<IAsset>({ model: Asset });
   started.push(() => repository.close());
   const client = await MongoClient.connect(uri);
   started.push(() => client.close());
@@ -53,8 +63,8 @@ async function main(port: number): Promise<void> {
   await listen(http, port);
   started.push(() => new Promise((resolve) => http.close(resolve)));
   console.log(`upload service: http://localhost:${port}/   (Ctrl-C stops it)`);
-  console.log(`  curl -F files=@README.md http://localhost:${port}/orders/ord-1/assets`);
-  console.log(`  curl http://localhost:${port}/orders/ord-1/assets`);
+  console.log(`  curl -F files=@README.md http://localhost:${port}/orders/${EXAMPLE_ORDER}/assets`);
+  console.log(`  curl http://localhost:${port}/orders/${EXAMPLE_ORDER}/assets`);
   const stop = async () => {
     http.closeAllConnections();
     await stopAll();
