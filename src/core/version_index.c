@@ -154,10 +154,20 @@ bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
   BSON_APPEND_BOOL(&index, "unique", true);
   bson_append_document_end(&indexes, &index);
   bson_append_array_end(&cmd, &indexes);
-  bool ok = mongoc_collection_write_command_with_opts(coll, &cmd, NULL, NULL, error);
+  bson_error_t create_error;
+  bool ok = mongoc_collection_write_command_with_opts(coll, &cmd, NULL, NULL, &create_error);
   bson_destroy(&cmd);
-  if (!ok)
+  if (!ok) {
+    /* Another client (Mongoose's autoIndex, another process) may have made
+     * it meanwhile: FerretDB then fails ours ("UNIQUE constraint failed").
+     * What listIndexes shows decides. */
+    state = find_index(coll, name_out, name_size, error, &list_failed);
+    if (!list_failed && state == INDEX_USABLE)
+      return true;
+    if (!list_failed)
+      *error = create_error;
     return false;
+  }
 
   /* FerretDB answers "already exists" for a same-named index even when it is
    * not unique, so trust only what listIndexes shows afterwards. */
