@@ -64,7 +64,7 @@ test('port taken, FerretDB started by the service: it is stopped again, and one 
     const run = await runServer({ PORT: String(port) });
     expect(run.code).toBe(1);
     expect(oneLine(run.stderr)).toEqual([`upload service: port ${port} is already in use; start it on another one: PORT=${port + 1} npm start`]);
-    const ferret = /started FerretDB v[\d.]+ at mongodb:\/\/127\.0\.0\.1:(\d+)\//.exec(run.stdout);
+    const ferret = /started FerretDB v[\d.]+ (?:\(\w+\) )?at mongodb:\/\/127\.0\.0\.1:(\d+)\//.exec(run.stdout);
     expect(ferret).not.toBeNull();
     expect(await canConnect(Number(ferret![1]))).toBe(false); // not orphaned
   } finally {
