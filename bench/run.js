@@ -1,15 +1,18 @@
 'use strict';
 
-// The benchmark: the reference design, this addon, and the raw-insert ceiling,
-// side by side against the same server in one run. A script, not a test:
-// machines are noisy, so read the ratios, not the absolute numbers.
+// The benchmark: the reference design, this addon, and two raw-insert
+// ceilings (one insertOne per upload; unordered insertMany in bulk), side by
+// side against the same server in one run. A script, not a test: machines
+// are noisy, so read the ratios, not the absolute numbers.
 //
 //   npm run bench             full run (about 10 minutes on 2 cores)
 //   npm run bench -- --quick  smaller counts, a smoke run
 //   npm run bench -- --backend postgresql   FerretDB over PostgreSQL (default: sqlite)
 //
-// Writes bench/results/<date>.json (raw figures) and bench/results/throughput.svg
-// (<date>-postgresql.json and throughput-postgresql.svg on PostgreSQL).
+// Writes bench/results/<date>T<time>.json (raw figures) and bench/results/throughput.svg
+// (<date>T<time>-postgresql.json and throughput-postgresql.svg on PostgreSQL);
+// `node bench/report.js <run.json> [<other run.json>]` prints a saved run's
+// tables again, and the second run against the first.
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
@@ -18,6 +21,7 @@ const { MongoClient } = require('mongodb');
 const { AssetRepository } = require('..');
 const { ReferenceRepository } = require('./reference');
 const { throughputChart } = require('./chart');
+const { IMPLS, MANY_ORDERS, report, ratios, targets } = require('./report');
 const { startFerretDB } = require('../scripts/ferretdb');
 const { binDir } = require('../scripts/postgres');
 
@@ -36,7 +40,17 @@ const WORKLOADS = [
   { name: 'same order, c=1000', orders: 1, concurrency: 1000, total: QUICK ? 1000 : 2000 },
   // One caller per order at a time: 1000 in flight, each order gets 10 uploads.
   { name: '1000 orders x 10', orders: 1000, concurrency: 1000, total: 10000 },
+  // Every upload a new order: no order ever has two uploads to coalesce.
+  { name: '10000 orders x 1', orders: 10000, concurrency: 1000, total: 10000 },
 ];
+// The bulk ceiling's command size: the addon's maxBatchSize default.
+const BULK_MAX = 1000;
+// On the prefilled collection the reference needs seconds per upload (a
+// collection scan per attempt on FerretDB/SQLite) and is cut off at every
+// concurrency; above this one it stores nothing and leaves minutes of scans
+// behind, so it runs only up to here there.
+const REFERENCE_PREFILLED_MAX_C = 10;
+const QUIESCE_MAX_MS = 60000;
 
 // ---- progress ------------------------------------------------------------
 
@@ -74,22 +88,72 @@ function implementations(uri, dbName) {
       await repo.ensureIndex();
       return { upload: (d) => repo.createWithAtomicVersion(d), retries: () => repo.stats().retries, abort: () => {}, close: () => repo.close() };
     },
-    // What the server can take: versions known in advance, no read, no conflict.
-    async ceiling(collection) {
+    // What the server takes one upload at a time: versions known in advance,
+    // no read, no conflict, one insertOne per upload.
+    async insertOne(collection) {
       const { client, col } = await driver(collection);
-      const next = new Map();
+      const versioned = versioner();
       return {
-        upload(d) {
-          const version = (next.get(d.orderId) || 0) + 1;
-          next.set(d.orderId, version);
-          const now = new Date();
-          return col.insertOne({ ...d, version, versionLabel: `v${version}`, createdAt: now, updatedAt: now });
-        },
+        upload: (d) => col.insertOne(versioned(d)),
         retries: () => 0,
         abort: () => client.close(true),
         close: () => client.close(true),
       };
     },
+    // What the server takes in bulk: the same documents, versions known in
+    // advance, in unordered insertMany commands of up to BULK_MAX, one
+    // command in flight. Uploads that arrive meanwhile wait for the next
+    // command; a lone upload goes at once. No read, no conflict, no order to
+    // keep: the most the addon's batches could approach.
+    async bulk(collection) {
+      const { client, col } = await driver(collection);
+      const versioned = versioner();
+      const waiting = [];
+      let inFlight = false;
+      const send = () => {
+        if (inFlight || waiting.length === 0) return;
+        inFlight = true;
+        const batch = waiting.splice(0, BULK_MAX);
+        col
+          .insertMany(
+            batch.map((b) => b.doc),
+            { ordered: false },
+          )
+          .then(
+            () => batch.forEach((b) => b.resolve()),
+            (err) => {
+              // Unordered: only the items named in writeErrors failed.
+              const failed = new Map([].concat(err.writeErrors || []).map((e) => [e.index, e]));
+              batch.forEach((b, i) => (!err.writeErrors ? b.reject(err) : failed.has(i) ? b.reject(new Error(failed.get(i).errmsg)) : b.resolve()));
+            },
+          )
+          .finally(() => {
+            inFlight = false;
+            send();
+          });
+      };
+      return {
+        upload: (d) =>
+          new Promise((resolve, reject) => {
+            waiting.push({ doc: versioned(d), resolve, reject });
+            send();
+          }),
+        retries: () => 0,
+        abort: () => client.close(true),
+        close: () => client.close(true),
+      };
+    },
+  };
+}
+
+/** The ceilings' documents: the next version of each order, counted here. */
+function versioner() {
+  const next = new Map();
+  return (d) => {
+    const version = (next.get(d.orderId) || 0) + 1;
+    next.set(d.orderId, version);
+    const now = new Date();
+    return { ...d, version, versionLabel: `v${version}`, createdAt: now, updatedAt: now };
   };
 }
 
@@ -167,6 +231,59 @@ async function prefill(col, n) {
   }
 }
 
+/** CPU seconds a process has used so far (utime + stime, clock ticks of 10 ms). */
+function cpuSeconds(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * A run cut off at its cap leaves the server busy: FerretDB finishes every
+ * query it was sent, client gone or not, and a reference run cut off on the
+ * prefilled collection leaves up to 100 collection scans. Waits (at most
+ * QUIESCE_MAX_MS) until the server uses under 10 % of a core, so that the
+ * next run does not pay for this one; returns the seconds waited. Only for
+ * a server started here, whose process we can watch.
+ */
+async function quiesce(pid) {
+  const started = Date.now();
+  if (!pid || !fs.existsSync(`/proc/${pid}/stat`)) return 0;
+  let last = cpuSeconds(pid);
+  while (Date.now() - started < QUIESCE_MAX_MS) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = cpuSeconds(pid);
+    if (now - last < 0.05) break;
+    last = now;
+  }
+  return (Date.now() - started) / 1000;
+}
+
+/**
+ * What the addon's read of its orders' top versions costs on this server,
+ * on this collection, apart from any load: the read of one order (a batch
+ * of one order) and of 1000 orders (a full cross-order batch), as the addon
+ * sends them (src/core/attempt.c), median of 3. On MongoDB these are index
+ * probes; on FerretDB/SQLite each is a collection scan.
+ */
+async function readProbe(col) {
+  const orders = Array.from({ length: 1000 }, (_, i) => `old-${i}`);
+  const median = async (read) => {
+    const ms = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = process.hrtime.bigint();
+      await read();
+      ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    return ms.sort((a, b) => a - b)[1];
+  };
+  return {
+    docs: await col.estimatedDocumentCount(),
+    oneOrderMs: await median(() => col.find({ orderId: 'old-1', version: { $gte: 1 } }, { sort: { version: -1 }, projection: { version: 1 }, limit: 1 }).toArray()),
+    thousandOrdersMs: await median(() => col.find({ orderId: { $in: orders }, version: { $gte: 1 } }, { projection: { _id: 0, orderId: 1, version: 1 } }).toArray()),
+  };
+}
+
 /** p50/p99 of reading a small file while `load` runs (or idle). */
 async function readFileLatency(ms, load) {
   const file = __filename;
@@ -215,8 +332,9 @@ async function threadpoolProbe(uri, dbName) {
   return { idle, duringBursts: loaded, bursts: round, ratioP99: loaded.p99ms / idle.p99ms, duringDriverInserts: control, controlRatioP99: control.p99ms / idle.p99ms };
 }
 
-async function memoryProbe(uri, dbName, total) {
-  const repo = new AssetRepository({ uri, dbName, collection: 'memprobe' });
+async function memoryProbe(uri, db, total) {
+  const started = Date.now();
+  const repo = new AssetRepository({ uri, dbName: db.databaseName, collection: 'memprobe' });
   await repo.ensureIndex();
   const rss = [];
   for (let done = 0; done < total; done += 1000) {
@@ -224,53 +342,17 @@ async function memoryProbe(uri, dbName, total) {
     if ((done + 1000) % 10000 === 0) {
       if (global.gc) global.gc();
       rss.push({ uploads: done + 1000, rssMiB: process.memoryUsage().rss / 2 ** 20 });
+      // Every batch reads its orders' top versions, a collection scan on
+      // FerretDB/SQLite: emptied every 10 000 uploads, the collection keeps
+      // this probe about memory, not about the scan (the workloads show it).
+      await db.collection('memprobe').deleteMany({});
     }
     progressDone = Math.round(progressTotal - 1 + (done + 1000) / total);
     progress(`memory: ${done + 1000} uploads`);
   }
   const failed = repo.stats().failed;
   await repo.close();
-  return { uploads: total, failed, rss, growthMiB: rss[rss.length - 1].rssMiB - rss[0].rssMiB };
-}
-
-// ---- report ----------------------------------------------------------------
-
-function fmt(v, digits = 0) {
-  return v === null || v === undefined || Number.isNaN(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-}
-
-function table(results) {
-  const lines = [
-    '| collection | workload | impl | uploads/s | p50 ms | p99 ms | retries/upload | failed | done |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|',
-  ];
-  for (const r of results) {
-    lines.push(
-      `| ${r.collection} | ${r.workload} | ${r.impl} | ${fmt(r.uploadsPerSec)} | ${fmt(r.p50ms, 1)} | ${fmt(r.p99ms, 1)} | ${fmt(r.retriesPerUpload, 2)} | ${r.failures} | ${r.succeeded + r.failures}/${r.total}${r.timedOut ? ` (cap: ${r.unfinished} cut off)` : ''} |`,
-    );
-  }
-  return lines.join('\n');
-}
-
-function ratios(results) {
-  const get = (collection, workload, impl) => results.find((r) => r.collection === collection && r.workload === workload && r.impl === impl);
-  const out = [];
-  for (const collection of [...new Set(results.map((r) => r.collection))]) {
-    const a100 = get(collection, 'same order, c=100', 'addon');
-    const r100 = get(collection, 'same order, c=100', 'reference');
-    const aMany = get(collection, '1000 orders x 10', 'addon');
-    const cMany = get(collection, '1000 orders x 10', 'ceiling');
-    const a1 = get(collection, 'same order, c=1', 'addon');
-    const r1 = get(collection, 'same order, c=1', 'reference');
-    out.push({
-      collection,
-      addonFailures: results.filter((r) => r.collection === collection && r.impl === 'addon').reduce((n, r) => n + r.failures, 0),
-      addonVsReferenceAt100: a100 && r100 ? a100.uploadsPerSec / r100.uploadsPerSec : null,
-      addonVsCeilingAt1000x10: aMany && cMany ? aMany.uploadsPerSec / cMany.uploadsPerSec : null,
-      p50AtC1: { addon: a1 && a1.p50ms, reference: r1 && r1.p50ms },
-    });
-  }
-  return out;
+  return { uploads: total, seconds: (Date.now() - started) / 1000, failed, rss, growthMiB: rss[rss.length - 1].rssMiB - rss[0].rssMiB };
 }
 
 /** The backend of a FerretDB we started, with PostgreSQL's version; '?' for one given by MONGODB_URI. */
@@ -282,6 +364,7 @@ function ferretBackend(server) {
 }
 
 async function main() {
+  const runStarted = Date.now();
   let server = null;
   let uri = process.env.MONGODB_URI;
   if (!uri) {
@@ -294,13 +377,13 @@ async function main() {
   const db = client.db(dbName);
   const buildInfo = await db.admin().command({ buildInfo: 1 });
   const impls = implementations(uri, dbName);
-  const names = ['reference', 'addon', 'ceiling'];
   const collections = [
     { label: 'fresh', capMs: 20000 },
     { label: `${PREFILL / 1000}k assets`, capMs: 20000 },
   ];
-  progressTotal = collections.length * WORKLOADS.length * names.length + 3;
+  progressTotal = collections.length * WORKLOADS.length * IMPLS.length + 3;
   const results = [];
+  const reads = [];
 
   for (const c of collections) {
     let shared = null;
@@ -308,9 +391,14 @@ async function main() {
       progress(`prefilling ${PREFILL} assets`);
       shared = db.collection('prefilled');
       await prefill(shared, PREFILL);
+      await quiesce(server && server.pid);
+      progress('the read of top versions, alone');
+      reads.push({ collection: c.label, ...(await readProbe(shared)) });
     }
     for (const [wi, w] of WORKLOADS.entries()) {
-      for (const name of names) {
+      for (const name of IMPLS) {
+        progressDone++;
+        if (shared && name === 'reference' && w.concurrency > REFERENCE_PREFILLED_MAX_C) continue;
         progress(`${c.label}: ${w.name}: ${name}`);
         const collection = shared ? 'prefilled' : `fresh_${wi}_${name}`;
         if (!shared) await db.collection(collection).createIndex({ orderId: 1, version: 1 }, { unique: true, name: 'orderId_1_version_1' });
@@ -318,8 +406,8 @@ async function main() {
         const impl = await impls[name](collection);
         const r = await runWorkload(impl, w, `${name}-${wi}-${c.label.replace(/\W/g, '')}`, c.capMs);
         await impl.close();
-        results.push({ collection: c.label, docsBefore, workload: w.name, impl: name, total: w.total, ...r });
-        progressDone++;
+        const settleSeconds = r.timedOut ? await quiesce(server && server.pid) : 0;
+        results.push({ collection: c.label, docsBefore, workload: w.name, impl: name, total: w.total, ...r, settleSeconds });
       }
     }
   }
@@ -327,7 +415,7 @@ async function main() {
   progress('fs.readFile during bursts');
   const threadpool = await threadpoolProbe(uri, dbName);
   progressDone++;
-  const memory = await memoryProbe(uri, dbName, QUICK ? 20000 : 100000);
+  const memory = await memoryProbe(uri, db, QUICK ? 20000 : 100000);
   progressDone = progressTotal;
   progress('done');
   process.stderr.write('\n');
@@ -347,33 +435,33 @@ async function main() {
     server: buildInfo.ferretdbVersion ? `FerretDB ${buildInfo.ferretdbVersion} (${ferretBackend(server)})` : `MongoDB ${buildInfo.version}`,
     uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE) || 4,
     quick: QUICK,
+    runSeconds: (Date.now() - runStarted) / 1000,
   };
-  const summary = ratios(results);
+  const run = { machine, results, ratios: ratios(results), targets: targets(results), reads, threadpool, memory };
   fs.mkdirSync(RESULTS, { recursive: true });
-  const stamp = machine.date.slice(0, 10);
-  fs.writeFileSync(path.join(RESULTS, `${stamp}${SUFFIX}.json`), `${JSON.stringify({ machine, results, summary, threadpool, memory }, null, 2)}\n`);
-  const panels = collections.map((c) => ({
-    title: `${c.label} collection`,
+  // Date and time in the name: two runs of a day are the run-to-run noise.
+  const stamp = `${machine.date.slice(0, 16).replace(/:/g, '')}${SUFFIX}`;
+  fs.writeFileSync(path.join(RESULTS, `${stamp}.json`), `${JSON.stringify(run, null, 2)}\n`);
+  fs.writeFileSync(path.join(RESULTS, `throughput${SUFFIX}.svg`), chart(results, collections, machine));
+
+  console.log(`\n${report(run)}`);
+  console.log(`\nraw figures: bench/results/${stamp}.json`);
+}
+
+function chart(results, collections, machine) {
+  const lines = collections.map((c) => ({
+    title: `one order, ${c.label} collection`,
     series: Object.fromEntries(
-      names.map((n) => [n, results.filter((r) => r.collection === c.label && r.impl === n && r.workload.startsWith('same order')).map((r) => ({ c: Number(r.workload.split('=')[1]), value: r.uploadsPerSec }))]),
+      IMPLS.map((n) => [n, results.filter((r) => r.collection === c.label && r.impl === n && r.workload.startsWith('same order')).map((r) => ({ c: Number(r.workload.split('=')[1]), value: r.uploadsPerSec }))]),
     ),
   }));
-  fs.writeFileSync(path.join(RESULTS, `throughput${SUFFIX}.svg`), throughputChart(panels, `${machine.date.slice(0, 10)} · ${machine.cpu} · ${machine.cores} cores · ${machine.server} · Node ${machine.node}`));
-
-  console.log(`\n${machine.date} · ${machine.cpu} (${machine.cores} cores, ${machine.memGiB} GiB) · ${machine.server} · Node ${machine.node} · libmongoc ${libmongoc}\n`);
-  console.log(table(results));
-  console.log('\nratios:');
-  for (const s of summary) {
-    console.log(
-      `  ${s.collection}: addon failures ${s.addonFailures}; c=100 addon/reference ${fmt(s.addonVsReferenceAt100, 1)}x; ` +
-        `1000x10 addon/ceiling ${fmt(s.addonVsCeilingAt1000x10, 2)}x; c=1 p50 addon ${fmt(s.p50AtC1.addon, 2)} ms vs reference ${fmt(s.p50AtC1.reference, 2)} ms`,
-    );
-  }
-  console.log(
-    `\nfs.readFile p99: idle ${fmt(threadpool.idle.p99ms, 2)} ms, during ${threadpool.bursts} bursts of 1000 uploads ${fmt(threadpool.duringBursts.p99ms, 2)} ms (${fmt(threadpool.ratioP99, 2)}x); ` +
-      `control, the same load as plain driver inserts: ${fmt(threadpool.duringDriverInserts.p99ms, 2)} ms (${fmt(threadpool.controlRatioP99, 2)}x)`,
+  const groups = collections.flatMap((c) =>
+    MANY_ORDERS.map((w) => ({
+      label: [w.replace(' x ', ' × '), c.label],
+      values: Object.fromEntries(IMPLS.map((n) => [n, (results.find((r) => r.collection === c.label && r.workload === w && r.impl === n) || {}).uploadsPerSec || 0])),
+    })),
   );
-  console.log(`memory: ${memory.uploads} uploads, ${memory.failed} failed; RSS ${memory.rss.map((r) => fmt(r.rssMiB)).join(' → ')} MiB per 10k (growth ${fmt(memory.growthMiB, 1)} MiB)`);
+  return throughputChart(lines, { title: 'many orders, c=1000', groups }, `${machine.date.slice(0, 10)} · ${machine.cpu} · ${machine.cores} cores · ${machine.server} · Node ${machine.node}`);
 }
 
 main().catch((err) => {
