@@ -113,7 +113,7 @@ function compareRuns(a, b) {
 }
 
 function machineLine(m) {
-  return `${m.date} · ${m.cpu} (${m.cores} cores, ${m.memGiB} GiB) · ${m.server} · Node ${m.node} · libmongoc ${m.libmongoc}${m.runSeconds ? ` · ${fmt(m.runSeconds / 60, 1)} min` : ''}`;
+  return `${m.date} · ${m.cpu} (${m.cores} cores, ${m.memGiB} GiB) · ${m.server} · Node ${m.node} · libmongoc ${m.libmongoc}${m.runSeconds ? ` · ${fmt(m.runSeconds / 60, 1)} min` : ''}${m.loadAverage ? ` · load average ${fmt(m.loadAverage.start[0], 1)} at the start, ${fmt(m.loadAverage.end[0], 1)} at the end` : ''}`;
 }
 
 function probes({ reads = [], threadpool, memory }) {
