@@ -389,7 +389,12 @@ async function main() {
 
   for (const c of collections) {
     let shared = null;
-    if (c.label !== 'fresh') {
+    if (c.label === 'fresh') {
+      // The same reads on an empty collection: what a read costs before any scan.
+      const empty = db.collection('readprobe_empty');
+      await empty.createIndex({ orderId: 1, version: 1 }, { unique: true, name: 'orderId_1_version_1' });
+      reads.push({ collection: 'empty', ...(await readProbe(empty)) });
+    } else {
       progress(`prefilling ${PREFILL} assets`);
       shared = db.collection('prefilled');
       await prefill(shared, PREFILL);
