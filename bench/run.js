@@ -86,7 +86,14 @@ function implementations(uri, dbName) {
     async addon(collection) {
       const repo = new AssetRepository({ uri, dbName, collection });
       await repo.ensureIndex();
-      return { upload: (d) => repo.createWithAtomicVersion(d), retries: () => repo.stats().retries, abort: () => {}, close: () => repo.close() };
+      return {
+        upload: (d) => repo.createWithAtomicVersion(d),
+        retries: () => repo.stats().retries,
+        // How many uploads a round trip carried: the point of batching.
+        batches: () => repo.stats().batches,
+        abort: () => {},
+        close: () => repo.close(),
+      };
     },
     // What the server takes one upload at a time: versions known in advance,
     // no read, no conflict, one insertOne per upload.
@@ -213,6 +220,7 @@ async function runWorkload(impl, w, orderPrefix, capMs) {
     p50ms: percentile(latencies, 50),
     p99ms: percentile(latencies, 99),
     retriesPerUpload: issued ? impl.retries() / issued : 0,
+    batches: impl.batches ? impl.batches() : undefined,
     timedOut: capped,
     firstError,
   };
