@@ -5,7 +5,7 @@
 // side against the same server in one run. A script, not a test: machines
 // are noisy, so read the ratios, not the absolute numbers.
 //
-//   npm run bench             full run (about 10 minutes on 2 cores)
+//   npm run bench             full run (10 to 14 minutes on 2 cores)
 //   npm run bench -- --quick  smaller counts, a smoke run
 //   npm run bench -- --backend postgresql   FerretDB over PostgreSQL (default: sqlite)
 //
