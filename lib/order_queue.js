@@ -92,9 +92,15 @@ class OrderQueue {
     this.#batches++;
     const keys = this.#options.coalesce ? [...new Set(batch.map((job) => job.key))] : [];
     this.#options.run(batch).finally(() => {
-      this.#batches--;
       for (const key of keys) this.#busy.delete(key);
-      this.#dispatch();
+      // The slot is given back on the next turn of the loop, not now: the
+      // callers this batch just answered queue their next uploads a few
+      // promise hops later, and should find the slot still taken, then all
+      // go in the next batch, rather than the first of them taking it alone.
+      setImmediate(() => {
+        this.#batches--;
+        this.#dispatch();
+      });
     });
   }
 }

@@ -19,9 +19,10 @@ function harness({ maxBatches = 1, maxBatchSize = 1000, coalesce = true, refuse 
       }),
   });
   const push = (key, name, size = 1) => queue.push({ key, name, docs: Array(size).fill(0) });
+  // A finished batch gives its slot back on the loop's next turn.
   const finish = async (i) => {
     sent[i].done();
-    await new Promise(setImmediate);
+    for (let turn = 0; turn < 2; turn++) await new Promise(setImmediate);
   };
   return { queue, sent, rejected, push, finish };
 }
@@ -74,6 +75,17 @@ test('a job refused as it leaves the queue is rejected, never sent', async () =>
   await h.finish(0);
   expect(h.rejected).toEqual(['stale-b']);
   expect(h.sent[1].names).toEqual(['c1']);
+});
+
+test('callers answered by a batch queue again before its slot is free, and go together in the next one', async () => {
+  const h = harness({ maxBatches: 1 });
+  h.push('a', 'a1');
+  h.push('b', 'b1');
+  h.sent[0].done();
+  // As a caller would: its next upload a few promise hops after the answer.
+  await Promise.resolve().then(() => Promise.resolve()).then(() => h.push('c', 'c1'));
+  for (let turn = 0; turn < 2; turn++) await new Promise(setImmediate);
+  expect(h.sent.map((b) => b.names)).toEqual([['a1'], ['b1', 'c1']]);
 });
 
 test('coalesce: false sends every call as a batch of its own, in call order, one order in several batches at once', async () => {
