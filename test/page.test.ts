@@ -61,6 +61,7 @@ maybe('uploading 5 files in one go lists v5..v2, then v1 on the next page', asyn
   expect(await page.isVisible('#more')).toBe(true);
   await page.click('#more');
   await page.waitForFunction(() => document.querySelectorAll('#versions tr').length === 5);
+  await page.waitForFunction(() => (document.getElementById('more') as HTMLButtonElement).hidden);
   expect(await page.isVisible('#more')).toBe(false);
   const labels = await page.$$eval('#versions tr td.v', (cells) => cells.map((c) => c.textContent));
   expect(labels).toEqual(['v5', 'v4', 'v3', 'v2', 'v1']);
