@@ -27,9 +27,11 @@ static void driver_log(mongoc_log_level_t level, const char *domain, const char 
 /* Never undone: mongoc_cleanup() would pull the driver out from under other
  * environments still using it. */
 static void init(void) {
-  mongoc_init();
+  /* The handler first: mongoc_init itself may warn (shared-memory counters
+   * unavailable), and that is not the application's business either. */
   debug_log = getenv("ATOMIC_ASSET_VERSION_DEBUG") != NULL;
   mongoc_log_set_handler(driver_log, NULL);
+  mongoc_init();
 }
 
 void aav_driver_init_once(void) { uv_once(&once, init); }
