@@ -23,6 +23,18 @@ function open(file) {
   return module.exports;
 }
 
+// libmongoc initialises itself when it is loaded (a library constructor, before
+// any of our code runs) and by default keeps its statistics counters in a
+// shared-memory file, /dev/shm/mongoc-<pid>, that only mongoc_cleanup() removes,
+// which a Node process never calls. So every process left one file behind, and
+// a later process that happened to get the same pid printed "Falling back to
+// malloc for counters" on stderr. Nothing here reads those counters (they are
+// for the mongoc-stat tool), so they stay in process memory unless the user
+// chose otherwise. A worker thread's process.env is its own copy: this reaches
+// the real environment only on the main thread, where the addon is nearly
+// always first loaded.
+if (process.env.MONGOC_DISABLE_SHM === undefined) process.env.MONGOC_DISABLE_SHM = '1';
+
 function load() {
   try {
     return open(bindingPath);

@@ -27,8 +27,10 @@ static void driver_log(mongoc_log_level_t level, const char *domain, const char 
 /* Never undone: mongoc_cleanup() would pull the driver out from under other
  * environments still using it. */
 static void init(void) {
-  /* The handler first: mongoc_init itself may warn (shared-memory counters
-   * unavailable), and that is not the application's business either. */
+  /* Debian's libmongoc already ran mongoc_init from a library constructor
+   * when the addon was loaded (lib/native.js handles the one warning that can
+   * print then); the call below is for builds without automatic init, and the
+   * handler goes first so that its warnings are filtered too. */
   debug_log = getenv("ATOMIC_ASSET_VERSION_DEBUG") != NULL;
   mongoc_log_set_handler(driver_log, NULL);
   mongoc_init();

@@ -86,3 +86,14 @@ function mongocOpensslBindings(env) {
   const plain = mongocOpensslBindings({ ATOMIC_ASSET_VERSION_NO_DEEPBIND: '1' });
   expect(plain.some((line) => / to \S*node /.test(line))).toBe(true);
 });
+
+test('loading the addon leaves no shared-memory counters file behind', () => {
+  // libmongoc's constructor would create /dev/shm/mongoc-<pid> and never remove it.
+  const script = `require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native.js'))});
+    console.log(require('fs').existsSync('/dev/shm/mongoc-' + process.pid))`;
+  const env = { ...process.env };
+  delete env.MONGOC_DISABLE_SHM;
+  const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env });
+  expect(run.stderr).toBe('');
+  expect(run.stdout.trim()).toBe('false');
+});
