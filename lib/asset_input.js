@@ -64,54 +64,109 @@ function inspect(value, path, depth, ancestors, keyRule) {
     if (Number.isNaN(value.getTime())) throw bad('ERR_ASSET_VALUE', path, 'is an invalid Date');
     return;
   }
-  if (ArrayBuffer.isView(value) || UNSUPPORTED.some((C) => value instanceof C)) {
+  if (!isPlainObject(value) && (ArrayBuffer.isView(value) || UNSUPPORTED.some((C) => value instanceof C))) {
     throw bad('ERR_ASSET_VALUE', path, `is ${describe(value)}, which has no faithful stored form`);
   }
   if (depth >= MAX_DEPTH) throw bad('ERR_ASSET_TOO_DEEP', path, `nests deeper than MongoDB's limit of ${MAX_DEPTH} levels`);
   if (ancestors.has(value)) throw bad('ERR_ASSET_CYCLE', path, 'refers back to an object that contains it (a cycle)');
   ancestors.add(value);
-  const entries = value instanceof Map ? value.entries() : Object.keys(value).map((k) => [k, undefined]);
-  for (const [key, mapValue] of entries) {
-    const field = join(path, key);
-    if (typeof key !== 'string' || !key.isWellFormed()) throw bad('ERR_ASSET_KEY', field, 'has a name that is not a valid Unicode string');
-    // Key rules are reported after the asset fields (see toBson): the first is kept.
-    if (!keyRule.error && key.startsWith('$')) keyRule.error = bad('ERR_ASSET_KEY', field, "starts with '$': operator keys are never stored");
-    if (!keyRule.error && key.includes('.')) keyRule.error = bad('ERR_ASSET_KEY', field, "contains '.': dotted keys are never stored");
-    let child = mapValue;
-    if (!(value instanceof Map)) {
-      try {
-        child = value[key];
-      } catch (err) {
-        const e = bad('ERR_ASSET_UNSERIALIZABLE', field, `could not be read: ${err.message}`);
-        e.cause = err;
-        throw e;
-      }
+  if (value instanceof Map) {
+    for (const [key, child] of value) {
+      const field = join(path, key);
+      checkKey(key, field, keyRule);
+      inspect(child, field, depth + 1, ancestors, keyRule);
     }
-    inspect(child, field, depth + 1, ancestors, keyRule);
+  } else {
+    for (const key of Object.keys(value)) {
+      const field = join(path, key);
+      checkKey(key, field, keyRule);
+      inspect(read(value, key, field), field, depth + 1, ancestors, keyRule);
+    }
   }
   ancestors.delete(value);
 }
 
-/** Serializes and validates one upload; `where` prefixes field names. */
-function toBson(data, where = '') {
+function checkKey(key, field, keyRule) {
+  if (typeof key !== 'string' || !key.isWellFormed()) throw bad('ERR_ASSET_KEY', field, 'has a name that is not a valid Unicode string');
+  // Key rules are reported after the asset fields (see toBson): the first is kept.
+  if (keyRule.error) return;
+  if (key.startsWith('$')) keyRule.error = bad('ERR_ASSET_KEY', field, "starts with '$': operator keys are never stored");
+  else if (key.includes('.')) keyRule.error = bad('ERR_ASSET_KEY', field, "contains '.': dotted keys are never stored");
+}
+
+/** object[key]; a getter or Proxy trap that throws becomes a ValidationError. */
+function read(object, key, field) {
+  try {
+    return object[key];
+  } catch (err) {
+    const e = bad('ERR_ASSET_UNSERIALIZABLE', field, `could not be read: ${err.message}`);
+    e.cause = err;
+    throw e;
+  }
+}
+
+/**
+ * The upload's top-level values, each read once and checked: what is
+ * serialized, so a getter cannot hand the check one value and the serializer
+ * another. Dates and ObjectIds are copied, so a caller changing theirs later
+ * cannot change the document we return. `flat` says whether every value is
+ * one that BSON gives back unchanged (string, number, boolean, null, Date,
+ * ObjectId): then the view is the stored document's content, and the stored
+ * document can be returned without decoding it (lib/batch_results.js).
+ */
+function topLevelView(data, where, keyRule) {
+  const view = {};
+  let flat = true;
+  let ancestors = null; // made for the first nested object: most uploads have none
+  for (const key of Object.keys(data)) {
+    const field = join(where, key);
+    checkKey(key, field, keyRule);
+    let value = read(data, key, field);
+    if (value === undefined) continue; // not stored (ignoreUndefined)
+    if (typeof value === 'object' && value !== null && ancestors === null) ancestors = new Set([data]);
+    inspect(value, field, 1, ancestors, keyRule);
+    if (typeof value === 'object' && value !== null) {
+      if (value instanceof Date) value = new Date(value.getTime());
+      else if (value instanceof ObjectId) value = new ObjectId(Buffer.from(value.id));
+      else flat = false;
+    } else if (typeof value === 'bigint') {
+      flat = false; // stored as int64, read back as a number
+    }
+    if (key === '__proto__') {
+      Object.defineProperty(view, key, { value, enumerable: true, writable: true, configurable: true });
+      flat = false;
+    } else {
+      view[key] = value;
+    }
+  }
+  return { view, flat };
+}
+
+/**
+ * Validates and serializes one upload; `where` prefixes field names. Returns
+ * { bytes, values, view }: `values` its top-level values as serialized,
+ * `view` the same when the stored document can be rebuilt from them (see
+ * topLevelView), else null.
+ */
+function prepareUpload(data, where = '') {
   if (!isPlainObject(data)) {
     throw validationError('ERR_ASSET_NOT_OBJECT', where, `${where || 'data'} must be a plain object, got ${describe(data)}`);
   }
-  const at = (field) => (where ? `${where}.${field}` : field);
   const keyRule = { error: null };
   let bytes;
+  let top;
   try {
-    inspect(data, where, 0, new Set(), keyRule);
+    top = topLevelView(data, where, keyRule);
     // The asset fields before the key rules: { orderId: { $ne: null } } is an
     // orderId problem.
-    checkAssetFields(data, at);
+    checkAssetFields(top.view, where);
     if (keyRule.error) throw keyRule.error;
-    bytes = BSON.serialize(data, { checkKeys: false, ignoreUndefined: true });
+    bytes = BSON.serialize(top.view, { checkKeys: false, ignoreUndefined: true });
   } catch (err) {
     if (err.name === 'ValidationError') throw err;
     // The serializer's buffer ends a little past 16 MiB; past it, it throws a
     // bare RangeError.
-    if (err.name === 'RangeError' && BSON.calculateObjectSize(data, { ignoreUndefined: true }) > MAX_BSON_SIZE) {
+    if (err.name === 'RangeError' && top && BSON.calculateObjectSize(top.view, { ignoreUndefined: true }) > MAX_BSON_SIZE) {
       throw tooLarge(where);
     }
     const e = validationError('ERR_ASSET_UNSERIALIZABLE', where, `${where || 'data'} cannot be stored: ${err.message}`);
@@ -119,8 +174,11 @@ function toBson(data, where = '') {
     throw e;
   }
   if (bytes.length + STORED_OVERHEAD > MAX_BSON_SIZE) throw tooLarge(where);
-  return bytes;
+  return { bytes, values: top.view, view: top.flat ? top.view : null };
 }
+
+/** Validates and serializes one upload: its BSON bytes. */
+const toBson = (data, where) => prepareUpload(data, where).bytes;
 
 function tooLarge(where) {
   return validationError('ERR_ASSET_TOO_LARGE', where, `${where || 'document'} is over MongoDB's 16 MiB limit once versioned`);
@@ -128,7 +186,8 @@ function tooLarge(where) {
 
 const isBlank = (s) => /^[ \t\n\r]*$/.test(s);
 
-function checkAssetFields(data, at) {
+function checkAssetFields(data, where) {
+  const at = (field) => join(where, field);
   const { orderId, fileName, fileSize } = data;
   if (orderId === undefined || orderId === null) throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'is required');
   if (!isObjectId(orderId)) {
@@ -177,4 +236,4 @@ function checkOrderId(orderId, field = 'orderId') {
   }
 }
 
-module.exports = { toBson, orderKey, checkOrderId, isPlainObject };
+module.exports = { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject };

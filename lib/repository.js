@@ -1,8 +1,10 @@
 'use strict';
 
+const { performance } = require('perf_hooks');
 const { BSON } = require('bson');
 const native = require('./native');
-const { toBson, orderKey, checkOrderId, isPlainObject } = require('./asset_input');
+const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject } = require('./asset_input');
+const { BatchResults } = require('./batch_results');
 const { parseOptions } = require('./options');
 const { Stats } = require('./stats');
 const { OrderQueue } = require('./order_queue');
@@ -25,7 +27,11 @@ class AssetRepository {
   #native;
   #counters = new Stats();
   #queue;
-  #accepted = new Set(); // every accepted call and native job not yet settled
+  #slots = 0; // batches the addon runs at once, process-wide; read once
+  // Accepted calls not yet settled (uploads, index and version reads);
+  // close() waits for them.
+  #pending = 0;
+  #drained = null; // resolves close()'s wait when #pending reaches 0
   #observers = new Set(); // upload listeners, for metrics
   #ready = null; // the index, ensured once before the first write
   // Uploads queued before the server was found unreachable fail with that
@@ -53,7 +59,7 @@ class AssetRepository {
       maxBatchSize: this.#options.maxBatchSize,
       // As many batches in flight as the addon may run at once: more would
       // only wait in its queue, uploads that could have joined a batch.
-      maxBatches: () => Math.max(1, native.threadpool().slots),
+      maxBatches: () => this.#slots || (this.#slots = Math.max(1, native.threadpool().slots)),
       coalesce: this.#options.coalesce,
       run: (jobs) => this.#runBatch(jobs),
       refuse: (job) => job.failuresSeen !== this.#connectionFailures,
@@ -61,9 +67,7 @@ class AssetRepository {
         // Never sent: certainly not stored by this call, so failing it is
         // honest; unless the caller gave the _id (a retry), which an earlier
         // call may have stored.
-        const entries = job.docs.map((_, i) => ({ error: beforeLookup(this.#connectionError, job.callerIds[i]), attempts: 0 }));
-        for (const entry of entries) this.#counters.record(entry);
-        job.resolve(entries);
+        this.#finish([job], BatchResults.failed(job.docs.length, (i) => beforeLookup(this.#connectionError, job.callerIds[i])));
       },
     });
   }
@@ -79,20 +83,23 @@ class AssetRepository {
    */
   createWithAtomicVersion(data, retryCount) { // eslint-disable-line no-unused-vars
     if (this.#model) return this.#saveWithModel([data]).then(([result]) => unwrap(result));
+    let upload;
     try {
       this.#assertOpen();
-      const bytes = toBson(data);
-      const started = process.hrtime.bigint();
-      return this.#track(
-        this.#enqueue(orderKey(data.orderId), [bytes], [callerId(data)]).then(([entry]) => {
-          this.#notify(entry, started);
-          return settle(entry, data.orderId);
-        }),
-      );
+      upload = prepareUpload(data);
     } catch (err) {
       this.#countRefusal(err);
       return Promise.reject(err);
     }
+    const { orderId } = upload.values;
+    const job = new Job(orderKey(orderId), [upload.bytes], [callerId(upload.values)], finishOne, this.#connectionFailures);
+    job.view = upload.view;
+    job.orderId = orderId;
+    return new Promise((resolve, reject) => {
+      job.resolve = resolve;
+      job.reject = reject;
+      this.#enqueue(job);
+    });
   }
 
   /**
@@ -116,23 +123,25 @@ class AssetRepository {
         if (item && typeof item === 'object' && 'orderId' in item && orderKey(item.orderId) !== key) {
           throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].orderId`, `items[${i}].orderId differs from orderId`);
         }
-        // Only a plain item gets the order added; anything else is refused by toBson as it is.
-        return toBson(isPlainObject(item) ? { ...item, orderId } : item, `items[${i}]`);
+        // Only a plain item gets the order added; anything else is refused by prepareUpload as it is.
+        return prepareUpload(isPlainObject(item) ? { ...item, orderId } : item, `items[${i}]`);
       });
-      const started = process.hrtime.bigint();
-      return this.#track(
-        this.#enqueue(key, batch, items.map(callerId)).then((entries) => {
-          const results = entries.map((entry) => {
-            this.#notify(entry, started);
-            try {
-              return { status: 'fulfilled', value: settle(entry, orderId) };
-            } catch (err) {
-              return { status: 'rejected', reason: err };
-            }
-          });
-          return batchOutcome(results, orderId);
-        }),
-      );
+      return new Promise((resolve, reject) => {
+        const finish = (job, results, first) => {
+          try {
+            const settled = batch.map((upload, i) => {
+              const error = results.error(first + i);
+              return error === undefined
+                ? { status: 'fulfilled', value: results.document(first + i, upload.view) }
+                : { status: 'rejected', reason: uploadError(error, orderId) };
+            });
+            resolve(batchOutcome(settled, orderId));
+          } catch (err) {
+            reject(err);
+          }
+        };
+        this.#enqueue(new Job(key, batch.map((u) => u.bytes), batch.map((u) => callerId(u.values)), finish, this.#connectionFailures));
+      });
     } catch (err) {
       this.#countRefusal(err);
       return Promise.reject(err);
@@ -183,7 +192,7 @@ class AssetRepository {
   close() {
     if (!this.#closing) {
       this.#closing = (async () => {
-        while (this.#accepted.size > 0) await Promise.allSettled([...this.#accepted]);
+        while (this.#pending > 0) await new Promise((resolve) => (this.#drained = resolve));
         await this.#native.close();
       })();
     }
@@ -202,27 +211,30 @@ class AssetRepository {
     } catch (err) {
       return Promise.reject(err);
     }
-    const started = process.hrtime.bigint();
     return this.#track(this.#model.saveAll(items, {
       orderKey,
       toBson,
       refused: (err) => this.#countRefusal(err),
-      store: (key, orderId, docs, callerIds) => this.#enqueue(key, docs, callerIds).then((entries) => entries.map((entry) => {
-        this.#notify(entry, started);
-        try {
-          return { doc: settle(entry, orderId) };
-        } catch (error) {
-          return { error };
-        }
-      })),
+      store: (key, orderId, docs, callerIds) => new Promise((resolve) => {
+        const finish = (job, results, first) => {
+          resolve(docs.map((_, i) => {
+            const error = results.error(first + i);
+            try {
+              return error === undefined ? { doc: results.document(first + i, null) } : { error: uploadError(error, orderId) };
+            } catch (err) {
+              return { error: err };
+            }
+          }));
+        };
+        this.#enqueue(new Job(key, docs, callerIds, finish, this.#connectionFailures));
+      }),
     }));
   }
 
-  #notify(entry, started) {
-    if (this.#observers.size === 0) return;
-    const kind = entry.error && (entry.error.kind || entry.error.name);
-    const outcome = !entry.error ? 'stored' : kind === 'OutcomeUnknownError' ? 'unknown' : 'failed';
-    const event = { seconds: Number(process.hrtime.bigint() - started) / 1e9, ok: !entry.error, outcome, retries: entry.retries || 0 };
+  #notify(error, retries, started) {
+    const kind = error && (error.kind || error.name);
+    const outcome = !error ? 'stored' : kind === 'OutcomeUnknownError' ? 'unknown' : 'failed';
+    const event = { seconds: (performance.now() - started) / 1000, ok: !error, outcome, retries };
     for (const fn of this.#observers) {
       try {
         fn(event);
@@ -244,42 +256,116 @@ class AssetRepository {
   }
 
   #track(promise) {
-    this.#accepted.add(promise);
-    const done = () => this.#accepted.delete(promise);
+    this.#pending++;
+    const done = () => this.#settled();
     promise.then(done, done);
     return promise;
   }
 
-  /** Queues uploads (BSON bytes) of one order; resolves with their native entries, in order. */
-  #enqueue(key, docs, callerIds) {
-    return new Promise((resolve) => {
-      this.#queue.push({ key, docs, callerIds, resolve, failuresSeen: this.#connectionFailures });
-    });
+  #settled() {
+    if (--this.#pending === 0 && this.#drained) {
+      this.#drained();
+      this.#drained = null;
+    }
+  }
+
+  #enqueue(job) {
+    this.#pending++;
+    this.#queue.push(job);
   }
 
   async #runBatch(jobs) {
-    const docs = jobs.flatMap((job) => job.docs);
-    let entries;
+    const { bytes, ends } = endToEnd(jobs);
+    let results;
     try {
       await this.ensureIndex();
       this.#counters.batches++;
-      entries = await this.#track(this.#native.insertBatch(docs, this.#options.maxRetries, this.#options.recoveryTimeMS));
+      results = new BatchResults(await this.#native.insertBatch(bytes, ends, this.#options.maxRetries, this.#options.recoveryTimeMS));
     } catch (err) {
-      // Refused before anything was sent (the index, a closed repository).
+      // Refused before anything was sent (the index, a closed repository),
+      // or, if the addon says so, results that could not be handed over.
+      const error = asError(err);
       const callerIds = jobs.flatMap((job) => job.callerIds);
-      entries = docs.map((_, i) => ({ error: beforeLookup(err, callerIds[i]), attempts: 0 }));
+      results = BatchResults.failed(ends.length, (i) => (error.name === 'OutcomeUnknownError' ? error : beforeLookup(error, callerIds[i])));
     }
-    const unreachable = entries.find((e) => e.error && (e.error.kind || e.error.name) === 'ConnectionError');
+    const unreachable = results.findError((e) => (e.kind || e.name) === 'ConnectionError');
     if (unreachable) {
       this.#connectionFailures++;
-      this.#connectionError = unreachable.error;
+      this.#connectionError = unreachable;
     }
-    for (const entry of entries) this.#counters.record(entry);
+    this.#finish(jobs, results);
+  }
+
+  /** Counts and hands each job its results; jobs hold the results' uploads in order. */
+  #finish(jobs, results) {
     let at = 0;
     for (const job of jobs) {
-      job.resolve(entries.slice(at, at + job.docs.length));
+      for (let i = at; i < at + job.docs.length; i++) {
+        const error = results.error(i);
+        const retries = results.retries(i);
+        this.#counters.record(error, retries);
+        if (this.#observers.size > 0) this.#notify(error, retries, job.started);
+      }
+      job.finish(job, results, at);
       at += job.docs.length;
+      this.#settled();
     }
+  }
+}
+
+/** The batch's documents end to end, and where each ends, as insertBatch takes them. */
+function endToEnd(jobs) {
+  let count = 0;
+  let size = 0;
+  for (const job of jobs) {
+    count += job.docs.length;
+    for (const doc of job.docs) size += doc.length;
+  }
+  const bytes = Buffer.allocUnsafe(size);
+  const ends = new Float64Array(count);
+  let at = 0;
+  let i = 0;
+  for (const job of jobs) {
+    for (const doc of job.docs) {
+      bytes.set(doc, at);
+      at += doc.length;
+      ends[i++] = at;
+    }
+  }
+  return { bytes, ends };
+}
+
+/**
+ * Uploads of one order waiting for a batch, and how to answer their callers:
+ * once the batch is answered, finish(job, results, first) is called with its
+ * BatchResults and the index of the first of them. A single upload's job
+ * also holds its promise's functions, so it waits as one object with no
+ * closure of its own: a burst keeps thousands waiting, and the garbage
+ * collector pays for each object that survives.
+ */
+class Job {
+  constructor(key, docs, callerIds, finish, failuresSeen) {
+    this.key = key;
+    this.docs = docs; // BSON bytes
+    this.callerIds = callerIds;
+    this.finish = finish;
+    this.started = performance.now();
+    this.failuresSeen = failuresSeen; // connection failures seen when queued
+    this.view = null; // a single upload's view (lib/batch_results.js)
+    this.orderId = undefined;
+    this.resolve = null;
+    this.reject = null;
+  }
+}
+
+/** Answers a single upload's caller. */
+function finishOne(job, results, i) {
+  const error = results.error(i);
+  try {
+    if (error === undefined) job.resolve(results.document(i, job.view));
+    else job.reject(uploadError(error, job.orderId));
+  } catch (err) {
+    job.reject(err);
   }
 }
 
@@ -304,10 +390,9 @@ function beforeLookup(error, _id) {
   });
 }
 
-/** The stored document, or a rejection with an error of this upload's own. */
-function settle(entry, orderId) {
-  if (entry.error) throw withKeyDetails(errorForUpload(entry.error, orderId), orderId);
-  return BSON.deserialize(entry.doc);
+/** An error of this upload's own, from what its batch reported. */
+function uploadError(error, orderId) {
+  return withKeyDetails(errorForUpload(error, orderId), orderId);
 }
 
 function unwrap(result) {

@@ -14,17 +14,17 @@ class Stats {
     this.batches = 0; // native insertMany batches
   }
 
-  record(entry) {
+  /** One upload that reached a batch: its error (data or Error; undefined when stored) and retries. */
+  record(error, retries = 0) {
     this.uploads++;
-    const extra = entry.retries || 0;
-    this.retries += extra;
-    if (extra > 0) this.retried++;
-    const kind = entry.error && (entry.error.kind || entry.error.name);
+    this.retries += retries;
+    if (retries > 0) this.retried++;
+    const kind = error && (error.kind || error.name);
     if (kind === 'OutcomeUnknownError') {
       this.outcomeUnknown++;
-    } else if (entry.error) {
+    } else if (error) {
       this.failed++;
-      if (entry.error.reason === 'RETRIES_EXHAUSTED') this.failedAfterMaxRetries++;
+      if (error.reason === 'RETRIES_EXHAUSTED') this.failedAfterMaxRetries++;
     } else {
       this.succeeded++;
     }

@@ -5,6 +5,7 @@
 #include "core/asset_doc.h"
 #include "core/attempt.h"
 #include "errors.h"
+#include "insert_batch.h"
 #include "napi_util.h"
 #include "repository.h"
 
@@ -19,6 +20,30 @@ static napi_value limits_object(napi_env env) {
   aav_napi_set_number(env, limits, "maxRetries", ATTEMPT_MAX_RETRIES);
   aav_napi_set_number(env, limits, "maxVersion", (double)ATTEMPT_MAX_VERSION);
   return limits;
+}
+
+/* batchLayout: where insertBatch puts each upload's numbers (insert_batch.h). */
+static napi_value batch_layout_object(napi_env env) {
+  napi_value layout;
+  AAV_NAPI_CALL(env, napi_create_object(env, &layout));
+  aav_napi_set_number(env, layout, "fields", BATCH_ITEM_FIELDS);
+  aav_napi_set_number(env, layout, "version", BATCH_ITEM_VERSION);
+  aav_napi_set_number(env, layout, "built", BATCH_ITEM_BUILT);
+  aav_napi_set_number(env, layout, "createdMs", BATCH_ITEM_CREATED_MS);
+  aav_napi_set_number(env, layout, "attempts", BATCH_ITEM_ATTEMPTS);
+  aav_napi_set_number(env, layout, "retries", BATCH_ITEM_RETRIES);
+  aav_napi_set_number(env, layout, "docEnd", BATCH_ITEM_DOC_END);
+  return layout;
+}
+
+static napi_value owned_fields_array(napi_env env) {
+  napi_value fields, name;
+  AAV_NAPI_CALL(env, napi_create_array_with_length(env, AAV_ASSET_OWNED_COUNT, &fields));
+  for (uint32_t i = 0; i < AAV_ASSET_OWNED_COUNT; i++) {
+    AAV_NAPI_CALL(env, napi_create_string_utf8(env, AAV_ASSET_OWNED_FIELDS[i], NAPI_AUTO_LENGTH, &name));
+    AAV_NAPI_CALL(env, napi_set_element(env, fields, i, name));
+  }
+  return fields;
 }
 
 /* threadpool(): the process-wide budget, shared by every environment:
@@ -45,11 +70,15 @@ NAPI_MODULE_INIT() {
     return NULL;
   napi_value repository = aav_repository_napi_define(env);
   napi_value limits = limits_object(env);
-  if (!repository || !limits)
+  napi_value layout = batch_layout_object(env);
+  napi_value owned = owned_fields_array(env);
+  if (!repository || !limits || !layout || !owned)
     return NULL;
   napi_property_descriptor props[] = {
       {"NativeRepository", NULL, NULL, NULL, NULL, repository, napi_enumerable, NULL},
       {"limits", NULL, NULL, NULL, NULL, limits, napi_enumerable, NULL},
+      {"batchLayout", NULL, NULL, NULL, NULL, layout, napi_enumerable, NULL},
+      {"ownedFields", NULL, NULL, NULL, NULL, owned, napi_enumerable, NULL},
       {"threadpool", NULL, threadpool_usage, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   AAV_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

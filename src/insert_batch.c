@@ -1,9 +1,16 @@
-/* insertBatch(docs, maxRetries, recoveryMs): uploads of one or many orders
+/* insertBatch(bytes, ends, maxRetries, recoveryMs): uploads of one or many orders
  * (lib/ puts each order's uploads together, in call order), inserted with
  * consecutive versions per order, retried after conflicts on a timer. Resolves
- * with one entry per doc, in order: { doc, version, attempts, retries } or
- * { error, attempts, retries }, where error is data ({ kind, message, code,
+ * with the whole batch's results in three values, not an object per upload
+ * (the main thread pays per object): { items, docs, errors }. `items` is a
+ * Float64Array of BATCH_ITEM_FIELDS numbers per doc (layout in
+ * insert_batch.h, exported as native.batchLayout); `docs` the stored
+ * documents end to end; `errors`, present when an upload was not stored, is
+ * an array holding, at that upload's index, error data ({ kind, message, code,
  * … }) that lib/errors.js turns into an error object per upload.
+ *
+ * The main thread only copies the caller's bytes; checking them and building
+ * the documents happen on the threadpool, before the first attempt.
  *
  * One batch lives through several jobs: each attempt runs on the threadpool,
  * its completion (main thread) decides whether to finish, go on at once, or
@@ -46,12 +53,15 @@ typedef struct {
   bool in_doubt;      /* an attempt may have stored it, or (a caller's _id) an
                          earlier call did */
   const char *reason; /* why it failed or is unknown, a static string, or NULL */
+  asset_problem_t *problem; /* owned: its bytes were refused before any write */
   bson_error_t error; /* ITEM_FAILED, ITEM_UNKNOWN */
   char labels[160];
 } item_outcome_t;
 
 typedef struct {
   repo_job_t rj;            /* first */
+  uint8_t *raw;             /* owned until prepared: the caller's bytes, end to end */
+  size_t *raw_end;          /* owned until prepared: doc i ends at raw[raw_end[i]] */
   pending_asset_t *assets;  /* owned, n entries, with their bson_t documents */
   item_outcome_t *outcomes; /* owned, n entries */
   size_t n;
@@ -74,11 +84,21 @@ typedef struct {
   attempt_result_t result;  /* written by execute, read by complete */
 } insert_batch_t;
 
+static void free_raw(insert_batch_t *b) {
+  free(b->raw);
+  free(b->raw_end);
+  b->raw = NULL;
+  b->raw_end = NULL;
+}
+
 static void batch_free(insert_batch_t *b) {
   for (size_t i = 0; b->assets && i < b->n; i++) {
     bson_destroy(b->assets[i].prepared);
     bson_destroy(b->assets[i].stored);
   }
+  for (size_t i = 0; b->outcomes && i < b->n; i++)
+    free(b->outcomes[i].problem);
+  free_raw(b);
   free(b->assets);
   free(b->outcomes);
   free(b->run);
@@ -96,10 +116,38 @@ static void collect_pending(insert_batch_t *b) {
   }
 }
 
+/* Threadpool thread, first job: checks each upload's bytes (lib/ validated
+ * them; this guards anything else that reaches the native API) and builds its
+ * document with _id first. An upload refused here is failed, never sent; the
+ * others go on. */
+static void prepare_all(insert_batch_t *b) {
+  size_t start = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    asset_problem_t problem;
+    bool id_generated = false;
+    b->assets[i].prepared = aav_asset_prepare(b->raw + start, b->raw_end[i] - start,
+                                              &id_generated, &problem);
+    start = b->raw_end[i];
+    item_outcome_t *o = &b->outcomes[i];
+    if (b->assets[i].prepared) {
+      o->in_doubt = !id_generated; /* the caller's _id: an earlier call may have stored it */
+      continue;
+    }
+    o->state = ITEM_FAILED;
+    o->reason = "INVALID";
+    o->problem = malloc(sizeof *o->problem);
+    if (o->problem)
+      *o->problem = problem;
+  }
+  free_raw(b);
+}
+
 /* Threadpool thread: touches only the batch and the repository's pool. */
 static void batch_execute(job_t *job) {
   insert_batch_t *b = (insert_batch_t *)job;
   repository_t *repo = b->rj.repo;
+  if (b->raw)
+    prepare_all(b);
   attempt_config_t config = {repo->version_index, repo->write_opts, &repo->tops_by_find};
   b->attempted = false;
   b->recovery_ok = true;
@@ -236,8 +284,23 @@ static napi_value unknown_error(napi_env env, insert_batch_t *b, size_t i) {
   return data;
 }
 
+static napi_value refusal(napi_env env, size_t index, const asset_problem_t *p) {
+  napi_value props;
+  char message[640];
+  if (!p)
+    return aav_errors_make(env, ERROR_KIND_INTERNAL, "out of memory", NULL);
+  snprintf(message, sizeof message, "docs[%zu]: %s", index, p->message);
+  if (napi_create_object(env, &props) != napi_ok)
+    return NULL;
+  aav_napi_set_string(env, props, "code", p->code);
+  aav_napi_set_string(env, props, "field", p->field);
+  return aav_errors_make(env, ERROR_KIND_VALIDATION, message, props);
+}
+
 static napi_value failure(napi_env env, insert_batch_t *b, size_t i) {
   item_outcome_t *o = &b->outcomes[i];
+  if (o->reason && strcmp(o->reason, "INVALID") == 0)
+    return refusal(env, i, o->problem);
   if (o->state == ITEM_UNKNOWN)
     return unknown_error(env, b, i);
   if (o->reason && strcmp(o->reason, "RETRIES_EXHAUSTED") == 0)
@@ -251,38 +314,88 @@ static napi_value failure(napi_env env, insert_batch_t *b, size_t i) {
   return data;
 }
 
-static napi_value item_result(napi_env env, insert_batch_t *b, size_t i) {
-  napi_value entry, value;
-  item_outcome_t *o = &b->outcomes[i];
-  if (napi_create_object(env, &entry) != napi_ok)
-    return NULL;
-  aav_napi_set_number(env, entry, "attempts", o->attempts);
-  aav_napi_set_number(env, entry, "retries", o->conflicts);
-  if (o->state == ITEM_STORED) {
-    const bson_t *doc = b->assets[i].stored;
-    if (napi_create_buffer_copy(env, doc->len, bson_get_data(doc), NULL, &value) == napi_ok)
-      napi_set_named_property(env, entry, "doc", value);
-    aav_napi_set_number(env, entry, "version", (double)b->assets[i].version);
-  } else {
-    value = failure(env, b, i);
-    if (value)
-      napi_set_named_property(env, entry, "error", value);
+/* The numbers of upload i, at items[i * BATCH_ITEM_FIELDS]. */
+static void item_numbers(const insert_batch_t *b, size_t i, size_t doc_end, double *out) {
+  const item_outcome_t *o = &b->outcomes[i];
+  const pending_asset_t *a = &b->assets[i];
+  bool stored = o->state == ITEM_STORED;
+  out[BATCH_ITEM_VERSION] = stored ? (double)a->version : 0;
+  out[BATCH_ITEM_BUILT] = stored && !a->read_back;
+  out[BATCH_ITEM_CREATED_MS] = stored && !a->read_back ? (double)a->created_ms : 0;
+  out[BATCH_ITEM_ATTEMPTS] = o->attempts;
+  out[BATCH_ITEM_RETRIES] = o->conflicts;
+  out[BATCH_ITEM_DOC_END] = (double)doc_end;
+}
+
+static napi_value batch_results(napi_env env, insert_batch_t *b) {
+  size_t total = 0;
+  bool any_failed = false;
+  for (size_t i = 0; i < b->n; i++) {
+    if (b->outcomes[i].state == ITEM_STORED)
+      total += b->assets[i].stored->len;
+    else
+      any_failed = true;
   }
-  return entry;
+  napi_value results, items, buffer, docs, errors;
+  double *numbers;
+  uint8_t *bytes;
+  AAV_NAPI_CALL(env, napi_create_object(env, &results));
+  AAV_NAPI_CALL(env, napi_create_arraybuffer(env, b->n * BATCH_ITEM_FIELDS * sizeof(double),
+                                             (void **)&numbers, &buffer));
+  AAV_NAPI_CALL(env, napi_create_typedarray(env, napi_float64_array, b->n * BATCH_ITEM_FIELDS,
+                                            buffer, 0, &items));
+  AAV_NAPI_CALL(env, napi_create_buffer(env, total, (void **)&bytes, &docs));
+  size_t at = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    if (b->outcomes[i].state == ITEM_STORED) {
+      const bson_t *doc = b->assets[i].stored;
+      memcpy(bytes + at, bson_get_data(doc), doc->len);
+      at += doc->len;
+    }
+    item_numbers(b, i, at, numbers + i * BATCH_ITEM_FIELDS);
+  }
+  AAV_NAPI_CALL(env, napi_set_named_property(env, results, "items", items));
+  AAV_NAPI_CALL(env, napi_set_named_property(env, results, "docs", docs));
+  if (any_failed) {
+    AAV_NAPI_CALL(env, napi_create_array_with_length(env, b->n, &errors));
+    for (size_t i = 0; i < b->n; i++) {
+      if (b->outcomes[i].state == ITEM_STORED)
+        continue;
+      napi_value error = failure(env, b, i);
+      if (!error)
+        return NULL;
+      AAV_NAPI_CALL(env, napi_set_element(env, errors, (uint32_t)i, error));
+    }
+    AAV_NAPI_CALL(env, napi_set_named_property(env, results, "errors", errors));
+  }
+  return results;
+}
+
+/* When the results cannot be handed over (out of memory, the environment
+ * going away), what was stored is not known to the caller: unknown, not
+ * failed. */
+static napi_value results_lost(napi_env env) {
+  napi_value pending, props;
+  bool is_pending = false;
+  if (napi_is_exception_pending(env, &is_pending) == napi_ok && is_pending)
+    napi_get_and_clear_last_exception(env, &pending);
+  if (napi_create_object(env, &props) != napi_ok)
+    return NULL;
+  aav_napi_set_string(env, props, "code", "ERR_ASSET_OUTCOME_UNKNOWN");
+  aav_napi_set_string(env, props, "reason", "RESULTS_LOST");
+  aav_napi_set_bool(env, props, "retriable", false);
+  return aav_errors_make(env, ERROR_KIND_OUTCOME_UNKNOWN,
+                         "the batch's results could not be handed to JavaScript: its uploads "
+                         "may or may not be stored",
+                         props);
 }
 
 static void batch_finish(napi_env env, insert_batch_t *b) {
-  napi_value results, entry;
-  if (napi_create_array_with_length(env, b->n, &results) == napi_ok) {
-    for (size_t i = 0; i < b->n; i++) {
-      entry = item_result(env, b, i);
-      if (entry)
-        napi_set_element(env, results, (uint32_t)i, entry);
-    }
+  napi_value results = batch_results(env, b);
+  if (results)
     aav_repo_job_resolve(env, &b->rj, results);
-  } else {
-    aav_repo_job_reject(env, &b->rj, NULL);
-  }
+  else
+    aav_repo_job_reject(env, &b->rj, results_lost(env));
   aav_repo_job_release(env, &b->rj);
   batch_free(b);
 }
@@ -422,73 +535,86 @@ static void batch_complete(napi_env env, job_t *job, bool cancelled) {
 
 /* ---- starting a batch (main thread) -------------------------------------- */
 
-static void throw_problem(napi_env env, size_t index, const asset_problem_t *p) {
+/* Only what must be checked before the bytes are copied: that each document
+ * is framed as BSON (its length prefix and terminator). Everything else is
+ * checked on the threadpool (prepare_all). */
+static bool framed_as_bson(const uint8_t *data, size_t len) {
+  if (len < 5 || len > INT32_MAX || data[len - 1] != 0)
+    return false;
+  uint32_t declared = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 |
+                      (uint32_t)data[3] << 24;
+  return declared == len;
+}
+
+static bool throw_corrupt(napi_env env, size_t index) {
+  char message[160];
   napi_value props, error;
-  char message[640];
-  snprintf(message, sizeof message, "docs[%zu]: %s", index, p->message);
-  if (napi_create_object(env, &props) != napi_ok)
-    return;
-  aav_napi_set_string(env, props, "code", p->code);
-  aav_napi_set_string(env, props, "field", p->field);
+  snprintf(message, sizeof message, "docs[%zu]: document is not well-formed BSON", index);
+  AAV_NAPI_CALL_BOOL(env, napi_create_object(env, &props));
+  aav_napi_set_string(env, props, "code", "ERR_ASSET_CORRUPT");
+  aav_napi_set_string(env, props, "field", "");
   error = aav_errors_make(env, ERROR_KIND_VALIDATION, message, props);
   if (error)
     napi_throw(env, error);
+  return false;
 }
 
-/* Copies and validates every document. lib/ has validated each already; this
- * is the guard for anything else that reaches the native API. */
-static bool load_docs(napi_env env, napi_value docs, insert_batch_t *b) {
-  bool is_array;
-  uint32_t n;
-  AAV_NAPI_CALL_BOOL(env, napi_is_array(env, docs, &is_array));
-  if (!is_array) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "docs must be an array of BSON Buffers");
+/* The documents arrive end to end in one Buffer, with a Float64Array saying
+ * where each ends: two Node-API values per batch, not one per upload. They
+ * are copied: the JavaScript buffer may change or go once this call returns. */
+static bool load_docs(napi_env env, napi_value bytes, napi_value ends, insert_batch_t *b) {
+  const uint8_t *data;
+  size_t len, n;
+  void *ends_data = NULL;
+  bool is_typed = false;
+  napi_typedarray_type type = napi_int8_array;
+  if (!aav_napi_uint8_view(env, bytes, &data, &len) ||
+      napi_is_typedarray(env, ends, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, ends, &type, &n, &ends_data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                          "insertBatch takes the documents' bytes (a Buffer) and where each "
+                          "ends (a Float64Array)");
     return false;
   }
-  AAV_NAPI_CALL_BOOL(env, napi_get_array_length(env, docs, &n));
   if (n == 0 || n > ATTEMPT_MAX_BATCH) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "docs must hold 1 to 100000 documents");
     return false;
   }
-  b->assets = calloc(n, sizeof *b->assets);
-  b->outcomes = calloc(n, sizeof *b->outcomes);
-  if (!b->assets || !b->outcomes) {
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
-    return false;
+  const double *end_at = ends_data;
+  for (size_t i = 0, start = 0; i < n; i++) {
+    double e = end_at[i];
+    if (!(e > (double)start && e <= (double)len && e == (double)(size_t)e) ||
+        !framed_as_bson(data + start, (size_t)e - start))
+      return throw_corrupt(env, i);
+    start = (size_t)e;
   }
-  b->run = calloc(n, sizeof *b->run);
-  b->run_index = calloc(n, sizeof *b->run_index);
-  if (!b->run || !b->run_index) {
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+  if ((size_t)end_at[n - 1] != len) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "the last document must end where the bytes do");
     return false;
   }
   b->n = n;
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value element;
-    const uint8_t *data;
-    size_t len;
-    AAV_NAPI_CALL_BOOL(env, napi_get_element(env, docs, i, &element));
-    if (!aav_napi_uint8_view(env, element, &data, &len)) {
-      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "docs must be an array of BSON Buffers");
-      return false;
-    }
-    asset_problem_t problem;
-    bool id_generated;
-    b->assets[i].prepared = aav_asset_prepare(data, len, &id_generated, &problem);
-    b->outcomes[i].in_doubt = !id_generated;
-    if (!b->assets[i].prepared) {
-      throw_problem(env, i, &problem);
-      return false;
-    }
+  b->assets = calloc(n, sizeof *b->assets);
+  b->outcomes = calloc(n, sizeof *b->outcomes);
+  b->run = calloc(n, sizeof *b->run);
+  b->run_index = calloc(n, sizeof *b->run_index);
+  b->raw_end = calloc(n, sizeof *b->raw_end);
+  b->raw = malloc(len);
+  if (!b->assets || !b->outcomes || !b->run || !b->run_index || !b->raw_end || !b->raw) {
+    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    return false;
   }
+  memcpy(b->raw, data, len);
+  for (size_t i = 0; i < n; i++)
+    b->raw_end[i] = (size_t)end_at[i];
   return true;
 }
 
 napi_value aav_insert_batch_napi_start(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3] = {NULL, NULL, NULL}, this_obj;
+  size_t argc = 4;
+  napi_value argv[4] = {NULL, NULL, NULL, NULL}, this_obj;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
-  for (size_t i = argc; i < 3; i++)
+  for (size_t i = argc; i < 4; i++)
     AAV_NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
 
   insert_batch_t *b = calloc(1, sizeof *b);
@@ -497,9 +623,9 @@ napi_value aav_insert_batch_napi_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int64_t max_retries, recovery_ms;
-  if (!load_docs(env, argv[0], b) ||
-      !aav_napi_int_arg(env, argv[1], "maxRetries", 0, ATTEMPT_MAX_RETRIES, &max_retries) ||
-      !aav_napi_int_arg(env, argv[2], "recoveryMs", 0, INT64_C(86400000), &recovery_ms)) {
+  if (!load_docs(env, argv[0], argv[1], b) ||
+      !aav_napi_int_arg(env, argv[2], "maxRetries", 0, ATTEMPT_MAX_RETRIES, &max_retries) ||
+      !aav_napi_int_arg(env, argv[3], "recoveryMs", 0, INT64_C(86400000), &recovery_ms)) {
     batch_free(b);
     return NULL;
   }

@@ -2,7 +2,7 @@
 
 // Bad input: a ValidationError naming the field, a stable code, and nothing
 // written. Every case checks the collection afterwards.
-const { ObjectId } = require('bson');
+const { BSON, ObjectId } = require('bson');
 const { ValidationError, AssetRepository } = require('..');
 const { testDatabase } = require('./support/db');
 
@@ -126,25 +126,53 @@ describe('the native API refuses garbage without crashing', () => {
   // Refusals are data ({ kind, code, message }) that lib/errors.js makes errors of.
   const refusal = (code) => expect.objectContaining({ kind: 'ValidationError', code });
 
+  // insertBatch(bytes, ends, maxRetries, recoveryMs): documents end to end,
+  // and where each ends.
+  const one = (bytes) => [bytes, new Float64Array([bytes.length])];
+
   test.each([
     [Buffer.alloc(0)],
     [Buffer.from([5, 0, 0, 0, 0, 0])],
     [Buffer.from([255, 255, 255, 127, 0])],
     [Buffer.from('not bson at all, not at all')],
-  ])('insertBatch([%p]) is refused as corrupt BSON, and nothing is written', async (bytes) => {
+  ])('insertBatch(%p) is refused as corrupt BSON at once, and nothing is written', async (bytes) => {
     const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'garbage', null);
-    expect(() => r.insertBatch([bytes], 5, 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
+    expect(() => r.insertBatch(...one(bytes), 5, 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
     await r.close();
     expect(await t.db.collection('garbage').countDocuments()).toBe(0);
   });
 
+  test('a document framed as BSON but corrupt inside fails alone, before any write; the rest of its batch is stored', async () => {
+    const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'corrupt_inside', null);
+    const good = BSON.serialize({ orderId: 'ord-corrupt', fileName: 'good.pdf' });
+    const bad = Buffer.from(BSON.serialize({ orderId: 'ord-corrupt', fileName: 'bad.pdf' }));
+    bad.writeInt32LE(1000, bad.indexOf('bad.pdf') - 4); // the string's length now runs past the document
+    const bytes = Buffer.concat([bad, good]);
+    const { items, errors } = await r.insertBatch(bytes, new Float64Array([bad.length, bytes.length]), 5, 0);
+    expect(errors[0]).toEqual(refusal('ERR_ASSET_CORRUPT'));
+    expect(errors[1]).toBeUndefined();
+    expect(items[native.batchLayout.version]).toBe(0);
+    expect(items[native.batchLayout.fields + native.batchLayout.version]).toBe(1);
+    await r.close();
+    const stored = await t.db.collection('corrupt_inside').find({}, { projection: { _id: 0, fileName: 1, version: 1 } }).toArray();
+    expect(stored).toEqual([{ fileName: 'good.pdf', version: 1 }]);
+  });
+
   test('wrong argument types throw TypeErrors', async () => {
     const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'bad', null);
-    expect(() => r.insertBatch('x', 5, 0)).toThrow(named('TypeError'));
-    expect(() => r.insertBatch([1, 2], 5, 0)).toThrow(named('TypeError'));
-    expect(() => r.insertBatch([Buffer.from('junk')], 5, 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
-    expect(() => r.insertBatch([], 5, 0)).toThrow(named('RangeError'));
-    expect(() => r.insertBatch([Buffer.from('junk')], 'five', 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
+    const junk = Buffer.from('junk');
+    expect(() => r.insertBatch('x', new Float64Array([1]), 5, 0)).toThrow(named('TypeError'));
+    expect(() => r.insertBatch([junk], new Float64Array([4]), 5, 0)).toThrow(named('TypeError'));
+    expect(() => r.insertBatch(junk, [4], 5, 0)).toThrow(named('TypeError'));
+    expect(() => r.insertBatch(junk, new Uint32Array([4]), 5, 0)).toThrow(named('TypeError'));
+    expect(() => r.insertBatch(...one(junk), 5, 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
+    expect(() => r.insertBatch(junk, new Float64Array(0), 5, 0)).toThrow(named('RangeError'));
+    const doc = BSON.serialize({ orderId: 'o', fileName: 'junk' });
+    for (const ends of [[doc.length + 1], [doc.length - 1], [NaN], [-1], [2.5], [0, doc.length]]) {
+      expect(() => r.insertBatch(doc, new Float64Array(ends), 5, 0)).toThrow();
+    }
+    expect(() => r.insertBatch(Buffer.concat([doc, doc]), new Float64Array([doc.length]), 5, 0)).toThrow(named('RangeError'));
+    expect(() => r.insertBatch(...one(doc), 'five', 0)).toThrow(/maxRetries/);
     expect(() => native.NativeRepository.prototype.close.call({})).toThrow(named('TypeError'));
     await r.close();
     expect(await t.db.collection('bad').countDocuments({ fileName: 'junk' })).toBe(0);

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const OWNED_FIELDS[] = {"version", "versionLabel", "createdAt",
-                                           "updatedAt"};
+const char *const AAV_ASSET_OWNED_FIELDS[AAV_ASSET_OWNED_COUNT] = {"version", "versionLabel",
+                                                                  "createdAt", "updatedAt"};
 
 static bool problem(asset_problem_t *p, const char *code, const char *field,
                     const char *fmt, const char *detail) {
@@ -163,8 +163,8 @@ void aav_asset_append_version(bson_t *doc, const char *key, int64_t version) {
 }
 
 static bool is_owned_field(const char *key) {
-  for (size_t i = 0; i < sizeof OWNED_FIELDS / sizeof OWNED_FIELDS[0]; i++)
-    if (strcmp(key, OWNED_FIELDS[i]) == 0)
+  for (size_t i = 0; i < AAV_ASSET_OWNED_COUNT; i++)
+    if (strcmp(key, AAV_ASSET_OWNED_FIELDS[i]) == 0)
       return true;
   return false;
 }

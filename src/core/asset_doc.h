@@ -33,6 +33,11 @@ bool aav_asset_check_structure(const uint8_t *data, size_t len, asset_problem_t 
 bson_t *aav_asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
                       asset_problem_t *problem);
 
+/* The fields the stored document owns, in the order they are appended:
+ * whatever the caller put there is replaced (exported as native.ownedFields). */
+#define AAV_ASSET_OWNED_COUNT 4
+extern const char *const AAV_ASSET_OWNED_FIELDS[AAV_ASSET_OWNED_COUNT];
+
 /* The document as stored: the prepared fields without the four we own, then
  * version, versionLabel "v<version>", createdAt and updatedAt. The caller owns
  * the result (bson_destroy). */

@@ -277,6 +277,7 @@ static bool take_stored(pending_asset_t *item, bson_t *stored) {
   bson_destroy(item->stored);
   item->stored = stored;
   item->version = version;
+  item->read_back = true;
   return true;
 }
 
@@ -484,6 +485,8 @@ void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
       bson_destroy(items[i]->stored);
       items[i]->version = tops[g] + 1 + (int64_t)(i - starts[g]);
       items[i]->stored = aav_asset_build_stored(items[i]->prepared, items[i]->version, now);
+      items[i]->created_ms = now;
+      items[i]->read_back = false;
       docs[i] = items[i]->stored;
     }
   }

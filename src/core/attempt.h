@@ -29,6 +29,9 @@ typedef struct {
   bson_t *prepared;  /* caller fields with _id first; owned by the batch */
   bson_t *stored;    /* the document as stored once committed; owned by the batch */
   int64_t version;   /* meaningful once stored */
+  int64_t created_ms; /* its createdAt, when `stored` is the document we built */
+  bool read_back;    /* `stored` was read from the server (an earlier attempt or
+                        call stored it), not built by this attempt */
   bool found;        /* attempt_recover found it stored under its _id */
 } pending_asset_t;
 

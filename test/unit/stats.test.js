@@ -5,11 +5,11 @@ const { Stats } = require('../../lib/stats');
 
 test('stored, failed and unknown outcomes are counted apart; retries are collisions only', () => {
   const s = new Stats();
-  s.record({ doc: {}, retries: 0 });
-  s.record({ doc: {}, retries: 2 });
-  s.record({ error: { kind: 'VersionConflictError', reason: 'RETRIES_EXHAUSTED' }, retries: 6 });
-  s.record({ error: { kind: 'OutcomeUnknownError', reason: 'REPLY_LOST' }, retries: 0 });
-  s.record({ error: Object.assign(new Error('x'), { name: 'ConnectionError' }) });
+  s.record(undefined, 0);
+  s.record(undefined, 2);
+  s.record({ kind: 'VersionConflictError', reason: 'RETRIES_EXHAUSTED' }, 6);
+  s.record({ kind: 'OutcomeUnknownError', reason: 'REPLY_LOST' }, 0);
+  s.record(Object.assign(new Error('x'), { name: 'ConnectionError' }));
   expect(s.snapshot({ queued: 3 })).toEqual({
     uploads: 5,
     succeeded: 2,

@@ -1,0 +1,84 @@
+'use strict';
+
+// What one native batch answered, read per upload. The addon hands a batch's
+// results over as three values, not an object per upload (src/insert_batch.c):
+// the main thread pays for every object made there. A stored upload's
+// document is rebuilt here from the caller's own values when that is exact
+// (see `document`), and read from the stored bytes otherwise.
+const { BSON, ObjectId } = require('bson');
+const native = require('./native');
+
+const L = native.batchLayout;
+const OWNED = native.ownedFields; // four names: an array search beats a Set's hash
+
+class BatchResults {
+  #items;
+  #docs;
+  #errors;
+
+  /** From insertBatch's { items, docs, errors }. */
+  constructor({ items, docs, errors }) {
+    this.#items = items;
+    this.#docs = docs;
+    this.#errors = errors;
+  }
+
+  /** `count` uploads that all end with their own error from `errorAt(i)`, none sent. */
+  static failed(count, errorAt) {
+    return new BatchResults({ items: new Float64Array(count * L.fields), docs: Buffer.alloc(0), errors: Array.from({ length: count }, (_, i) => errorAt(i)) });
+  }
+
+  /** Error data or an Error for upload i, or undefined when it is stored. */
+  error(i) {
+    return this.#errors === undefined ? undefined : this.#errors[i];
+  }
+
+  /** Any upload's error for which `test(error)` holds. */
+  findError(test) {
+    return this.#errors === undefined ? undefined : this.#errors.find((e) => e !== undefined && test(e));
+  }
+
+  retries(i) {
+    return this.#items[i * L.fields + L.retries];
+  }
+
+  /**
+   * The stored document of upload i. With `view` (asset_input.js: the
+   * caller's top-level values as serialized, when each is one that BSON gives
+   * back unchanged) and a document this batch built, the document is that
+   * view in stored order: _id first, the fields, then the four we own, which
+   * is what decoding the stored bytes would give, for less work on the main
+   * thread. Anything else is decoded from the stored bytes.
+   */
+  document(i, view) {
+    const at = i * L.fields;
+    const start = i === 0 ? 0 : this.#items[at - L.fields + L.docEnd];
+    const end = this.#items[at + L.docEnd];
+    if (view === null || this.#items[at + L.built] !== 1) return BSON.deserialize(this.#docs.subarray(start, end));
+    const _id = view._id !== undefined ? view._id : this.#objectIdAt(start);
+    if (_id === undefined) return BSON.deserialize(this.#docs.subarray(start, end));
+    const doc = { _id };
+    for (const key of Object.keys(view)) {
+      if (key !== '_id' && !OWNED.includes(key)) doc[key] = view[key];
+    }
+    const version = this.#items[at + L.version];
+    const createdMs = this.#items[at + L.createdMs];
+    doc.version = version;
+    doc.versionLabel = `v${version}`;
+    doc.createdAt = new Date(createdMs);
+    doc.updatedAt = new Date(createdMs);
+    return doc;
+  }
+
+  /** The ObjectId _id the addon made, as the first field of a stored document. */
+  #objectIdAt(start) {
+    const d = this.#docs;
+    // int32 length, then type 0x07 (ObjectId) and the key "_id\0".
+    if (d[start + 4] !== 0x07 || d[start + 5] !== 0x5f || d[start + 6] !== 0x69 || d[start + 7] !== 0x64 || d[start + 8] !== 0) return undefined;
+    const bytes = Buffer.allocUnsafe(12);
+    d.copy(bytes, 0, start + 9, start + 21);
+    return new ObjectId(bytes);
+  }
+}
+
+module.exports = { BatchResults };
