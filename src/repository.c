@@ -124,8 +124,6 @@ fail:
 
 /* ---- jobs --------------------------------------------------------------- */
 
-static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref);
-
 void aav_repo_job_resolve(napi_env env, repo_job_t *rj, napi_value value) {
   if (rj->deferred && value)
     napi_resolve_deferred(env, rj->deferred, value);
@@ -193,10 +191,7 @@ void aav_repo_job_release(napi_env env, repo_job_t *rj) {
   if (!repo)
     return;
   repo->busy--;
-  /* A close() that waited for us goes ahead now, still holding the object. */
-  if (repo->busy == 0 && repo->close_deferred && !rj->state->scheduler.stopped)
-    close_start(env, repo, rj->repo_ref);
-  else if (rj->repo_ref)
+  if (rj->repo_ref)
     napi_delete_reference(env, rj->repo_ref);
   rj->repo_ref = NULL;
   rj->repo = NULL;
@@ -330,8 +325,10 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
   return promise;
 }
 
-/* close(): waits for the repository's jobs, then destroys the pool on the
- * threadpool (it ends server sessions over the network). */
+/* close(): destroys the pool on the threadpool (it ends server sessions over
+ * the network). Waiting for work to finish first is lib/repository.js's job
+ * alone; here a close() while jobs still hold the repository is refused, so
+ * the pool is never pulled from under one. */
 typedef struct {
   repo_job_t rj;              /* first; holds the JS object until destroyed */
   mongoc_client_pool_t *pool; /* taken from repo, destroyed by execute */
@@ -359,15 +356,15 @@ static void close_complete(napi_env env, job_t *job, bool cancelled) {
   free(j);
 }
 
-static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref) {
+static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref,
+                        napi_deferred deferred) {
   addon_state_t *state = aav_addon_state_get(env);
   close_job_t *j = calloc(1, sizeof *j);
   napi_value undefined;
   if (!j || !state) {
     /* Cannot hand it to a thread: let the finalizer destroy the pool. */
     if (napi_get_undefined(env, &undefined) == napi_ok)
-      napi_resolve_deferred(env, repo->close_deferred, undefined);
-    repo->close_deferred = NULL;
+      napi_resolve_deferred(env, deferred, undefined);
     napi_delete_reference(env, repo_ref);
     free(j);
     return;
@@ -375,10 +372,9 @@ static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref) {
   j->rj.state = state;
   j->rj.repo = repo;
   j->rj.repo_ref = repo_ref;
-  j->rj.deferred = repo->close_deferred;
+  j->rj.deferred = deferred;
   j->pool = repo->pool;
   repo->pool = NULL;
-  repo->close_deferred = NULL;
   j->rj.job.name = "atomicAssetVersion.close";
   j->rj.job.execute = close_execute;
   j->rj.job.complete = close_complete;
@@ -402,13 +398,22 @@ static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
     AAV_NAPI_CALL(env, napi_resolve_deferred(env, deferred, undefined));
     return promise;
   }
-  repo->closing = true;
-  repo->close_deferred = deferred;
-  if (repo->busy == 0) {
-    napi_ref ref;
-    AAV_NAPI_CALL(env, napi_create_reference(env, this_obj, 1, &ref));
-    close_start(env, repo, ref);
+  if (repo->busy > 0) {
+    napi_value props, error;
+    AAV_NAPI_CALL(env, napi_create_object(env, &props));
+    aav_napi_set_string(env, props, "code", "ERR_ASSET_BUSY");
+    error = aav_errors_make(env, ERROR_KIND_INTERNAL,
+                            "close() while operations are in flight: wait for them first "
+                            "(AssetRepository.close() does)",
+                            props);
+    if (error)
+      AAV_NAPI_CALL(env, napi_reject_deferred(env, deferred, error));
+    return promise;
   }
+  napi_ref ref;
+  AAV_NAPI_CALL(env, napi_create_reference(env, this_obj, 1, &ref));
+  repo->closing = true;
+  close_start(env, repo, ref, deferred);
   return promise;
 }
 

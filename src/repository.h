@@ -19,9 +19,8 @@ typedef struct {
    * completed (lib/ awaits it), so the threadpool hand-off orders them. */
   char version_index[128];
   atomic_int tops_by_find;    /* see attempt_config_t */
-  unsigned busy;              /* jobs holding this repository */
+  unsigned busy;              /* jobs holding this repository: close() is refused */
   bool closing;
-  napi_deferred close_deferred; /* pending close() waiting for busy == 0 */
 } repository_t;
 
 /* The common head of every job that works on a repository. */

@@ -178,6 +178,17 @@ describe('the native API refuses garbage without crashing', () => {
     expect(await t.db.collection('bad').countDocuments({ fileName: 'junk' })).toBe(0);
   });
 
+  test('a native close() while a batch is in flight is refused; the batch ends stored, then close() works', async () => {
+    const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'busy_close', null);
+    const doc = BSON.serialize({ orderId: 'ord-busy', fileName: 'busy.pdf' });
+    const batch = r.insertBatch(...one(doc), 5, 0);
+    await expect(r.close()).rejects.toEqual(expect.objectContaining({ code: 'ERR_ASSET_BUSY' }));
+    const { errors } = await batch;
+    expect(errors).toBeUndefined();
+    await r.close();
+    expect(await t.db.collection('busy_close').countDocuments({ orderId: 'ord-busy' })).toBe(1);
+  });
+
   test('the limits both sides check against come from the addon', () => {
     expect(native.limits).toMatchObject({ maxDepth: 100, maxBsonSize: 16 * 1024 * 1024, maxBatch: 100000, maxRetries: 1000 });
   });
