@@ -30,6 +30,9 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const UNSUPPORTED = [Set, WeakSet, WeakMap, Promise, ArrayBuffer, DataView, SharedArrayBuffer];
 
+const dateTime = Function.prototype.call.bind(Date.prototype.getTime);
+/** object's own `key`: a name polluted onto Object.prototype is not the upload's. */
+const own = (object, key) => (Object.hasOwn(object, key) ? object[key] : undefined);
 const join = (path, key) => (path ? `${path}.${key}` : String(key));
 const bad = (code, field, why) => validationError(code, field, `field "${field}" ${why}`);
 
@@ -115,7 +118,7 @@ function read(object, key, field) {
  * document can be returned without decoding it (lib/batch_results.js).
  */
 function topLevelView(data, where, keyRule) {
-  const view = {};
+  const view = {}; // read its fields with own(): Object.prototype may be polluted
   let flat = true;
   let ancestors = null; // made for the first nested object: most uploads have none
   for (const key of Object.keys(data)) {
@@ -123,14 +126,19 @@ function topLevelView(data, where, keyRule) {
     checkKey(key, field, keyRule);
     let value = read(data, key, field);
     if (value === undefined) continue; // not stored (ignoreUndefined)
-    if (typeof value === 'object' && value !== null && ancestors === null) ancestors = new Set([data]);
-    inspect(value, field, 1, ancestors, keyRule);
-    if (typeof value === 'object' && value !== null) {
-      if (value instanceof Date) value = new Date(value.getTime());
-      else if (value instanceof ObjectId) value = new ObjectId(Buffer.from(value.id));
+    if (value instanceof Date) {
+      // Its time read once, by Date's own method: a subclass cannot show the
+      // check one time and the serializer another.
+      value = new Date(dateTime(value));
+      if (Number.isNaN(value.getTime())) throw bad('ERR_ASSET_VALUE', field, 'is an invalid Date');
+    } else if (typeof value === 'object' && value !== null) {
+      if (ancestors === null) ancestors = new Set([data]);
+      inspect(value, field, 1, ancestors, keyRule);
+      if (value instanceof ObjectId) value = new ObjectId(Buffer.from(value.id));
       else flat = false;
-    } else if (typeof value === 'bigint') {
-      flat = false; // stored as int64, read back as a number
+    } else {
+      inspect(value, field, 1, ancestors, keyRule);
+      if (typeof value === 'bigint') flat = false; // stored as int64, read back as a number
     }
     if (key === '__proto__') {
       Object.defineProperty(view, key, { value, enumerable: true, writable: true, configurable: true });
@@ -188,7 +196,9 @@ const isBlank = (s) => /^[ \t\n\r]*$/.test(s);
 
 function checkAssetFields(data, where) {
   const at = (field) => join(where, field);
-  const { orderId, fileName, fileSize } = data;
+  const orderId = own(data, 'orderId');
+  const fileName = own(data, 'fileName');
+  const fileSize = own(data, 'fileSize');
   if (orderId === undefined || orderId === null) throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'is required');
   if (!isObjectId(orderId)) {
     if (typeof orderId !== 'string') {
@@ -220,9 +230,13 @@ function isFileSize(v) {
 // Also an ObjectId from another copy of the bson package.
 const isObjectId = (v) => v instanceof ObjectId || Boolean(v && v._bsontype === 'ObjectId');
 
-/** A key that groups uploads of the same order (string or ObjectId). */
+/**
+ * A key that groups uploads of the same order: a string order is its own key
+ * (no new string per upload), an ObjectId its hex after a NUL, which no
+ * string orderId may hold (checkAssetFields), so the two never meet.
+ */
 function orderKey(orderId) {
-  return isObjectId(orderId) ? `o:${orderId.toHexString()}` : `s:${orderId}`;
+  return isObjectId(orderId) ? `\0${orderId.toHexString()}` : String(orderId);
 }
 
 function checkOrderId(orderId, field = 'orderId') {
@@ -236,4 +250,4 @@ function checkOrderId(orderId, field = 'orderId') {
   }
 }
 
-module.exports = { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject };
+module.exports = { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own };

@@ -55,7 +55,7 @@ class BatchResults {
     const start = i === 0 ? 0 : this.#items[at - L.fields + L.docEnd];
     const end = this.#items[at + L.docEnd];
     if (view === null || this.#items[at + L.built] !== 1) return BSON.deserialize(this.#docs.subarray(start, end));
-    const _id = view._id !== undefined ? view._id : this.#objectIdAt(start);
+    const _id = Object.hasOwn(view, '_id') ? view._id : this.#objectIdAt(start);
     if (_id === undefined) return BSON.deserialize(this.#docs.subarray(start, end));
     const doc = { _id };
     for (const key of Object.keys(view)) {

@@ -20,6 +20,8 @@ class OrderQueue {
   /**
    * @param {object} options
    * @param {number} options.maxBatchSize uploads per batch
+   * @param {number} options.maxBatchBytes bytes per batch (jobs' `bytes`), so
+   *   that a batch of big uploads stays one Buffer of reasonable size
    * @param {() => number} options.maxBatches batches in flight at once
    * @param {boolean} options.coalesce false: every call is a batch of its own,
    *   in call order, whatever its order (two of one order may then collide)
@@ -32,14 +34,14 @@ class OrderQueue {
     this.#options = options;
   }
 
-  /** Queues a job ({ key, docs, … }); the caller settles it through `run`. */
+  /** Queues a job ({ key, count, size, … }: `count` uploads, `size` bytes); the caller settles it through `run`. */
   push(job) {
     // Without coalescing every call is a batch of its own: one FIFO for all.
     const key = this.#options.coalesce ? job.key : '';
     let jobs = this.#waiting.get(key);
     if (!jobs) this.#waiting.set(key, (jobs = []));
     jobs.push(job);
-    this.#queued += job.docs.length;
+    this.#queued += job.count;
     this.#dispatch();
   }
 
@@ -59,6 +61,7 @@ class OrderQueue {
   #take() {
     const batch = [];
     let size = 0;
+    let bytes = 0;
     const coalesce = this.#options.coalesce;
     const limit = coalesce ? this.#options.maxBatchSize : 1;
     for (const [key, jobs] of this.#waiting) {
@@ -68,22 +71,23 @@ class OrderQueue {
         const job = jobs[0];
         if (this.#options.refuse(job)) {
           jobs.shift();
-          this.#queued -= job.docs.length;
+          this.#queued -= job.count;
           this.#options.reject(job);
           continue;
         }
         // An item group (createMany) is never split; a group larger than
-        // the limit goes alone.
-        if (size > 0 && size + job.docs.length > limit) break;
+        // a limit goes alone.
+        if (size > 0 && (size + job.count > limit || bytes + job.size > this.#options.maxBatchBytes)) break;
         jobs.shift();
-        this.#queued -= job.docs.length;
+        this.#queued -= job.count;
         batch.push(job);
-        size += job.docs.length;
+        size += job.count;
+        bytes += job.size;
         took = true;
       }
       if (jobs.length === 0) this.#waiting.delete(key);
       if (took && coalesce) this.#busy.add(key);
-      if (size >= limit) break;
+      if (size >= limit || bytes >= this.#options.maxBatchBytes) break;
     }
     return batch;
   }

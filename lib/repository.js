@@ -3,7 +3,7 @@
 const { performance } = require('perf_hooks');
 const { BSON } = require('bson');
 const native = require('./native');
-const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject } = require('./asset_input');
+const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own } = require('./asset_input');
 const { BatchResults } = require('./batch_results');
 const { parseOptions } = require('./options');
 const { Stats } = require('./stats');
@@ -57,6 +57,7 @@ class AssetRepository {
     }
     this.#queue = new OrderQueue({
       maxBatchSize: this.#options.maxBatchSize,
+      maxBatchBytes: MAX_BATCH_BYTES,
       // As many batches in flight as the addon may run at once: more would
       // only wait in its queue, uploads that could have joined a batch.
       maxBatches: () => this.#slots || (this.#slots = Math.max(1, native.threadpool().slots)),
@@ -67,7 +68,7 @@ class AssetRepository {
         // Never sent: certainly not stored by this call, so failing it is
         // honest; unless the caller gave the _id (a retry), which an earlier
         // call may have stored.
-        this.#finish([job], BatchResults.failed(job.docs.length, (i) => beforeLookup(this.#connectionError, job.callerIds[i])));
+        this.#finish([job], BatchResults.failed(job.count, (i) => beforeLookup(this.#connectionError, job.callerIdAt(i))));
       },
     });
   }
@@ -91,8 +92,10 @@ class AssetRepository {
       this.#countRefusal(err);
       return Promise.reject(err);
     }
-    const { orderId } = upload.values;
-    const job = new Job(orderKey(orderId), [upload.bytes], [callerId(upload.values)], finishOne, this.#connectionFailures);
+    const orderId = own(upload.values, 'orderId');
+    const job = new Job(orderKey(orderId), 1, upload.bytes.length, finishOne, this.#connectionFailures);
+    job.bytes = upload.bytes;
+    job.callerId = callerId(upload.values);
     job.view = upload.view;
     job.orderId = orderId;
     return new Promise((resolve, reject) => {
@@ -114,6 +117,9 @@ class AssetRepository {
       if (!Array.isArray(items) || items.length === 0) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items must be a non-empty array');
       }
+      if (items.length > native.limits.maxBatch) {
+        throw validationError('ERR_ASSET_ITEMS', 'items', `items may hold at most ${native.limits.maxBatch} assets per call`);
+      }
       if (this.#model) {
         return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item.orderId === undefined ? { ...item, orderId } : item)))
           .then((results) => batchOutcome(results, orderId));
@@ -126,6 +132,9 @@ class AssetRepository {
         // Only a plain item gets the order added; anything else is refused by prepareUpload as it is.
         return prepareUpload(isPlainObject(item) ? { ...item, orderId } : item, `items[${i}]`);
       });
+      if (batch.reduce((sum, u) => sum + u.bytes.length, 0) > MAX_GROUP_BYTES) {
+        throw validationError('ERR_ASSET_ITEMS', 'items', 'items hold more than 1 GiB together: store them in several calls');
+      }
       return new Promise((resolve, reject) => {
         const finish = (job, results, first) => {
           try {
@@ -140,7 +149,7 @@ class AssetRepository {
             reject(err);
           }
         };
-        this.#enqueue(new Job(key, batch.map((u) => u.bytes), batch.map((u) => callerId(u.values)), finish, this.#connectionFailures));
+        this.#enqueue(Job.group(key, batch.map((u) => u.bytes), batch.map((u) => callerId(u.values)), finish, this.#connectionFailures));
       });
     } catch (err) {
       this.#countRefusal(err);
@@ -226,7 +235,7 @@ class AssetRepository {
             }
           }));
         };
-        this.#enqueue(new Job(key, docs, callerIds, finish, this.#connectionFailures));
+        this.#enqueue(Job.group(key, docs, callerIds, finish, this.#connectionFailures));
       }),
     }));
   }
@@ -275,18 +284,21 @@ class AssetRepository {
   }
 
   async #runBatch(jobs) {
-    const { bytes, ends } = endToEnd(jobs);
     let results;
+    let ends;
     try {
+      const batch = endToEnd(jobs);
+      ends = batch.ends;
       await this.ensureIndex();
       this.#counters.batches++;
-      results = new BatchResults(await this.#native.insertBatch(bytes, ends, this.#options.maxRetries, this.#options.recoveryTimeMS));
+      results = new BatchResults(await this.#native.insertBatch(batch.bytes, ends, this.#options.maxRetries, this.#options.recoveryTimeMS));
     } catch (err) {
-      // Refused before anything was sent (the index, a closed repository),
-      // or, if the addon says so, results that could not be handed over.
+      // Refused before anything was sent (out of memory for the batch, the
+      // index, a closed repository), or, if the addon says so, results that
+      // could not be handed over.
       const error = asError(err);
-      const callerIds = jobs.flatMap((job) => job.callerIds);
-      results = BatchResults.failed(ends.length, (i) => (error.name === 'OutcomeUnknownError' ? error : beforeLookup(error, callerIds[i])));
+      const callerIds = jobs.flatMap((job) => Array.from({ length: job.count }, (_, i) => job.callerIdAt(i)));
+      results = BatchResults.failed(callerIds.length, (i) => (error.name === 'OutcomeUnknownError' ? error : beforeLookup(error, callerIds[i])));
     }
     const unreachable = results.findError((e) => (e.kind || e.name) === 'ConnectionError');
     if (unreachable) {
@@ -300,33 +312,40 @@ class AssetRepository {
   #finish(jobs, results) {
     let at = 0;
     for (const job of jobs) {
-      for (let i = at; i < at + job.docs.length; i++) {
+      for (let i = at; i < at + job.count; i++) {
         const error = results.error(i);
         const retries = results.retries(i);
         this.#counters.record(error, retries);
         if (this.#observers.size > 0) this.#notify(error, retries, job.started);
       }
       job.finish(job, results, at);
-      at += job.docs.length;
+      at += job.count;
       this.#settled();
     }
   }
 }
+
+// A batch's documents travel as one Buffer (endToEnd), so batches of big
+// uploads are cut by bytes too. Past this, one round trip saves nothing.
+const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+// A createMany group is never split: bounded so that its Buffer can be made.
+const MAX_GROUP_BYTES = 1024 * 1024 * 1024;
 
 /** The batch's documents end to end, and where each ends, as insertBatch takes them. */
 function endToEnd(jobs) {
   let count = 0;
   let size = 0;
   for (const job of jobs) {
-    count += job.docs.length;
-    for (const doc of job.docs) size += doc.length;
+    count += job.count;
+    for (let i = 0; i < job.count; i++) size += job.bytesAt(i).length;
   }
   const bytes = Buffer.allocUnsafe(size);
   const ends = new Float64Array(count);
   let at = 0;
   let i = 0;
   for (const job of jobs) {
-    for (const doc of job.docs) {
+    for (let j = 0; j < job.count; j++) {
+      const doc = job.bytesAt(j);
       bytes.set(doc, at);
       at += doc.length;
       ends[i++] = at;
@@ -344,17 +363,39 @@ function endToEnd(jobs) {
  * collector pays for each object that survives.
  */
 class Job {
-  constructor(key, docs, callerIds, finish, failuresSeen) {
+  constructor(key, count, size, finish, failuresSeen) {
     this.key = key;
-    this.docs = docs; // BSON bytes
-    this.callerIds = callerIds;
+    this.count = count; // uploads
+    this.size = size; // their bytes
     this.finish = finish;
     this.started = performance.now();
     this.failuresSeen = failuresSeen; // connection failures seen when queued
-    this.view = null; // a single upload's view (lib/batch_results.js)
+    // A single upload: its BSON bytes, its caller's _id, its view
+    // (lib/batch_results.js), and its caller's promise.
+    this.bytes = null;
+    this.callerId = undefined;
+    this.view = null;
     this.orderId = undefined;
     this.resolve = null;
     this.reject = null;
+    // A group (createMany, model mode): the same per upload, as arrays.
+    this.docs = null;
+    this.callerIds = null;
+  }
+
+  static group(key, docs, callerIds, finish, failuresSeen) {
+    const job = new Job(key, docs.length, docs.reduce((sum, doc) => sum + doc.length, 0), finish, failuresSeen);
+    job.docs = docs;
+    job.callerIds = callerIds;
+    return job;
+  }
+
+  bytesAt(i) {
+    return this.docs === null ? this.bytes : this.docs[i];
+  }
+
+  callerIdAt(i) {
+    return this.callerIds === null ? this.callerId : this.callerIds[i];
   }
 }
 
@@ -371,7 +412,8 @@ function finishOne(job, results, i) {
 
 /** The caller's _id of an upload, or undefined when the addon makes it. */
 function callerId(data) {
-  return data !== null && typeof data === 'object' && data._id !== null ? data._id : undefined;
+  const _id = data !== null && typeof data === 'object' ? own(data, '_id') : undefined;
+  return _id === null ? undefined : _id;
 }
 
 /**

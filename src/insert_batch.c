@@ -560,8 +560,10 @@ static bool throw_corrupt(napi_env env, size_t index) {
 }
 
 /* The documents arrive end to end in one Buffer, with a Float64Array saying
- * where each ends: two Node-API values per batch, not one per upload. They
- * are copied: the JavaScript buffer may change or go once this call returns. */
+ * where each ends: two Node-API values per batch, not one per upload. Both
+ * are copied first and only the copies are checked and used: the JavaScript
+ * memory may be shared with another thread (a SharedArrayBuffer) and change
+ * under us, or go once this call returns. */
 static bool load_docs(napi_env env, napi_value bytes, napi_value ends, insert_batch_t *b) {
   const uint8_t *data;
   size_t len, n;
@@ -581,32 +583,34 @@ static bool load_docs(napi_env env, napi_value bytes, napi_value ends, insert_ba
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "docs must hold 1 to 100000 documents");
     return false;
   }
-  const double *end_at = ends_data;
-  for (size_t i = 0, start = 0; i < n; i++) {
-    double e = end_at[i];
-    if (!(e > (double)start && e <= (double)len && e == (double)(size_t)e) ||
-        !framed_as_bson(data + start, (size_t)e - start))
-      return throw_corrupt(env, i);
-    start = (size_t)e;
-  }
-  if ((size_t)end_at[n - 1] != len) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "the last document must end where the bytes do");
-    return false;
-  }
   b->n = n;
   b->assets = calloc(n, sizeof *b->assets);
   b->outcomes = calloc(n, sizeof *b->outcomes);
   b->run = calloc(n, sizeof *b->run);
   b->run_index = calloc(n, sizeof *b->run_index);
   b->raw_end = calloc(n, sizeof *b->raw_end);
-  b->raw = malloc(len);
+  b->raw = malloc(len > 0 ? len : 1);
   if (!b->assets || !b->outcomes || !b->run || !b->run_index || !b->raw_end || !b->raw) {
     napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
     return false;
   }
   memcpy(b->raw, data, len);
-  for (size_t i = 0; i < n; i++)
-    b->raw_end[i] = (size_t)end_at[i];
+  /* Each end is read once, into raw_end, and checked there. */
+  const double *end_at = ends_data;
+  size_t start = 0;
+  for (size_t i = 0; i < n; i++) {
+    double e = end_at[i];
+    if (!(e > (double)start && e <= (double)len))
+      return throw_corrupt(env, i);
+    b->raw_end[i] = (size_t)e;
+    if ((double)b->raw_end[i] != e || !framed_as_bson(b->raw + start, b->raw_end[i] - start))
+      return throw_corrupt(env, i);
+    start = b->raw_end[i];
+  }
+  if (start != len) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "the last document must end where the bytes do");
+    return false;
+  }
   return true;
 }
 

@@ -118,3 +118,26 @@ test('createManyWithAtomicVersion returns each stored document too', async () =>
   for (const asset of assets) await expectReturnedIsStored(asset);
   expect(assets.map((a) => a.version)).toEqual([1, 2]);
 });
+
+test('a name polluted onto Object.prototype is not the upload’s: the returned _id is the stored one', async () => {
+  Object.prototype._id = 'polluted'; // eslint-disable-line no-extend-native
+  try {
+    const asset = await repo.createWithAtomicVersion({ orderId: 'ret-polluted', fileName: 'p.pdf' });
+    expect(asset._id).toBeInstanceOf(ObjectId);
+    await expectReturnedIsStored(asset);
+  } finally {
+    delete Object.prototype._id;
+  }
+});
+
+test('a Date subclass is read once by Date’s own method: checked, stored and returned alike', async () => {
+  class Shifty extends Date {
+    getTime() {
+      this.reads = (this.reads || 0) + 1;
+      return this.reads === 1 ? super.getTime() : NaN;
+    }
+  }
+  const asset = await repo.createWithAtomicVersion({ orderId: 'ret-date', fileName: 'd.pdf', when: new Shifty('2026-11-30T00:00:00Z') });
+  await expectReturnedIsStored(asset);
+  expect(asset.when.toISOString()).toBe('2026-11-30T00:00:00.000Z');
+});

@@ -2,6 +2,8 @@
 
 // Bad input: a ValidationError naming the field, a stable code, and nothing
 // written. Every case checks the collection afterwards.
+const path = require('path');
+const { spawnSync } = require('child_process');
 const { BSON, ObjectId } = require('bson');
 const { ValidationError, AssetRepository } = require('..');
 const { testDatabase } = require('./support/db');
@@ -177,6 +179,14 @@ describe('the native API refuses garbage without crashing', () => {
     await r.close();
     expect(await t.db.collection('bad').countDocuments({ fileName: 'junk' })).toBe(0);
   });
+
+  test('insertBatch\'s ends in shared memory, changed by another thread meanwhile, are read once: no crash', () => {
+    const run = spawnSync(process.execPath, [path.join(__dirname, 'support', 'shared-ends-race.js'), '300'], { encoding: 'utf8', timeout: 60000 });
+    expect(run.signal).toBeNull();
+    expect(run.status).toBe(0);
+    const seen = JSON.parse(run.stdout);
+    expect(seen.refusedAtOnce + seen.answered).toBe(3000);
+  }, 70000);
 
   test('a native close() while a batch is in flight is refused; the batch ends stored, then close() works', async () => {
     const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'busy_close', null);

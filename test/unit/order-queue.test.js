@@ -4,11 +4,12 @@
 // the addon and settles each batch when the test says so.
 const { OrderQueue } = require('../../lib/order_queue');
 
-function harness({ maxBatches = 1, maxBatchSize = 1000, coalesce = true, refuse = () => false } = {}) {
+function harness({ maxBatches = 1, maxBatchSize = 1000, maxBatchBytes = 1e9, coalesce = true, refuse = () => false } = {}) {
   const sent = [];
   const rejected = [];
   const queue = new OrderQueue({
     maxBatchSize,
+    maxBatchBytes,
     maxBatches: () => maxBatches,
     coalesce,
     refuse,
@@ -18,7 +19,7 @@ function harness({ maxBatches = 1, maxBatchSize = 1000, coalesce = true, refuse 
         sent.push({ names: jobs.map((j) => j.name), done: resolve });
       }),
   });
-  const push = (key, name, size = 1) => queue.push({ key, name, docs: Array(size).fill(0) });
+  const push = (key, name, size = 1) => queue.push({ key, name, count: size, size: size * 100 });
   // A finished batch gives its slot back on the loop's next turn.
   const finish = async (i) => {
     sent[i].done();
@@ -96,4 +97,17 @@ test('coalesce: false sends every call as a batch of its own, in call order, one
   expect(h.sent.map((b) => b.names)).toEqual([['a1'], ['a2']]);
   await h.finish(0);
   expect(h.sent.map((b) => b.names)).toEqual([['a1'], ['a2'], ['b1']]);
+});
+
+test('a batch stays under maxBatchBytes; an upload or group bigger than that goes alone', async () => {
+  const h = harness({ maxBatchBytes: 250 }); // each upload is 100 bytes here
+  h.push('a', 'a1');
+  for (const key of ['b', 'c', 'd', 'e']) h.push(key, `${key}1`);
+  h.push('f', 'f-group', 5);
+  await h.finish(0);
+  expect(h.sent[1].names).toEqual(['b1', 'c1']);
+  await h.finish(1);
+  expect(h.sent[2].names).toEqual(['d1', 'e1']);
+  await h.finish(2);
+  expect(h.sent[3].names).toEqual(['f-group']);
 });
