@@ -31,6 +31,7 @@ const INT64_MAX = 2n ** 63n - 1n;
 const UNSUPPORTED = [Set, WeakSet, WeakMap, Promise, ArrayBuffer, DataView, SharedArrayBuffer];
 
 const dateTime = Function.prototype.call.bind(Date.prototype.getTime);
+const OWNED = native.ownedFields; // four names: an array search beats a Set's hash
 /** object's own `key`: a name polluted onto Object.prototype is not the upload's. */
 const own = (object, key) => (Object.hasOwn(object, key) ? object[key] : undefined);
 const join = (path, key) => (path ? `${path}.${key}` : String(key));
@@ -114,11 +115,15 @@ function read(object, key, field) {
  * another. Dates and ObjectIds are copied, so a caller changing theirs later
  * cannot change the document we return. `flat` says whether every value is
  * one that BSON gives back unchanged (string, number, boolean, null, Date,
- * ObjectId): then the view is the stored document's content, and the stored
- * document can be returned without decoding it (lib/batch_results.js).
+ * ObjectId) and none is a field the addon owns: then the view, completed with
+ * _id and those fields, is the stored document, returned without decoding it
+ * (lib/batch_results.js).
  */
 function topLevelView(data, where, keyRule) {
-  const view = {}; // read its fields with own(): Object.prototype may be polluted
+  // _id first, as stored: when the addon makes it, it is set here later and
+  // the view becomes the returned document (lib/batch_results.js).
+  // undefined until then, so not serialized.
+  const view = { _id: undefined };
   let flat = true;
   let ancestors = null; // made for the first nested object: most uploads have none
   for (const key of Object.keys(data)) {
@@ -143,6 +148,9 @@ function topLevelView(data, where, keyRule) {
     if (key === '__proto__') {
       Object.defineProperty(view, key, { value, enumerable: true, writable: true, configurable: true });
       flat = false;
+    } else if (OWNED.includes(key)) {
+      flat = false; // replaced, and moved to the end, in the stored document
+      view[key] = value;
     } else {
       view[key] = value;
     }

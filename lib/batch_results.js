@@ -9,7 +9,6 @@ const { BSON, ObjectId } = require('bson');
 const native = require('./native');
 
 const L = native.batchLayout;
-const OWNED = native.ownedFields; // four names: an array search beats a Set's hash
 
 class BatchResults {
   #items;
@@ -44,40 +43,38 @@ class BatchResults {
 
   /**
    * The stored document of upload i. With `view` (asset_input.js: the
-   * caller's top-level values as serialized, when each is one that BSON gives
-   * back unchanged) and a document this batch built, the document is that
-   * view in stored order: _id first, the fields, then the four we own, which
-   * is what decoding the stored bytes would give, for less work on the main
-   * thread. Anything else is decoded from the stored bytes.
+   * caller's top-level values as serialized, _id first, when each is one
+   * that BSON gives back unchanged and none is a field the addon owns) and a
+   * document this batch built, the view itself becomes the document: its
+   * _id (from the stored bytes when the addon made it), then the four fields
+   * the addon owns, appended in stored order. That is what decoding the
+   * stored bytes would give, for less work on the main thread. Anything else
+   * is decoded from the stored bytes.
    */
   document(i, view) {
     const at = i * L.fields;
     const start = i === 0 ? 0 : this.#items[at - L.fields + L.docEnd];
-    const end = this.#items[at + L.docEnd];
-    if (view === null || this.#items[at + L.built] !== 1) return BSON.deserialize(this.#docs.subarray(start, end));
-    const _id = Object.hasOwn(view, '_id') ? view._id : this.#objectIdAt(start);
-    if (_id === undefined) return BSON.deserialize(this.#docs.subarray(start, end));
-    const doc = { _id };
-    for (const key of Object.keys(view)) {
-      if (key !== '_id' && !OWNED.includes(key)) doc[key] = view[key];
+    if (view !== null && this.#items[at + L.built] === 1 && (view._id !== undefined || this.#setObjectId(view, start))) {
+      const version = this.#items[at + L.version];
+      const createdMs = this.#items[at + L.createdMs];
+      view.version = version;
+      view.versionLabel = `v${version}`;
+      view.createdAt = new Date(createdMs);
+      view.updatedAt = new Date(createdMs);
+      return view;
     }
-    const version = this.#items[at + L.version];
-    const createdMs = this.#items[at + L.createdMs];
-    doc.version = version;
-    doc.versionLabel = `v${version}`;
-    doc.createdAt = new Date(createdMs);
-    doc.updatedAt = new Date(createdMs);
-    return doc;
+    return BSON.deserialize(this.#docs.subarray(start, this.#items[at + L.docEnd]));
   }
 
-  /** The ObjectId _id the addon made, as the first field of a stored document. */
-  #objectIdAt(start) {
+  /** Sets view._id to the ObjectId the addon made, the first field of its stored document; false if it is not one. */
+  #setObjectId(view, start) {
     const d = this.#docs;
     // int32 length, then type 0x07 (ObjectId) and the key "_id\0".
-    if (d[start + 4] !== 0x07 || d[start + 5] !== 0x5f || d[start + 6] !== 0x69 || d[start + 7] !== 0x64 || d[start + 8] !== 0) return undefined;
+    if (d[start + 4] !== 0x07 || d[start + 5] !== 0x5f || d[start + 6] !== 0x69 || d[start + 7] !== 0x64 || d[start + 8] !== 0) return false;
     const bytes = Buffer.allocUnsafe(12);
     d.copy(bytes, 0, start + 9, start + 21);
-    return new ObjectId(bytes);
+    view._id = new ObjectId(bytes);
+    return true;
   }
 }
 

@@ -41,11 +41,12 @@ function results(uploads) {
 }
 
 test('a built flat upload is rebuilt from its values, equal to decoding its stored bytes', () => {
-  const { view } = prepareUpload({ orderId: 'o1', fileName: 'a.pdf', n: 3, version: 'mine', when: new Date(5) });
+  const { view } = prepareUpload({ orderId: 'o1', fileName: 'a.pdf', n: 3, when: new Date(5) });
   const id = new ObjectId();
   const bytes = storedBytes(id, view, 7, 1700000000000);
   const r = results([{ bytes, version: 7, built: true, createdMs: 1700000000000, retries: 2 }]);
   const doc = r.document(0, view);
+  expect(doc).toBe(view); // completed in place: no second object
   expect(doc).toStrictEqual(BSON.deserialize(bytes));
   expect(Object.keys(doc)).toEqual(['_id', 'orderId', 'fileName', 'n', 'when', 'version', 'versionLabel', 'createdAt', 'updatedAt']);
   expect(doc._id.equals(id)).toBe(true);
@@ -76,10 +77,11 @@ test('failed(): every upload ends with its own error, none stored', () => {
   expect(r.retries(2)).toBe(0);
 });
 
-test('only flat values give a view: nested values, BigInts and __proto__ keys are decoded', () => {
+test('only flat values give a view: nested values, BigInts, __proto__ keys and the fields the addon owns are decoded', () => {
   expect(prepareUpload({ orderId: 'o', fileName: 'f', s: 'x', n: 1, b: true, z: null, d: new Date(), id: new ObjectId() }).view).not.toBeNull();
   expect(prepareUpload({ orderId: 'o', fileName: 'f', meta: { a: 1 } }).view).toBeNull();
   expect(prepareUpload({ orderId: 'o', fileName: 'f', list: [1] }).view).toBeNull();
   expect(prepareUpload({ orderId: 'o', fileName: 'f', n: 1n }).view).toBeNull();
   expect(prepareUpload(JSON.parse('{"orderId":"o","fileName":"f","__proto__":1}')).view).toBeNull();
+  for (const owned of native.ownedFields) expect(prepareUpload({ orderId: 'o', fileName: 'f', [owned]: 1 }).view).toBeNull();
 });
