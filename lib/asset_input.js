@@ -28,7 +28,8 @@ function describe(value) {
 const { maxDepth: MAX_DEPTH, maxBsonSize: MAX_BSON_SIZE, storedOverhead: STORED_OVERHEAD } = native.limits;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-const UNSUPPORTED = [Set, WeakSet, WeakMap, Promise, ArrayBuffer, DataView, SharedArrayBuffer];
+// Boxed primitives too: the serializer would store new Number(5) as {}.
+const UNSUPPORTED = [Set, WeakSet, WeakMap, Promise, ArrayBuffer, DataView, SharedArrayBuffer, Number, String, Boolean];
 
 const dateTime = Function.prototype.call.bind(Date.prototype.getTime);
 const OWNED = native.ownedFields; // four names: an array search beats a Set's hash
