@@ -9,38 +9,47 @@
 #include "napi_util.h"
 #include "repository.h"
 
-/* limits: the numbers both sides check against, defined once, here in C. */
-static napi_value limits_object(napi_env env) {
-  napi_value limits;
-  AAV_NAPI_CALL(env, napi_create_object(env, &limits));
-  aav_napi_set_number(env, limits, "maxDepth", ASSET_MAX_DEPTH);
-  aav_napi_set_number(env, limits, "maxBsonSize", ASSET_MAX_BSON_SIZE);
-  aav_napi_set_number(env, limits, "storedOverhead", ASSET_STORED_OVERHEAD);
-  aav_napi_set_number(env, limits, "maxBatch", ATTEMPT_MAX_BATCH);
-  aav_napi_set_number(env, limits, "maxRetries", ATTEMPT_MAX_RETRIES);
-  aav_napi_set_number(env, limits, "maxVersion", (double)ATTEMPT_MAX_VERSION);
-  return limits;
+typedef struct {
+  const char *name;
+  double value;
+} named_number_t;
+
+static napi_value numbers_object(napi_env env, const named_number_t *numbers, size_t n) {
+  napi_value object;
+  AAV_NAPI_CALL(env, napi_create_object(env, &object));
+  for (size_t i = 0; i < n; i++)
+    aav_napi_set_number(env, object, numbers[i].name, numbers[i].value);
+  return object;
 }
+
+/* limits: the numbers both sides check against, defined once, here in C. */
+static const named_number_t LIMITS[] = {
+    {"maxDepth", ASSET_MAX_DEPTH},
+    {"maxBsonSize", ASSET_MAX_BSON_SIZE},
+    {"storedOverhead", ASSET_STORED_OVERHEAD},
+    {"maxBatch", ATTEMPT_MAX_BATCH},
+    {"maxRetries", ATTEMPT_MAX_RETRIES},
+    {"maxVersion", (double)ATTEMPT_MAX_VERSION},
+};
 
 /* batchLayout: where insertBatch puts each upload's numbers (insert_batch.h). */
-static napi_value batch_layout_object(napi_env env) {
-  napi_value layout;
-  AAV_NAPI_CALL(env, napi_create_object(env, &layout));
-  aav_napi_set_number(env, layout, "fields", BATCH_ITEM_FIELDS);
-  aav_napi_set_number(env, layout, "version", BATCH_ITEM_VERSION);
-  aav_napi_set_number(env, layout, "built", BATCH_ITEM_BUILT);
-  aav_napi_set_number(env, layout, "createdMs", BATCH_ITEM_CREATED_MS);
-  aav_napi_set_number(env, layout, "attempts", BATCH_ITEM_ATTEMPTS);
-  aav_napi_set_number(env, layout, "retries", BATCH_ITEM_RETRIES);
-  aav_napi_set_number(env, layout, "docEnd", BATCH_ITEM_DOC_END);
-  return layout;
-}
+static const named_number_t BATCH_LAYOUT[] = {
+    {"fields", BATCH_ITEM_FIELDS},
+    {"version", BATCH_ITEM_VERSION},
+    {"built", BATCH_ITEM_BUILT},
+    {"createdMs", BATCH_ITEM_CREATED_MS},
+    {"attempts", BATCH_ITEM_ATTEMPTS},
+    {"retries", BATCH_ITEM_RETRIES},
+    {"docEnd", BATCH_ITEM_DOC_END},
+};
 
+/* ownedFields: the names the stored document owns (asset_doc.h), in order. */
 static napi_value owned_fields_array(napi_env env) {
   napi_value fields, name;
   AAV_NAPI_CALL(env, napi_create_array_with_length(env, AAV_ASSET_OWNED_COUNT, &fields));
   for (uint32_t i = 0; i < AAV_ASSET_OWNED_COUNT; i++) {
-    AAV_NAPI_CALL(env, napi_create_string_utf8(env, AAV_ASSET_OWNED_FIELDS[i], NAPI_AUTO_LENGTH, &name));
+    AAV_NAPI_CALL(env, napi_create_string_utf8(env, AAV_ASSET_OWNED_FIELDS[i],
+                                               NAPI_AUTO_LENGTH, &name));
     AAV_NAPI_CALL(env, napi_set_element(env, fields, i, name));
   }
   return fields;
@@ -69,8 +78,8 @@ NAPI_MODULE_INIT() {
   if (!aav_addon_state_create(env))
     return NULL;
   napi_value repository = aav_repository_napi_define(env);
-  napi_value limits = limits_object(env);
-  napi_value layout = batch_layout_object(env);
+  napi_value limits = numbers_object(env, LIMITS, sizeof LIMITS / sizeof LIMITS[0]);
+  napi_value layout = numbers_object(env, BATCH_LAYOUT, sizeof BATCH_LAYOUT / sizeof BATCH_LAYOUT[0]);
   napi_value owned = owned_fields_array(env);
   if (!repository || !limits || !layout || !owned)
     return NULL;
