@@ -150,7 +150,8 @@ export class RepositoryClosedError extends AssetError {}
 export class OutcomeUnknownError extends AssetError {
   code: 'ERR_ASSET_OUTCOME_UNKNOWN';
   retriable: false;
-  reason: 'REPLY_LOST' | 'WRITE_CONCERN' | 'RECOVERY_FAILED' | 'UNKNOWN' | string;
+  reason: 'REPLY_LOST' | 'WRITE_CONCERN' | 'RECOVERY_FAILED' | 'NOT_LOOKED_UP' | 'RESULTS_LOST' | 'UNKNOWN' | string;
+  /** Absent only with reason 'RESULTS_LOST' when the addon made the _id (see the README's notes). */
   _id: unknown;
   cause?: AssetError;
 }
