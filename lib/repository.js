@@ -285,13 +285,11 @@ class AssetRepository {
 
   async #runBatch(jobs) {
     let results;
-    let ends;
     try {
-      const batch = endToEnd(jobs);
-      ends = batch.ends;
+      const { bytes, ends } = endToEnd(jobs);
       await this.ensureIndex();
       this.#counters.batches++;
-      results = new BatchResults(await this.#native.insertBatch(batch.bytes, ends, this.#options.maxRetries, this.#options.recoveryTimeMS));
+      results = new BatchResults(await this.#native.insertBatch(bytes, ends, this.#options.maxRetries, this.#options.recoveryTimeMS));
     } catch (err) {
       // Refused before anything was sent (out of memory for the batch, the
       // index, a closed repository), or, if the addon says so, results that
