@@ -121,9 +121,9 @@ function read(object, key, field) {
  * (lib/batch_results.js).
  */
 function topLevelView(data, where, keyRule) {
-  // _id first, as stored: when the addon makes it, it is set here later and
-  // the view becomes the returned document (lib/batch_results.js).
-  // undefined until then, so not serialized.
+  // _id first, as stored. Left undefined (so not serialized) unless the
+  // caller gives one; when the addon makes it, lib/batch_results.js sets it
+  // and the view becomes the returned document.
   const view = { _id: undefined };
   let flat = true;
   let ancestors = null; // made for the first nested object: most uploads have none
@@ -149,12 +149,10 @@ function topLevelView(data, where, keyRule) {
     if (key === '__proto__') {
       Object.defineProperty(view, key, { value, enumerable: true, writable: true, configurable: true });
       flat = false;
-    } else if (OWNED.includes(key)) {
-      flat = false; // replaced, and moved to the end, in the stored document
-      view[key] = value;
-    } else {
-      view[key] = value;
+      continue;
     }
+    if (OWNED.includes(key)) flat = false; // replaced, and moved to the end, in the stored document
+    view[key] = value;
   }
   return { view, flat };
 }
