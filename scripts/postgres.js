@@ -136,7 +136,23 @@ async function startPostgres(opts = {}) {
   };
 }
 
-module.exports = { startPostgres, binDir };
+/**
+ * A new, empty database on the cluster `url` names; returns its URL. For a
+ * FerretDB front end that must not share another's catalogue: a front end
+ * loads every database of its PostgreSQL database when it first needs one,
+ * and fails if another front end drops one meanwhile.
+ */
+function createDatabase(url, name) {
+  const { hostname, port, username } = new URL(url);
+  execFileSync(path.join(binDir(), 'psql'), ['-h', hostname, '-p', port, '-U', username || 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE "${name}"`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const own = new URL(url);
+  own.pathname = `/${name}`;
+  return own.toString();
+}
+
+module.exports = { startPostgres, createDatabase, binDir };
 
 if (require.main === module) {
   startPostgres().then((pg) => {

@@ -12,6 +12,7 @@ const { AssetRepository } = require('..');
 const { testDatabase, expectGapless, range, uri } = require('./support/db');
 const { startLyingProxy } = require('./support/lying-proxy');
 const { startFerretDB } = require('../scripts/ferretdb');
+const { ownFrontEnd } = require('./support/backend');
 
 let t;
 beforeAll(async () => {
@@ -56,7 +57,8 @@ describe('one upload, one version, even when the network lies', () => {
 describe('the server killed mid-burst', () => {
   test('every promise settles in bounded time; failures are certainly not stored, unknowns settle by _id; after a restart the same repository continues', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferret-kill-'));
-    let server = await startFerretDB({ dataDir });
+    const own = ownFrontEnd('killed');
+    let server = await startFerretDB({ ...own, dataDir });
     // Every timeout the documented bound depends on is set (README, Faults).
     const serverUri = `mongodb://127.0.0.1:${server.port}/?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&socketTimeoutMS=2000`;
     const repo = new AssetRepository({ uri: serverUri, dbName: 'killed', collection: 'assets', coalesce: false, recoveryTimeMS: 1500 });
@@ -89,7 +91,7 @@ describe('the server killed mid-burst', () => {
         }
       }
 
-      server = await startFerretDB({ dataDir, port: server.port });
+      server = await startFerretDB({ ...own, dataDir, port: server.port });
       const client = await MongoClient.connect(serverUri);
       const coll = client.db('killed').collection('assets');
       const stored = new Map((await coll.find({ orderId: 'victim' }).toArray()).map((d) => [d.fileName, d]));

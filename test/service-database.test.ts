@@ -13,6 +13,8 @@ import { expectGapless, testDatabase, uri } from './support/db';
 import { expectConsistent, makeRepository, makeService, hexOf, idOf } from './support/service';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { startFerretDB } = require('../scripts/ferretdb');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { ownFrontEnd } = require('./support/backend');
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { startFailProxy } = require('./support/fail-proxy');
@@ -38,11 +40,13 @@ describe('the database down', () => {
   let app: ReturnType<typeof createApp>;
   let dir: string;
   let client: MongoClient;
+  let own: object; // this server's backend options, the same on every restart
 
   beforeAll(async () => {
     dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'service-db-'));
     toClose.push(() => fs.rm(dataDir, { recursive: true, force: true }));
-    server = await startFerretDB({ dataDir });
+    own = ownFrontEnd('svcdb');
+    server = await startFerretDB({ ...own, dataDir });
     toClose.push(() => server.stop());
     // As server.ts builds them: one URI with the short server selection timeout, for both connections.
     const serviceUri = withFastFailure(server.uri);
@@ -79,7 +83,7 @@ describe('the database down', () => {
     } finally {
       warn.mockRestore();
     }
-    server = await startFerretDB({ dataDir, port: server.port });
+    server = await startFerretDB({ ...own, dataDir, port: server.port });
     // The refused upload left no bytes: one record, one file.
     await expectGapless(client.db('svc'), 'assets', idOf('o'), 1);
     await expectConsistent(client.db('svc'), 'assets', dir);
@@ -94,7 +98,7 @@ describe('the database down', () => {
     } finally {
       warn.mockRestore();
     }
-    server = await startFerretDB({ dataDir, port: server.port });
+    server = await startFerretDB({ ...own, dataDir, port: server.port });
     let retry = await send();
     for (let i = 0; i < 20 && retry.status === 503; i += 1) retry = await send(); // the pool may take a moment to see it back
     expect(retry.status).toBe(201);

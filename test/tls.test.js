@@ -8,6 +8,7 @@ const os = require('os');
 const path = require('path');
 const { AssetRepository } = require('..');
 const { startFerretDB } = require('../scripts/ferretdb');
+const { ownFrontEnd } = require('./support/backend');
 const { range } = require('./support/db');
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
@@ -40,7 +41,7 @@ maybe('TLS', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-'));
     ca = makeCa(dir, 'test-ca');
     otherCa = makeCa(dir, 'wrong-ca');
-    server = await startFerretDB({ tls: makeServerCert(dir, ca) });
+    server = await startFerretDB({ ...ownFrontEnd('tls'), tls: makeServerCert(dir, ca) });
   });
   afterAll(async () => {
     if (server) await server.stop();

@@ -7,6 +7,7 @@ const promClient = require('prom-client');
 const { AssetRepository } = require('..');
 const { registerMetrics } = require('../lib/metrics');
 const { startFerretDB } = require('../scripts/ferretdb');
+const { ownFrontEnd } = require('./support/backend');
 const { testDatabase, expectGapless, range, uri } = require('./support/db');
 
 let t;
@@ -16,7 +17,7 @@ beforeAll(async () => {
 afterAll(() => t.done());
 
 test("a replica set (FerretDB with --repl-set-name) with w: 'majority' and j: true", async () => {
-  const server = await startFerretDB({ extraArgs: ['--repl-set-name=rs0'] });
+  const server = await startFerretDB({ ...ownFrontEnd('rs'), extraArgs: ['--repl-set-name=rs0'] });
   const repo = new AssetRepository({
     uri: `${server.uri}rsdb?replicaSet=rs0&readPreference=secondaryPreferred&serverSelectionTimeoutMS=5000`,
     collection: 'assets',

@@ -20,4 +20,18 @@ function describeOnFerretDB(name, fn) {
   return backend ? describe(name, fn) : describe.skip(`${name} [FerretDB started by the test run only]`, fn);
 }
 
-module.exports = { backend, describeOnPostgres, describeOnFerretDB, SKIP_REASON };
+/**
+ * startFerretDB() options for a front end of a test's own: on PostgreSQL, a
+ * database of its own on the run's cluster (FerretDB v1 fails a front end's
+ * first request if another front end drops a database while it loads the
+ * catalogue: test files run side by side do). Pass the same options again to
+ * restart it on its data. Elsewhere, nothing.
+ */
+function ownFrontEnd(label) {
+  if (!process.env.AAV_POSTGRESQL_URL) return {};
+  const { createDatabase } = require('../../scripts/postgres');
+  const name = `fe_${label}_${process.pid}_${Date.now().toString(36)}`.replace(/\W/g, '_').slice(0, 60);
+  return { postgresqlUrl: createDatabase(process.env.AAV_POSTGRESQL_URL, name) };
+}
+
+module.exports = { backend, describeOnPostgres, describeOnFerretDB, ownFrontEnd, SKIP_REASON };
