@@ -57,6 +57,8 @@ maybe('uploading 5 files in one go lists v5..v2, then v1 on the next page', asyn
     '#files',
     [1, 2, 3, 4, 5].map((i) => ({ name: `drawing-${i}.pdf`, mimeType: 'application/pdf', buffer: Buffer.from(`%PDF drawing ${i}`) })),
   );
+  // The status comes after the fresh listing.
+  await page.waitForFunction(() => (document.getElementById('status')?.textContent ?? '').startsWith('stored'));
   await page.waitForFunction(() => document.querySelectorAll('#versions tr').length === 4);
   expect(await page.isVisible('#more')).toBe(true);
   await page.click('#more');
