@@ -95,7 +95,9 @@ function checkKey(key, field, keyRule) {
   if (typeof key !== 'string' || !key.isWellFormed()) throw bad('ERR_ASSET_KEY', field, 'has a name that is not a valid Unicode string');
   // Key rules are reported after the asset fields (see toBson): the first is kept.
   if (keyRule.error) return;
-  if (key.startsWith('$')) keyRule.error = bad('ERR_ASSET_KEY', field, "starts with '$': operator keys are never stored");
+  // The driver refuses these before sending, and would refuse the whole batch.
+  if (key === '') keyRule.error = bad('ERR_ASSET_KEY', field, 'has an empty name, which the MongoDB driver refuses to send');
+  else if (key.startsWith('$')) keyRule.error = bad('ERR_ASSET_KEY', field, "starts with '$': operator keys are never stored");
   else if (key.includes('.')) keyRule.error = bad('ERR_ASSET_KEY', field, "contains '.': dotted keys are never stored");
 }
 

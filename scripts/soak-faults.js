@@ -67,6 +67,20 @@ function faults(ctx) {
     async closeConnection() {
       failInserts(1, { closeConnection: true });
     },
+    async partialCommit() {
+      // FerretDB's ok: 0 after inserting one by one: half committed, none named.
+      failInserts(between(random, 1, 3), { partialCommit: true });
+    },
+    async concernWithWriteErrors() {
+      // A write error (a duplicate to retry, or a refusal of that upload) and
+      // a writeConcernError in one reply.
+      const code = random() < 0.5 ? 11000 : 2;
+      failInserts(between(random, 1, 2), { writeErrors: [{ index: 0, code }], writeConcernError: WRITE_CONCERN_TIMEOUT });
+    },
+    async dropOnValue() {
+      // The connection closes on one upload's value, as FerretDB does on a type it lacks.
+      failInserts(between(random, 1, 2), { closeConnection: true, onlyIfContains: MARKED });
+    },
     async delete() {
       // Half the time a hot order, else any deletable order that has assets.
       const hot = ctx.deletable.filter((o) => o.startsWith('hot-'));
@@ -101,6 +115,9 @@ function faults(ctx) {
     labelled112: 2,
     writeErrors112: 1,
     closeConnection: 1,
+    partialCommit: 2,
+    concernWithWriteErrors: 1,
+    dropOnValue: 1,
     delete: 6,
   };
 
@@ -123,4 +140,7 @@ function faults(ctx) {
   };
 }
 
-module.exports = { faults };
+/** The value some uploads carry, for dropOnValue. */
+const MARKED = 'soak-marked-value';
+
+module.exports = { faults, MARKED };

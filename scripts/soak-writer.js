@@ -17,6 +17,7 @@ const { rng } = require('./soak-random');
 const isUnknown = (err) => err && (err.code === 'ERR_ASSET_OUTCOME_UNKNOWN' || err.name === 'OutcomeUnknownError');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const HUNG = Symbol('hung');
+const { MARKED } = require('./soak-faults');
 
 /** The promise's value, or HUNG if it has not settled within ms (the timer does not outlive it). */
 function within(promise, ms) {
@@ -83,6 +84,8 @@ async function lane(repo, job, random, records, counter) {
     const data = { orderId, fileName: `${tag}.bin`, mimeType: 'application/octet-stream', fileSize: counter.next, tag };
     // Half the callers choose their own _id, as the README allows.
     if (random() < 0.5) data._id = new ObjectId();
+    // A few carry the value the dropOnValue fault closes the connection on.
+    if (random() < 0.05) data.note = MARKED;
     const record = { tag, orderId, ownId: data._id !== undefined, attempts: [], final: null };
     records.push(record);
     await upload(repo, job, random, record, data);

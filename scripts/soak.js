@@ -32,6 +32,13 @@ const SELECTION_TIMEOUT_MS = 1500;
 // other work turned ordinary reads into unknown outcomes); stalls last longer.
 const SOCKET_TIMEOUT_MS = 5000;
 const SETTLE_MS = 90000; // after the faults stop, for retries and settling
+// Every call must end within its bound, whatever the replies: the writers'
+// recoveryTimeMS (the default), plus each of its attempts (maxRetries
+// conflicts, the default 5, and one more) waiting out the driver's timeouts
+// and the longest backoff; a fault that takes the server away lasts at most
+// a few seconds, well inside it.
+const RECOVERY_TIME_MS = 60000;
+const CALL_BOUND_MS = RECOVERY_TIME_MS + (5 + 1) * (SELECTION_TIMEOUT_MS + SOCKET_TIMEOUT_MS + 1000);
 const HOT = ['hot-0', 'hot-1', 'hot-2', 'hot-3'];
 const COLD = 80;
 // Orders that never see a deletion: their histories must be exactly 1..n.
@@ -133,6 +140,9 @@ function summarize(uploads) {
     unknownOutcomes: attempts.filter((a) => a.outcome === 'unknown').length,
     unknownSettled: withUnknown.filter((u) => u.final !== 'unsettled').length,
     retriedAfterFailure: uploads.filter((u) => u.attempts.some((a, i) => a.outcome === 'failed' && i < u.attempts.length - 1)).length,
+    longestCallMs: attempts.reduce((m, a) => Math.max(m, a.end - a.start), 0),
+    callBoundMs: CALL_BOUND_MS,
+    callsPastBound: attempts.filter((a) => a.end - a.start > CALL_BOUND_MS).length,
     errors,
   };
 }
@@ -232,6 +242,11 @@ async function main() {
     const history_ = { uploads, deletions: confirmedDeletions, docs };
     const violations = check(history_);
     for (const id of missing) violations.push({ kind: 'writer-crashed', orderId: null, detail: { writer: id, exits } });
+    for (const u of uploads) {
+      for (const a of u.attempts) {
+        if (a.end - a.start > CALL_BOUND_MS) violations.push({ kind: 'call-past-bound', orderId: u.orderId, detail: { tag: u.tag, ms: a.end - a.start, boundMs: CALL_BOUND_MS } });
+      }
+    }
 
     const summary = summarize(uploads);
     // Not a violation, but worth seeing: a document the soak deleted that a

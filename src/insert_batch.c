@@ -27,6 +27,7 @@
 #include "core/asset_doc.h"
 #include "core/attempt.h"
 #include "core/backoff.h"
+#include "core/server_types.h"
 #include "errors.h"
 #include "insert_batch.h"
 #include "napi_util.h"
@@ -52,6 +53,8 @@ typedef struct {
   bool transient;     /* the last of those was a transient refusal, not E11000 */
   bool in_doubt;      /* an attempt may have stored it, or (a caller's _id) an
                          earlier call did */
+  bool refused_alone; /* the only upload of an attempt refused whole: once a look
+                         by _id shows it is not stored, it failed on its own */
   const char *reason; /* why it failed or is unknown, a static string, or NULL */
   asset_problem_t *problem; /* owned: its bytes were refused before any write */
   bson_error_t error; /* ITEM_FAILED, ITEM_UNKNOWN */
@@ -72,7 +75,10 @@ typedef struct {
   bool attempted;           /* execute ran attempt_run */
   uint64_t attempt_ms;      /* how long that took, read and insert */
   /* Recovery. */
-  bool in_doubt;            /* pending items may be stored: recover first */
+  bool in_doubt;            /* pending items may be stored: look them up first */
+  size_t run_limit;         /* pending uploads the next attempt may send (0: all):
+                               halved after a refusal that names no upload, so
+                               the one refused for its content ends alone */
   uint64_t recovery_ms;     /* budget from the first unknown outcome */
   uint64_t recovery_deadline; /* uv_hrtime() in ms; 0 until the first unknown */
   int recoveries;           /* failed recovery reads so far, for the backoff */
@@ -106,10 +112,14 @@ static void batch_free(insert_batch_t *b) {
   free(b);
 }
 
-static void collect_pending(insert_batch_t *b) {
+/* Gathers into run[] the unsettled uploads: all of them for a look by _id,
+ * or those the next attempt sends (up to run_limit, none refused alone). */
+static void collect_pending(insert_batch_t *b, bool to_send) {
+  size_t limit = to_send && b->run_limit > 0 ? b->run_limit : b->n;
   b->run_n = 0;
-  for (size_t i = 0; i < b->n; i++) {
-    if (b->outcomes[i].state == ITEM_PENDING && !b->assets[i].found) {
+  for (size_t i = 0; i < b->n && b->run_n < limit; i++) {
+    if (b->outcomes[i].state == ITEM_PENDING && !b->assets[i].found &&
+        !(to_send && b->outcomes[i].refused_alone)) {
       b->run[b->run_n] = &b->assets[i];
       b->run_index[b->run_n++] = i;
     }
@@ -129,6 +139,11 @@ static void prepare_all(insert_batch_t *b) {
                                               &id_generated, &problem);
     start = b->raw_end[i];
     item_outcome_t *o = &b->outcomes[i];
+    if (b->assets[i].prepared && b->rj.repo->ferretdb &&
+        !aav_server_types_ferretdb_ok(b->assets[i].prepared, &problem)) {
+      bson_destroy(b->assets[i].prepared);
+      b->assets[i].prepared = NULL;
+    }
     if (b->assets[i].prepared) {
       o->in_doubt = !id_generated; /* the caller's _id: an earlier call may have stored it */
       continue;
@@ -152,14 +167,14 @@ static void batch_execute(job_t *job) {
   b->attempted = false;
   b->recovery_ok = true;
   b->recovery_unconfirmed = false;
-  collect_pending(b);
   mongoc_collection_t *coll;
   mongoc_client_t *client = aav_repo_client_pop(repo, &coll);
   if (b->in_doubt) {
+    collect_pending(b, false);
     b->recovery_ok = aav_attempt_recover(coll, &config, b->run, b->run_n,
                                      &b->recovery_unconfirmed, &b->recovery_error);
-    collect_pending(b);
   }
+  collect_pending(b, true);
   if (b->recovery_ok && b->run_n > 0 && !b->last_look) {
     uint64_t started = uv_hrtime();
     aav_attempt_run(coll, &config, b->run, b->run_n, &b->result);
@@ -414,6 +429,15 @@ static int64_t after_recovery(insert_batch_t *b) {
         settle(b, i, ITEM_STORED, NULL, NULL, NULL);
     }
   }
+  for (size_t i = 0; b->recovery_ok && i < b->n; i++) {
+    item_outcome_t *o = &b->outcomes[i];
+    if (o->state == ITEM_PENDING && o->refused_alone) {
+      /* Answered, looked up, not stored: failed for its own content (or,
+       * once in doubt, still unknown). The rest go whole again. */
+      settle(b, i, ITEM_FAILED, NULL, NULL, NULL);
+      b->run_limit = 0;
+    }
+  }
   if (b->recovery_ok && b->last_look) {
     settle_pending(b, ITEM_UNKNOWN, NULL, NULL, "REPLY_LOST"); /* each keeps its error */
     return -1;
@@ -426,6 +450,37 @@ static int64_t after_recovery(insert_batch_t *b) {
     return (int64_t)wait_ms(b, ++b->recoveries, RECOVERY_FIRST_MS, RECOVERY_CAP_MS);
   settle_pending(b, ITEM_UNKNOWN, &b->recovery_error, "", "RECOVERY_FAILED");
   return -1;
+}
+
+/* The next job looks the pending uploads up by _id before sending any. */
+static void look_before_next(insert_batch_t *b) {
+  b->in_doubt = true;
+  b->recoveries = 0;
+  if (b->recovery_deadline == 0)
+    b->recovery_deadline = now_ms() + b->recovery_ms;
+}
+
+/* A failure that names no upload: the uploads answered by it go again in
+ * halves, until one refused alone is known failed (after a look, when the
+ * server may have applied some). Each halving ends an attempt, so a batch
+ * of n takes at most 2n of them. */
+static void after_unblamed(insert_batch_t *b, size_t at, size_t answered) {
+  const attempt_result_t *r = &b->result;
+  if (r->look_first)
+    look_before_next(b);
+  if (answered > 1) {
+    b->run_limit = answered / 2;
+    return;
+  }
+  item_outcome_t *o = &b->outcomes[at];
+  o->error = r->error;
+  bson_strncpy(o->labels, r->labels, sizeof o->labels);
+  if (r->look_first) {
+    o->refused_alone = true;
+  } else {
+    settle(b, at, ITEM_FAILED, &r->error, r->labels, NULL); /* never sent */
+    b->run_limit = 0;
+  }
 }
 
 /* After an attempt: returns the delay before the next job (0 = at once). */
@@ -456,8 +511,13 @@ static uint64_t after_attempt(insert_batch_t *b) {
     settle(b, at, r->error.code == 11000 ? ITEM_REFUSED : ITEM_FAILED, &r->error, r->labels,
            NULL);
     return 0;
+  case ATTEMPT_UNPROVEN:
+    after_unblamed(b, at, b->run_n - k);
+    return 0;
   case ATTEMPT_CONFLICT:
   case ATTEMPT_TRANSIENT: {
+    if (r->look_first)
+      look_before_next(b);
     /* Only the order that collided spends its retries and waits; the
      * uploads of other orders after it were not sent, and go again as they
      * are. An attempt that stored some of this order's uploads before the
@@ -496,15 +556,12 @@ static uint64_t after_attempt(insert_batch_t *b) {
       b->outcomes[b->run_index[j]].in_doubt = true;
       b->outcomes[b->run_index[j]].error = r->error;
     }
-    b->in_doubt = true;
-    b->recoveries = 0;
-    if (b->recovery_deadline == 0) {
-      b->recovery_deadline = now_ms() + b->recovery_ms;
-    } else if (now_ms() >= b->recovery_deadline) {
+    if (b->recovery_deadline != 0 && now_ms() >= b->recovery_deadline) {
       /* Answers keep getting lost: stop sending; one last look settles what
        * it can, the rest end unknown. */
       b->last_look = true;
     }
+    look_before_next(b);
     return 0; /* look at once: the server may well be there */
   case ATTEMPT_FAILED:
     settle_pending(b, ITEM_FAILED, &r->error, r->labels, NULL);

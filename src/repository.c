@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/attempt.h"
+#include "core/server_types.h"
 #include "core/version_index.h"
 #include "errors.h"
 #include "insert_batch.h"
@@ -217,6 +218,7 @@ typedef struct {
   char name[128];
   bson_error_t error;
   bool ok;
+  bool ferretdb;
 } ensure_index_job_t;
 
 /* Threadpool thread. */
@@ -226,6 +228,9 @@ static void ensure_index_execute(job_t *job) {
   mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
   j->ok = aav_version_index_ensure(client, j->rj.repo->db_name, coll, j->name, sizeof j->name,
                                &j->error);
+  /* A server that does not answer buildInfo is taken for MongoDB. */
+  if (j->ok)
+    (void)aav_server_probe_ferretdb(client, &j->ferretdb);
   aav_repo_client_push(j->rj.repo, client, coll);
 }
 
@@ -237,6 +242,7 @@ static void ensure_index_complete(napi_env env, job_t *job, bool cancelled) {
     aav_repo_job_reject_cancelled(env, &j->rj);
   } else if (j->ok && napi_create_string_utf8(env, j->name, NAPI_AUTO_LENGTH, &name) == napi_ok) {
     bson_strncpy(j->rj.repo->version_index, j->name, sizeof j->rj.repo->version_index);
+    j->rj.repo->ferretdb = j->ferretdb;
     aav_repo_job_resolve(env, &j->rj, name);
   } else {
     aav_repo_job_reject(env, &j->rj, aav_errors_from_bson(env, &j->error, "", 1));

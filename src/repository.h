@@ -19,6 +19,10 @@ typedef struct {
    * completed (lib/ awaits it), so the threadpool hand-off orders them. */
   char version_index[128];
   atomic_int tops_by_find;    /* see attempt_config_t */
+  /* Set by the ensureIndex job, read by insert jobs queued after it
+   * completed, like version_index: the server is FerretDB, whose missing
+   * types are refused before sending (core/server_types.h). */
+  bool ferretdb;
   unsigned busy;              /* jobs holding this repository: close() is refused */
   bool closing;
 } repository_t;

@@ -240,14 +240,15 @@ static void set_write_error(attempt_result_t *out, const bson_t *write_error, ui
   bson_set_error(&out->error, MONGOC_ERROR_SERVER, code, "%s", msg);
 }
 
-/* Under a write concern, a document found stored is only as durable as the
- * concern confirms. A no-op update with that concern waits for it: the
- * server waits for the latest write it knows, ours included. */
+/* A document found stored is only as durable as the write concern in force
+ * confirms: the repository's option, else the URI's (libmongoc applies it to
+ * every write), else the server's default (majority on MongoDB 5+). So it is
+ * always confirmed, never taken as confirmed because no option was given. A
+ * no-op update waits for that concern: the server waits for the latest write
+ * it knows, ours included. */
 static bool confirm_durable(mongoc_collection_t *coll, const attempt_config_t *config,
                             const pending_asset_t *item, bson_error_t *error) {
   bson_iter_t it;
-  if (!config->write_opts || !bson_iter_init_find(&it, config->write_opts, "writeConcern"))
-    return true;
   bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, reply;
   if (bson_iter_init_find(&it, item->stored, "_id"))
     BSON_APPEND_VALUE(&filter, "_id", bson_iter_value(&it));
@@ -313,15 +314,15 @@ static void handle_duplicate(mongoc_collection_t *coll, const attempt_config_t *
   }
 }
 
-/* Errors after which the insert was certainly not applied beyond what the
- * reply says: the server answered it, or the driver refused it before
- * sending. Anything else is unknown, even "no suitable servers" or "failed
- * to connect": libmongoc reports those for an insert whose connection broke
- * after sending when the server went away (seen with a FerretDB front end
- * killed mid-insert over PostgreSQL: the insert had committed). When the
- * server is down before an attempt, it is the read of the top, sent first,
- * that fails, and that failure is certain. */
-static bool certainly_not_applied(const bson_error_t *error) {
+/* Errors after which what the insert applied can be known: the server
+ * answered (its reply may still not say what it applied), or the driver
+ * refused the command before sending it. Anything else is unknown, even "no
+ * suitable servers" or "failed to connect": libmongoc reports those for an
+ * insert whose connection broke after sending when the server went away
+ * (seen with a FerretDB front end killed mid-insert over PostgreSQL: the
+ * insert had committed). When the server is down before an attempt, it is
+ * the read of the top, sent first, that fails, and that failure is certain. */
+static bool answered_or_unsent(const bson_error_t *error) {
   switch (error->domain) {
   case MONGOC_ERROR_SERVER:
   case MONGOC_ERROR_WRITE_CONCERN:
@@ -334,46 +335,47 @@ static bool certainly_not_applied(const bson_error_t *error) {
   }
 }
 
-/* A failed insert command: was anything applied, and what now? */
+static bool is_transient(const bson_error_t *error, const attempt_result_t *out) {
+  return error->domain == MONGOC_ERROR_SERVER &&
+         (error->code == MONGO_WRITE_CONFLICT || has_label(out, "TransientTransactionError"));
+}
+
+/* A failed insert command: was anything applied, and what now? Only two
+ * replies prove it: "this prefix, then one write error", and a refusal the
+ * driver made before sending. Any other failure is looked up by _id before
+ * its uploads go again. */
 static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *config,
                              const bson_t *reply, size_t before, size_t chunk_sent,
-                             size_t chunk_inserted, pending_asset_t **items, size_t n,
+                             size_t chunk_inserted, pending_asset_t **items,
                              attempt_result_t *out) {
   bson_t write_error;
   uint32_t code = 0;
   size_t index = 0;
   collect_labels(reply, out);
-  bool write_errors = first_write_error(reply, &write_error, &code, &index);
-  if (!certainly_not_applied(&out->error)) {
+  if (!answered_or_unsent(&out->error) || has_label(out, "RetryableWriteError")) {
     /* Sent, and no answer that says what happened (the connection broke, a
-     * reply the driver could not read): whatever the labels say, the server
-     * may have applied it. */
+     * reply the driver could not read), or the server itself says the outcome
+     * may be unknown (a step-down, a shutdown mid-write): it may have been
+     * applied, even later than now. */
     out->committed = before;
     out->outcome = ATTEMPT_UNKNOWN;
     return;
   }
-  if (has_label(out, "RetryableWriteError")) {
-    /* The server itself says the outcome may be unknown (a step-down, a
-     * shutdown mid-write): settle it by _id before anything else. */
-    out->committed = before;
-    out->outcome = ATTEMPT_UNKNOWN;
-    return;
-  }
-  if (has_write_concern_error(reply)) {
+  /* A writeConcernError says only that what was applied is not confirmed;
+   * the write errors beside it are classified as usual. */
+  if (has_write_concern_error(reply))
     out->confirmed = before;
-    out->outcome = ATTEMPT_WRITE_CONCERN;
-    return;
-  }
-  if (write_errors && out->committed < n) {
+  if (first_write_error(reply, &write_error, &code, &index)) {
     if (index != chunk_inserted || index >= chunk_sent) {
       /* Not "a prefix committed, then one error": we cannot tell which
-       * uploads hold which versions, so we must find out by _id. */
+       * uploads hold which versions. */
       bson_set_error(&out->error, MONGOC_ERROR_SERVER, code,
                      "the server broke ordered-insert semantics (first error at %zu after "
                      "%zu inserted)",
                      index, chunk_inserted);
       out->committed = before;
-      out->outcome = ATTEMPT_UNKNOWN;
+      out->outcome = ATTEMPT_UNPROVEN;
+      out->look_first = true;
       return;
     }
     set_write_error(out, &write_error, code);
@@ -385,11 +387,18 @@ static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *
       out->outcome = ATTEMPT_ITEM_REJECTED;
     return;
   }
-  if (out->error.domain == MONGOC_ERROR_SERVER &&
-      (out->error.code == MONGO_WRITE_CONFLICT || has_label(out, "TransientTransactionError")))
-    out->outcome = ATTEMPT_TRANSIENT;
-  else
-    out->outcome = ATTEMPT_FAILED; /* refused as a whole, or never sent */
+  if (out->error.domain == MONGOC_ERROR_WRITE_CONCERN && chunk_inserted == chunk_sent) {
+    out->outcome = ATTEMPT_WRITE_CONCERN;
+    return;
+  }
+  /* Refused whole, or answered without saying what was applied. FerretDB
+   * inserts a failed chunk one document at a time and answers ok: 0 at the
+   * first document it cannot store, after committing those before it. */
+  bool sent = out->error.domain == MONGOC_ERROR_SERVER ||
+              out->error.domain == MONGOC_ERROR_WRITE_CONCERN;
+  out->committed = before;
+  out->look_first = sent;
+  out->outcome = is_transient(&out->error, out) ? ATTEMPT_TRANSIENT : ATTEMPT_UNPROVEN;
 }
 
 bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
@@ -436,25 +445,29 @@ bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *conf
   }
   bool ok = !mongoc_cursor_error(cursor, error);
   mongoc_cursor_destroy(cursor);
-  if (!ok && config->write_opts && bson_has_field(config->write_opts, "writeConcern")) {
-    /* Found, but the look was cut before the write concern could be
-     * confirmed: the next look finds them again and confirms. */
-    for (size_t i = 0; i < n; i++)
-      items[i]->found = false;
-    last_found = NULL;
-  }
   mongoc_read_prefs_destroy(prefs);
   bson_destroy(opts);
   bson_destroy(&filter);
-  /* One confirmation covers every write before it. */
-  if (ok && last_found && !confirm_durable(coll, config, last_found, error))
-    *unconfirmed = true;
+  /* One confirmation covers every write before it. A look cut half-way
+   * keeps what it found only if that can still be confirmed; otherwise the
+   * next look finds it again and confirms. */
+  bson_error_t confirm_error;
+  if (last_found && !confirm_durable(coll, config, last_found, &confirm_error)) {
+    if (ok) {
+      *unconfirmed = true;
+      *error = confirm_error;
+    } else {
+      for (size_t i = 0; i < n; i++)
+        items[i]->found = false;
+    }
+  }
   return ok;
 }
 
 void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
                  pending_asset_t **items, size_t n, attempt_result_t *out) {
   memset(out, 0, sizeof *out);
+  out->confirmed = SIZE_MAX; /* lowered by a writeConcernError */
   size_t *starts = bson_malloc(n * sizeof *starts), groups;
   int64_t *tops = bson_malloc(n * sizeof *tops);
   bool read = read_tops(coll, config, items, n, starts, &groups, tops, &out->error);
@@ -511,7 +524,7 @@ void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
     size_t inserted = inserted_count(&reply);
     out->committed += inserted < count ? inserted : count;
     if (!ok) {
-      classify_failure(coll, config, &reply, before, count, inserted, items, n, out);
+      classify_failure(coll, config, &reply, before, count, inserted, items, out);
     } else if (inserted < count) {
       /* "ok" without saying that everything was inserted (an unacknowledged
        * write): we cannot tell what was stored. */
@@ -527,6 +540,6 @@ void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
   bson_free(docs);
   if (ok)
     out->outcome = ATTEMPT_DONE;
-  if (out->outcome != ATTEMPT_WRITE_CONCERN)
-    out->confirmed = out->committed;
+  if (out->confirmed > out->committed)
+    out->confirmed = out->committed; /* no writeConcernError: all confirmed */
 }

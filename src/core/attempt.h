@@ -52,15 +52,30 @@ typedef enum {
   ATTEMPT_WRITE_CONCERN, /* items[confirmed..committed) are stored, but the
                             server could not confirm the write concern for
                             them: durability unknown; the rest are not stored */
-  ATTEMPT_FAILED,        /* items[committed..] are certainly not stored */
+  ATTEMPT_UNPROVEN,      /* the server answered items[committed..] with a
+                            failure that names no item and does not prove
+                            what it applied (an ok: 0 after FerretDB's
+                            one-by-one inserts committed some), or the driver
+                            refused them whole before sending: look them up by
+                            _id, then send those not stored in smaller parts,
+                            so that an upload refused for its content ends
+                            alone */
+  ATTEMPT_FAILED,        /* items[committed..] are certainly not stored, for a
+                            reason that is not theirs (the read of the top
+                            failed, nothing was sent) */
 } attempt_outcome_t;
 
 typedef struct {
   attempt_outcome_t outcome;
   size_t committed;   /* leading items committed by this attempt */
   size_t confirmed;   /* of those, leading items whose write concern was
-                         confirmed: less than committed only for WRITE_CONCERN */
+                         confirmed: less than committed when the reply carried
+                         a writeConcernError, whatever the outcome */
   bool unconfirmed;   /* ITEM_FOUND, but its write concern is not confirmed */
+  bool look_first;    /* the reply does not prove that items[committed..] were
+                         not applied: look them up by _id before sending them
+                         again (UNPROVEN, and a transient refusal of the whole
+                         command) */
   bson_error_t error; /* the server's or driver's words, for every outcome but DONE */
   char labels[160];   /* error labels, comma-separated */
 } attempt_result_t;
@@ -82,10 +97,10 @@ typedef struct {
 void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
                  pending_asset_t **items, size_t n, attempt_result_t *out);
 
-/* After ATTEMPT_UNKNOWN: looks up which of items[0..n) are stored under their
+/* After ATTEMPT_UNKNOWN or look_first: looks up which of items[0..n) are stored under their
  * _id (in their order) and marks those found, filled in. Returns false on a
- * read error; items found before it stay marked. Then, under a write concern,
- * waits for it on what was found; *unconfirmed says it could not. */
+ * read error; items found before it stay marked. Then waits for the
+ * effective write concern on what was found; *unconfirmed says it could not. */
 bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
                      pending_asset_t **items, size_t n, bool *unconfirmed,
                      bson_error_t *error);

@@ -16,6 +16,9 @@
 //   data: {
 //     failCommands: ['insert', …]      required; command names the fail point affects
 //     appName                          only connections whose handshake named this application
+//     -- proxy-only filter --
+//     onlyIfContains                   only requests whose bytes hold this string (a
+//                                      value in one document: a fault tied to one upload)
 //     blockConnection, blockTimeMS     wait this long before acting (or executing)
 //     closeConnection                  hang up; the command is NOT executed
 //     errorCode, errorLabels           reply { ok: 0, code, codeName, errmsg, errorLabels };
@@ -23,6 +26,11 @@
 //     writeConcernError                the command IS executed; its reply gains this document
 //     -- proxy-only --
 //     writeErrors: [{ index, code, errmsg }]   reply { ok: 1, n: 0, writeErrors }; NOT executed
+//                                      (with writeConcernError, the reply carries both)
+//     partialCommit: k                 an insert: forward its first k documents (half when
+//                                      k is true), wait until they are committed, then
+//                                      reply { ok: 0, code: 1 } as FerretDB does when it
+//                                      inserts one by one and fails at a document
 //     dropReplyAfterExecute            forward, wait for the server's reply (committed), hang up
 //     stallReply, stallMs              forward, swallow the reply, hold the connection open
 //                                      until releaseStalled(), close(), or stallMs
@@ -85,6 +93,9 @@ const WRITE_CONCERN_TIMEOUT = Object.freeze({
   errInfo: { wtimeout: true },
 });
 
+/** FerretDB's answer when an insert fails at a document after committing those before it. */
+const PARTIAL_COMMIT_REPLY = () => ({ ok: new Double(0), errmsg: 'injected: failed after inserting one by one', code: new Int32(1), codeName: 'InternalError' });
+
 const HANDSHAKES = new Set(['hello', 'isMaster', 'ismaster']);
 
 /** The labels MongoDB's ErrorLabelBuilder adds, from the request's session fields. */
@@ -121,6 +132,7 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
       writeErrors: 0,
       writeConcernError: 0,
       dropReplyAfterExecute: 0,
+      partialCommit: 0,
       stallReply: 0,
       outages: 0,
     },
@@ -132,10 +144,11 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
   const stalled = new Set();
 
   /** Returns the fail point's data when this request trips it (and counts it), else null. */
-  function trip(name, appName) {
+  function trip(name, appName, msg) {
     const fp = failPoint;
     if (fp.mode === 'off' || !fp.data.failCommands.includes(name)) return null;
     if (fp.data.appName !== undefined && fp.data.appName !== appName) return null;
+    if (fp.data.onlyIfContains !== undefined && !msg.includes(Buffer.from(fp.data.onlyIfContains))) return null;
     if (fp.skip > 0) {
       fp.skip -= 1;
       return null;
@@ -226,7 +239,7 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
         }
         return;
       }
-      const data = op.flags & wire.MORE_TO_COME ? null : trip(name, conn.appName);
+      const data = op.flags & wire.MORE_TO_COME ? null : trip(name, conn.appName, msg);
       if (!data) {
         upstream.write(msg);
         return;
@@ -257,7 +270,24 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
       if (data.writeErrors) {
         stats.injected.writeErrors += 1;
         const writeErrors = data.writeErrors.map((e) => ({ index: new Int32(e.index || 0), code: new Int32(e.code), errmsg: e.errmsg || CODE_NAMES[e.code] || 'injected' }));
-        reply(head, { n: new Int32(0), writeErrors, ok: new Double(1) });
+        const out = { n: new Int32(0), writeErrors, ok: new Double(1) };
+        if (data.writeConcernError) {
+          stats.injected.writeConcernError += 1;
+          out.writeConcernError = data.writeConcernError;
+        }
+        reply(head, out);
+        return;
+      }
+      if (data.partialCommit !== undefined && name === 'insert') {
+        const all = op.sequences.documents || [];
+        const k = Math.min(all.length, data.partialCommit === true ? Math.floor(all.length / 2) : data.partialCommit);
+        stats.injected.partialCommit += 1;
+        if (k === 0) {
+          reply(head, PARTIAL_COMMIT_REPLY());
+          return;
+        }
+        conn.pending.set(head.requestId, { body, data });
+        upstream.write(wire.encodeOpMsg({ requestId: head.requestId, responseTo: 0, flags: op.flags, body, sequences: { documents: all.slice(0, k) } }));
         return;
       }
       conn.pending.set(head.requestId, { body, data });
@@ -283,6 +313,18 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
           stats.injected.stallReply += 1;
           stalled.add(conn);
           if (data.stallMs !== undefined) after(data.stallMs).then(kill);
+          return;
+        }
+        if (data.partialCommit !== undefined) {
+          // The first k are committed; the answer names none of them.
+          const head = wire.header(msg);
+          client.write(
+            wire.encodeOpMsg({
+              requestId: head.requestId,
+              responseTo: head.responseTo,
+              body: PARTIAL_COMMIT_REPLY(),
+            }),
+          );
           return;
         }
         if (data.dropReplyAfterExecute) {

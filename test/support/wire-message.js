@@ -82,17 +82,25 @@ function parseOpQuery(msg) {
   return { collection: msg.toString('utf8', 20, nameEnd), body: BSON.deserialize(msg.subarray(docStart, docStart + size), DECODE) };
 }
 
-/** An OP_MSG with one body section and no checksum. */
-function encodeOpMsg({ requestId, responseTo, flags = 0, body }) {
-  const doc = BSON.serialize(body);
-  const msg = Buffer.alloc(16 + 4 + 1 + doc.length);
+/**
+ * An OP_MSG with one body section, then a document sequence (section kind 1)
+ * for each entry of `sequences` ({ identifier: Buffer[] }), and no checksum.
+ */
+function encodeOpMsg({ requestId, responseTo, flags = 0, body, sequences = {} }) {
+  const sections = [Buffer.from([0]), BSON.serialize(body)];
+  for (const [identifier, docs] of Object.entries(sequences)) {
+    const name = Buffer.from(`${identifier}\0`);
+    const size = Buffer.alloc(4);
+    size.writeInt32LE(4 + name.length + docs.reduce((sum, d) => sum + d.length, 0));
+    sections.push(Buffer.from([1]), size, name, ...docs);
+  }
+  const head = Buffer.alloc(20);
+  const msg = Buffer.concat([head, ...sections]);
   msg.writeInt32LE(msg.length, 0);
   msg.writeInt32LE(requestId, 4);
   msg.writeInt32LE(responseTo, 8);
   msg.writeInt32LE(OP_MSG, 12);
   msg.writeUInt32LE(flags & ~CHECKSUM_PRESENT, 16);
-  msg[20] = 0;
-  doc.copy(msg, 21);
   return msg;
 }
 
