@@ -3,8 +3,13 @@
 // A focused scenario for valgrind: every path of the native layer once —
 // coalesced bursts, real conflicts with backoff timers (two repositories, no
 // coalescing), a duplicate on another unique index, validation failures,
-// an unreachable server, close with work in flight.
+// an unreachable server, close with work in flight, and through the fail
+// proxy the replies that prove nothing (a batch split until the refused
+// upload stands alone, an ok: 0 after a partial commit) and a type FerretDB
+// cannot store.
+const { Decimal128 } = require('bson');
 const { AssetRepository } = require('..');
+const { startFailProxy } = require('../test/support/fail-proxy');
 
 async function main() {
   const uri = process.env.MONGODB_URI;
@@ -21,10 +26,26 @@ async function main() {
   await a.getNextVersion('mc');
   const down = new AssetRepository({ uri: 'mongodb://127.0.0.1:1/x?serverSelectionTimeoutMS=200', collection: 'm' });
   await down.createWithAtomicVersion({ orderId: 'o', fileName: 'f' }).catch(() => {});
+  await unprovenReplies(uri, dbName);
   const inFlight = Promise.allSettled(Array.from({ length: 50 }, (_, i) => up(a, 200 + i)));
   await Promise.all([a.close(), b.close(), c.close(), down.close()]);
   await inFlight;
   console.log('memcheck scenario done');
+}
+
+async function unprovenReplies(uri, dbName) {
+  const proxy = await startFailProxy({ upstreamPort: Number(new URL(uri).port || 27017) });
+  const p = new AssetRepository({ uri: `mongodb://127.0.0.1:${proxy.port}/`, dbName, collection: 'p' });
+  const burst = (tag, poisoned) =>
+    Promise.allSettled(Array.from({ length: 8 }, (_, i) => p.createWithAtomicVersion({ orderId: `p${i % 2}`, fileName: `${tag}${i}`, note: i === poisoned ? 'poison' : '' })));
+  await p.ensureIndex();
+  proxy.configureFailPoint({ mode: 'alwaysOn', data: { failCommands: ['insert'], errorCode: 2, onlyIfContains: 'poison' } });
+  await burst('s', 5);
+  proxy.configureFailPoint({ mode: { times: 1 }, data: { failCommands: ['insert'], partialCommit: true } });
+  await burst('h', -1);
+  await p.createWithAtomicVersion({ orderId: 'p0', fileName: 'd', price: Decimal128.fromString('1.5') }).catch(() => {});
+  await p.close();
+  await proxy.close();
 }
 
 main().catch((err) => {
