@@ -433,9 +433,8 @@ static int64_t after_recovery(insert_batch_t *b) {
     item_outcome_t *o = &b->outcomes[i];
     if (o->state == ITEM_PENDING && o->refused_alone) {
       /* Answered, looked up, not stored: failed for its own content (or,
-       * once in doubt, still unknown). The rest go whole again. */
+       * once in doubt, still unknown). */
       settle(b, i, ITEM_FAILED, NULL, NULL, NULL);
-      b->run_limit = 0;
     }
   }
   if (b->recovery_ok && b->last_look) {
@@ -462,8 +461,10 @@ static void look_before_next(insert_batch_t *b) {
 
 /* A failure that names no upload: the uploads answered by it go again in
  * halves, until one refused alone is known failed (after a look, when the
- * server may have applied some). Each halving ends an attempt, so a batch
- * of n takes at most 2n of them. */
+ * server may have applied some); each attempt that succeeds doubles the
+ * limit again. An attempt then either settles an upload or halves the
+ * limit, and halvings beyond the first log2(n) follow doublings, which
+ * settle: a batch of n takes at most 2n + log2(n) attempts. */
 static void after_unblamed(insert_batch_t *b, size_t at, size_t answered) {
   const attempt_result_t *r = &b->result;
   if (r->look_first)
@@ -475,12 +476,10 @@ static void after_unblamed(insert_batch_t *b, size_t at, size_t answered) {
   item_outcome_t *o = &b->outcomes[at];
   o->error = r->error;
   bson_strncpy(o->labels, r->labels, sizeof o->labels);
-  if (r->look_first) {
+  if (r->look_first)
     o->refused_alone = true;
-  } else {
+  else
     settle(b, at, ITEM_FAILED, &r->error, r->labels, NULL); /* never sent */
-    b->run_limit = 0;
-  }
 }
 
 /* After an attempt: returns the delay before the next job (0 = at once). */
@@ -498,6 +497,9 @@ static uint64_t after_attempt(insert_batch_t *b) {
   size_t at = k < b->run_n ? b->run_index[k] : b->n;
   switch (r->outcome) {
   case ATTEMPT_DONE:
+    if (b->run_limit > 0)
+      b->run_limit = b->run_limit >= b->n / 2 ? 0 : b->run_limit * 2;
+    return 0;
   case ATTEMPT_WRITE_CONCERN:
     return 0;
   case ATTEMPT_ITEM_FOUND:

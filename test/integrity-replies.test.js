@@ -171,6 +171,24 @@ describe('one upload never fails or holds its batch', () => {
     await expectGapless(t.db, 'empty_key', 'B', 1);
   });
 
+  test('many refused uploads in one batch: each fails alone, the rest are stored gapless, in at most 2n + log2(n) attempts', async () => {
+    const repo = repository('many_refused');
+    await repo.ensureIndex();
+    failInserts({ errorCode: 2, onlyIfContains: 'poison' });
+    const n = 64;
+    const items = Array.from({ length: n }, (_, i) => ({ fileName: `f-${i}.pdf`, note: i % 4 === 1 ? 'poison' : 'fine' }));
+    const before = proxy.stats.seen.insert || 0;
+    const err = await repo.createManyWithAtomicVersion('A', items).catch((e) => e);
+    expect(err).toMatchObject({ name: 'BatchError' });
+    const refused = err.results.filter((r) => r.status === 'rejected');
+    expect(refused).toHaveLength(16);
+    for (const r of refused) expect(r.reason).toMatchObject({ name: 'ServerError', code: 2 });
+    expect((proxy.stats.seen.insert || 0) - before).toBeLessThanOrEqual(2 * n + Math.log2(n));
+    const docs = await expectGapless(t.db, 'many_refused', 'A', 48);
+    // Stored in item order: the split never reorders an order's uploads.
+    expect(docs.map((d) => d.fileName)).toEqual(items.filter((it) => it.note === 'fine').map((it) => it.fileName));
+  });
+
   const exotic = [
     ['Decimal128', { price: Decimal128.fromString('1.5') }, 'price'],
     ['Code', { nested: { fn: new Code('x') } }, 'nested.fn'],
