@@ -77,11 +77,33 @@ export function createApp({ service, ...given }: AppOptions): express.Express {
   });
   // Anything multer reports that is neither a limit nor the disk's (a system
   // call's error, ENOSPC say, which may reach multer through the file's stream) is a malformed body.
-  const receive = (req: Request, res: Response, next: NextFunction) =>
-    upload.array('files', limits.maxFiles)(req, res, (err?: any) => {
+  //
+  // multer reads the rest of a refused body to its end before it reports the
+  // error (sparing the client an EPIPE); a 300 MiB body would be read for a
+  // 413. Here the error is reported as soon as multer starts that drain (the
+  // one 'readable' listener it adds), and the error handler closes the
+  // connection after the answer instead.
+  const receive = (req: Request, res: Response, next: NextFunction) => {
+    let reported = false;
+    const report = (err?: any) => {
+      if (reported) return;
+      reported = true;
+      req.off('newListener', onListener);
       if (!err || err instanceof multer.MulterError || err instanceof HttpError || err.syscall) return next(err);
       next(new HttpError(400, `malformed multipart body: ${err.message}`, 'ERR_MALFORMED_BODY'));
-    });
+    };
+    const onListener = (event: string | symbol) => {
+      if (event !== 'readable') return;
+      req.off('newListener', onListener);
+      setImmediate(() => {
+        if (reported) return;
+        const waiting = req.listeners('end').at(-1); // multer's "report once the body has ended"
+        if (typeof waiting === 'function') waiting.call(req);
+      });
+    };
+    req.on('newListener', onListener);
+    upload.array('files', limits.maxFiles)(req, res, report);
+  };
 
   const uploadSlots = new Slots('uploads', limits.maxUploadsInFlight, limits.maxUploadsPerClient);
   const readSlots = new Slots('reads', limits.maxReadsInFlight, limits.maxReadsPerClient);

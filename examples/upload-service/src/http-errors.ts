@@ -98,6 +98,22 @@ function clientGone(err: any): boolean {
   return ['ECONNRESET', 'ECONNABORTED', 'EPIPE'].includes(err?.code) || /^Request (aborted|closed)$/.test(err?.message);
 }
 
+/**
+ * The body is not read to its end: the connection closes after the answer.
+ * Closing a socket with unread bytes sends a reset, which can destroy the
+ * answer before the client reads it, so the close lingers: the service's side
+ * is shut, what still arrives is discarded for up to a second, then it goes.
+ */
+function closeWithoutDraining(req: Request, res: Response): void {
+  res.set('Connection', 'close');
+  const socket = req.socket as typeof req.socket & { destroySoon?: () => void };
+  socket.destroySoon = function lingeringClose(this: typeof socket) {
+    this.end();
+    this.resume();
+    setTimeout(() => this.destroy(), 1000).unref();
+  };
+}
+
 /** Answers err; an unread body is not drained: the connection closes after the answer. */
 export function sendError(err: any, req: Request, res: Response): void {
   if (clientGone(err)) {
@@ -114,7 +130,7 @@ export function sendError(err: any, req: Request, res: Response): void {
     return;
   }
   if (headers) res.set(headers);
-  if (!req.complete) res.set('Connection', 'close');
+  if (!req.complete) closeWithoutDraining(req, res);
   res.status(status).json({ error, code, field });
 }
 

@@ -10,6 +10,10 @@ export type StreamedFile = Express.Multer.File & { storageKey: string; sha256: s
 export function fileStoreStorage(store: FileStore): multer.StorageEngine {
   return {
     _handleFile(_req: Request, file: Express.Multer.File, cb: (error?: any, info?: Partial<StreamedFile>) => void) {
+      // A file over the size limit is cut short, not read to its end: multer
+      // waits for this write before it answers, and the part would only end
+      // with the body (the error handler then closes the connection).
+      file.stream.once('limit', () => file.stream.destroy(new Error('file over the size limit')));
       // On any error (client gone, disk full) the store has already removed the partial file.
       store.write(file.stream).then(({ key, size, sha256 }) => cb(null, { storageKey: key, size, sha256 }), cb);
     },
