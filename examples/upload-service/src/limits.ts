@@ -1,5 +1,5 @@
 // Every bound the HTTP layer puts on a client, in one place, with the
-// environment variable that changes it (see the README's service section).
+// environment variable that changes it (see examples/upload-service/README.md).
 
 export interface Limits {
   /** Largest accepted file, in bytes. */
