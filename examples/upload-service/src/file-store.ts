@@ -3,7 +3,8 @@
 import { createHash, randomUUID } from 'crypto';
 import { createWriteStream, promises as fs, ReadStream } from 'fs';
 import path from 'path';
-import { Readable, Transform } from 'stream';
+import { Transform } from 'stream';
+import type { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
 
 // A random key (a UUID), or one named after the asset's _id (24 hex digits)

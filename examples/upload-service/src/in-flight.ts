@@ -59,8 +59,3 @@ export class Slots {
     };
   }
 }
-
-/** One cap for the whole service, as before: kept for callers of the old API. */
-export function limitInFlight(max: number, perClient = max) {
-  return new Slots('uploads', max, perClient).middleware();
-}
