@@ -53,6 +53,8 @@ export function answerFor(err: any): Answer {
     case 'MongoNotConnectedError':
     case 'MongoTopologyClosedError':
     case 'MongoWaitQueueTimeoutError':
+    case 'MongoPoolClearedError':
+    case 'PoolClearedOnNetworkError':
       return { status: 503, error: 'the database is unavailable; nothing was stored, try again later', code: 'ERR_DATABASE_UNAVAILABLE', headers: { 'Retry-After': '5' } };
   }
   if (err?.code === 50 || err?.codeName === 'MaxTimeMSExpired') {
