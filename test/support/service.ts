@@ -50,7 +50,7 @@ export function idOf(name: string): ObjectId {
 
 export async function makeService(repository: AssetRepositoryPort, db: Db, collection: string) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'assets-'));
-  const service = new AssetService(repository, new FileStore(dir), db.collection<Asset>(collection), { keys: db.collection(`${collection}_keys`), maxTimeMS: 5000 });
+  const service = new AssetService(repository, new FileStore(dir), db.collection<Asset>(collection), { keys: db.collection(`${collection}_keys`) });
   return { service, dir, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
 }
 
