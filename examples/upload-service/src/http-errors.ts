@@ -57,6 +57,11 @@ export function answerFor(err: any): Answer {
     case 'PoolClearedOnNetworkError':
       return { status: 503, error: 'the database is unavailable; nothing was stored, try again later', code: 'ERR_DATABASE_UNAVAILABLE', headers: { 'Retry-After': '5' } };
   }
+  // The server's InternalError: FerretDB's answer while the PostgreSQL under it is down or restarting.
+  // The addon reports it as certainly not stored.
+  if (err?.name === 'ServerError' && err?.code === 1) {
+    return { status: 503, error: 'the database failed; nothing was stored, try again later', code: 'ERR_DATABASE_UNAVAILABLE', headers: { 'Retry-After': '5' } };
+  }
   if (err?.code === 50 || err?.codeName === 'MaxTimeMSExpired') {
     return { status: 503, error: 'the database did not answer in time; nothing was changed, try again later', code: 'ERR_DATABASE_TIMEOUT', headers: { 'Retry-After': '5' } };
   }

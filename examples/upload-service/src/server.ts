@@ -41,6 +41,7 @@ async function startEmbedded(dataDir: string): Promise<{ uri: string; backend: s
     started.push(() => postgres.stop());
     pgPort = first.port;
     postgresqlUrl = first.url;
+    console.log(`started PostgreSQL at 127.0.0.1:${first.port} (pid ${first.pid})`);
   }
   let port: number | undefined;
   const ferret = new Supervisor<FerretDB>('FerretDB', () =>
