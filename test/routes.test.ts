@@ -63,7 +63,7 @@ test('POST several files in one request: each gets its own version, in the order
 });
 
 test('100 concurrent POSTs to one order: all 201, the database holds 1..100', async () => {
-  const app = await appWith('hundred', {}, undefined, undefined, { maxUploadsInFlight: 100 });
+  const app = await appWith('hundred', {}, undefined, undefined, { maxUploadsInFlight: 100, maxUploadsPerClient: 100 });
   const server = app.listen(0);
   try {
     const agent = request(server);
@@ -126,7 +126,7 @@ describe('errors map to HTTP', () => {
   test('retries exhausted against another writer: 409 with Retry-After, and no gap', async () => {
     // No coalescing, no memory, no retries: a lost race is final, so real
     // collisions with the second process surface as 409.
-    const app = await appWith('conflict', { coalesce: false, versionMemory: 0, maxRetries: 0 }, undefined, undefined, { maxUploadsInFlight: 30 });
+    const app = await appWith('conflict', { coalesce: false, versionMemory: 0, maxRetries: 0 }, undefined, undefined, { maxUploadsInFlight: 30, maxUploadsPerClient: 30 });
     const server = app.listen(0);
     let statuses: number[] = [];
     let other: any;

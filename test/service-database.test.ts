@@ -8,9 +8,9 @@ import { promises as fs } from 'fs';
 import request from 'supertest';
 import { MongoClient } from 'mongodb';
 import { createApp } from '../examples/upload-service/src/app';
-import { withFastFailure } from '../examples/upload-service/src/database';
+import { withBounds, withFastFailure } from '../examples/upload-service/src/database';
 import { expectGapless, testDatabase, uri } from './support/db';
-import { expectConsistent, makeRepository, makeService, hexOf, idOf } from './support/service';
+import { expectConsistent, makeRepository, makeService, markedKeys, hexOf, idOf } from './support/service';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { startFerretDB } = require('../scripts/ferretdb');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -24,6 +24,11 @@ const toClose: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
   for (const close of toClose.reverse()) await close().catch(() => {});
   if (t) await t.done();
+});
+
+test('withBounds adds a 4 s socket timeout as well, keeping one already there', () => {
+  expect(withBounds('mongodb://h:1/db')).toBe('mongodb://h:1/db?serverSelectionTimeoutMS=3000&socketTimeoutMS=4000');
+  expect(withBounds('mongodb://h:1/db?socketTimeoutMS=100')).toBe('mongodb://h:1/db?socketTimeoutMS=100&serverSelectionTimeoutMS=3000');
 });
 
 test('withFastFailure adds a 3 s server selection timeout to any URI form, and keeps one already there', () => {
@@ -147,6 +152,9 @@ describe('a committed upload whose answer was lost', () => {
     // It did commit: the record is there, and so are its bytes.
     const [doc] = await expectGapless(t.db, 'lost', idOf('lost'), 1);
     expect(await expectConsistent(t.db, 'lost', dir)).toEqual([doc.storageKey]);
+    // Kept with a marker saying why (issue 21 item 6): the orphan sweep's grace period applies to it.
+    expect(await markedKeys(dir)).toEqual([doc.storageKey]);
+    expect(res.body.error).toMatch(/list the order's versions/); // how a request sent without a key settles it
   });
 
   test('the retry with the same key gets the first result: the same version, one record, one file', async () => {
@@ -159,6 +167,7 @@ describe('a committed upload whose answer was lost', () => {
     }
     await expectGapless(t.db, 'lost', idOf('lost'), 1);
     await expectConsistent(t.db, 'lost', dir);
+    expect(await markedKeys(dir)).toEqual([]); // settled: the marker goes
     const bytes = await request(app).get(`/orders/${hexOf('lost')}/assets/1`);
     expect(bytes.status).toBe(200);
   });

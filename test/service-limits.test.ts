@@ -83,7 +83,7 @@ describe('row 3: records stay small and the listing cannot fail', () => {
   });
 
   test('an order of 130 versions, 30 of them carrying 1 MiB in a field the listing does not show: paged, projected, every version once', async () => {
-    const { app, repository } = await serviceFor('listing');
+    const { app, repository } = await serviceFor('listing', { answerTimeoutMs: 60_000 }); // 30 MiB of records on a loaded machine: not the bound under test here
     const data = (i: number, fileUrl: string) => ({ orderId: idOf('fat'), uploadedBy: idOf('bob'), fileName: `f${i}.pdf`, fileUrl, mimeType: 'application/pdf', fileSize: i, storageKey: `k${i}` });
     await Promise.all(range(30).map((i) => repository.createWithAtomicVersion(data(i, `/files/${'u'.repeat(1024 * 1024)}`))));
     await Promise.all(range(100, 31).map((i) => repository.createWithAtomicVersion(data(i, `/files/k${i}`))));

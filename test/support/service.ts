@@ -50,7 +50,7 @@ export function idOf(name: string): ObjectId {
 
 export async function makeService(repository: AssetRepositoryPort, db: Db, collection: string) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'assets-'));
-  const service = new AssetService(repository, new FileStore(dir), db.collection<Asset>(collection));
+  const service = new AssetService(repository, new FileStore(dir), db.collection<Asset>(collection), { keys: db.collection(`${collection}_keys`) });
   return { service, dir, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
 }
 
@@ -59,9 +59,14 @@ export function fakeFile(name: string, body = `contents of ${name}`, mimetype = 
   return { originalname: name, mimetype, size: buffer.length, buffer };
 }
 
-/** A file store directory, with what it holds. */
+/** A file store directory, with the files it holds (not the markers beside files kept after an unknown outcome). */
 export async function storedKeys(dir: string): Promise<string[]> {
-  return (await fs.readdir(dir).catch(() => [] as string[])).sort();
+  return (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => !n.endsWith('.unsettled')).sort();
+}
+
+/** The keys of files marked as kept after an unknown outcome. */
+export async function markedKeys(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.unsettled')).map((n) => n.replace(/\.unsettled$/, '')).sort();
 }
 
 /**

@@ -6,6 +6,7 @@ import { ObjectId } from 'bson';
 import type { Collection } from 'mongodb';
 import type { Asset, AssetRepositoryPort } from './asset-repository';
 import type { FileStore } from './file-store';
+import { IdempotencyKeys, KeyRecord } from './idempotency';
 
 export interface UploadedFile {
   originalname: string;
@@ -36,8 +37,18 @@ function toObjectId(id: string, field: string): ObjectId {
   return new ObjectId(id);
 }
 
-/** Where a CDN in front of the file store would serve the bytes; this example serves them by version. */
+/** Where a CDN in front of the file store would serve the bytes; this example serves them by version (see versionUrl). */
 const fileUrl = (storageKey: string) => `/files/${storageKey}`;
+
+/** Where this service serves a version's bytes. */
+export const versionUrl = (orderId: string, version: number) => `/orders/${orderId}/assets/${version}`;
+
+export interface ServiceOptions {
+  /** Where Idempotency-Keys and their requests' fingerprints are kept; without it a key is not checked against its first request. */
+  keys?: Collection<KeyRecord>;
+  /** The server-side bound on every read and key lookup. */
+  maxTimeMS?: number;
+}
 
 /**
  * What a listing shows, and all it reads: however large an order's records
@@ -52,12 +63,19 @@ export function isOutcomeUnknown(err: unknown): boolean {
 }
 
 export class AssetService {
+  readonly idempotency: IdempotencyKeys;
+  private readonly maxTimeMS?: number;
+
   constructor(
     private readonly assetRepository: AssetRepositoryPort,
     /** Public so that the HTTP layer can stream uploads into it. */
     readonly files: FileStore,
     private readonly assets: Collection<Asset>,
-  ) {}
+    options: ServiceOptions = {},
+  ) {
+    this.maxTimeMS = options.maxTimeMS;
+    this.idempotency = new IdempotencyKeys(options.keys, options.maxTimeMS);
+  }
 
   async uploadAsset(file: UploadedFile, orderId: string, uploadedBy?: string): Promise<Asset> {
     const [result] = await this.uploadAssets([file], orderId, uploadedBy);
@@ -105,12 +123,15 @@ export class AssetService {
       });
       // A retry of an upload stored earlier under other bytes: those are the asset's.
       if (asset.storageKey !== stored.key && stored.ours) await this.files.remove(stored.key);
+      else await this.files.clearMarker(asset.storageKey); // settled: a marker of an earlier attempt goes
       return asset;
     } catch (err) {
       // Certainly not stored: no orphan bytes. Outcome unknown: the record
-      // may point at them, so they stay until a retry settles it. Bytes an
-      // earlier attempt wrote are never ours to remove.
-      if (stored.ours && !isOutcomeUnknown(err)) await this.files.remove(stored.key);
+      // may point at them, so they stay until a retry settles it or the
+      // orphan sweep finds no record after its grace period; a marker says
+      // so. Bytes an earlier attempt wrote are never ours to remove.
+      if (isOutcomeUnknown(err)) await this.files.markUnsettled(stored.key, { _id: String(file._id ?? (err as any)?._id ?? ''), reason: (err as any)?.reason }).catch(() => {});
+      else if (stored.ours) await this.files.remove(stored.key);
       throw err;
     }
   }
@@ -119,15 +140,41 @@ export class AssetService {
   listAssets(orderId: string, page: { limit?: number; before?: number } = {}): Promise<AssetSummary[]> {
     const id = toObjectId(orderId, 'orderId');
     const filter = page.before ? { orderId: id, version: { $lt: page.before } } : { orderId: id };
-    const cursor = this.assets.find(filter, { projection: LISTED_FIELDS }).sort({ version: -1 });
+    const cursor = this.assets.find(filter, { projection: LISTED_FIELDS, ...this.readBound() }).sort({ version: -1 });
     if (page.limit) cursor.limit(page.limit);
     return cursor.toArray() as unknown as Promise<AssetSummary[]>;
   }
 
   private async find(orderId: string, version: number): Promise<Asset> {
-    const asset = (await this.assets.findOne({ orderId: toObjectId(orderId, 'orderId'), version })) as Asset | null;
-    if (!asset) throw new NotFoundError(`order ${orderId} has no version ${version}`);
+    const asset = (await this.assets.findOne({ orderId: toObjectId(orderId, 'orderId'), version }, this.readBound())) as Asset | null;
+    if (!asset) throw new NotFoundError('no such version'); // not echoing the request: it may be anything
     return asset;
+  }
+
+  private readBound(): { maxTimeMS?: number } {
+    return this.maxTimeMS ? { maxTimeMS: this.maxTimeMS } : {};
+  }
+
+  /**
+   * Removes files that no record names and that were last written more than
+   * `graceMs` ago: what a crash mid-upload left, and files kept after an
+   * unknown outcome that no retry came back to settle. Resolves the keys removed.
+   */
+  async removeOrphans(graceMs: number): Promise<Array<{ key: string; unsettled: boolean }>> {
+    const old = await this.files.keysOlderThan(Date.now() - graceMs);
+    const removed: Array<{ key: string; unsettled: boolean }> = [];
+    for (let i = 0; i < old.length; i += 500) {
+      const batch = old.slice(i, i + 500);
+      const named = new Set(
+        (await this.assets.find({ storageKey: { $in: batch } }, { projection: { _id: 0, storageKey: 1 }, ...this.readBound() }).toArray()).map((d) => d.storageKey),
+      );
+      for (const key of batch.filter((k) => !named.has(k))) {
+        const unsettled = await this.files.isMarked(key);
+        await this.files.remove(key);
+        removed.push({ key, unsettled });
+      }
+    }
+    return removed;
   }
 
   async getAssetFile(orderId: string, version: number): Promise<{ asset: Asset; bytes: Buffer }> {

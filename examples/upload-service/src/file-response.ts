@@ -15,10 +15,17 @@ function encode5987(value: string): string {
 }
 
 /**
+ * Characters that reorder how a name is shown: `invoice\u202Efdp.exe` shows
+ * as `invoiceexe.pdf`. Never offered in a download name.
+ */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
  * RFC 6266: an ASCII `filename` for old clients (anything else, quotes and
  * backslashes become `_`) and the exact name in `filename*=UTF-8''…`.
  */
-export function contentDisposition(type: 'inline' | 'attachment', fileName: string): string {
+export function contentDisposition(type: 'inline' | 'attachment', stored: string): string {
+  const fileName = stored.replace(BIDI_CONTROLS, '_');
   const fallback = fileName.replace(/[^\x20-\x7e]|["\\%]/g, '_');
   const header = `${type}; filename="${fallback}"`;
   return fallback === fileName ? header : `${header}; filename*=UTF-8''${encode5987(fileName)}`;

@@ -1,14 +1,17 @@
 // Where the uploaded bytes go: one file per upload under a directory. The
 // asset record keeps only its key.
-import { randomUUID } from 'crypto';
+import { createHash, randomUUID } from 'crypto';
 import { createWriteStream, promises as fs, ReadStream } from 'fs';
 import path from 'path';
+import { Transform } from 'stream';
 import type { Readable } from 'stream';
 import { pipeline } from 'stream/promises';
 
 // A random key (a UUID), or one named after the asset's _id (24 hex digits)
 // when the upload's _id is known before it is stored (idempotent retries).
 const KEY = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{24})$/;
+
+const MARKER = '.unsettled';
 
 function checkKey(key: string): string {
   if (!KEY.test(key)) throw new Error(`bad storage key ${key}`);
@@ -25,13 +28,23 @@ export class FileStore {
     return key;
   }
 
-  /** Streams a file in, never holding it in memory; a partly written file is removed on any error. */
-  async write(source: Readable): Promise<{ key: string; size: number }> {
+  /**
+   * Streams a file in, never holding it in memory; a partly written file is
+   * removed on any error. Hashes it on the way (an Idempotency-Key's fingerprint).
+   */
+  async write(source: Readable): Promise<{ key: string; size: number; sha256: string }> {
     await fs.mkdir(this.dir, { recursive: true });
     const key = randomUUID();
     const out = createWriteStream(this.path(key), { flags: 'wx' });
-    await this.removingOnError(key, () => pipeline(source, out));
-    return { key, size: out.bytesWritten };
+    const hash = createHash('sha256');
+    const hashing = new Transform({
+      transform(chunk, _encoding, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    await this.removingOnError(key, () => pipeline(source, hashing, out));
+    return { key, size: out.bytesWritten, sha256: hash.digest('hex') };
   }
 
   /**
@@ -70,6 +83,37 @@ export class FileStore {
 
   async remove(key: string): Promise<void> {
     await fs.rm(this.path(key), { force: true });
+    await fs.rm(this.markerPath(key), { force: true });
+  }
+
+  /**
+   * A marker beside a file kept after an unknown outcome: the upload may
+   * still be settled by a retry, so the file stays until the orphan grace
+   * period is over, and an operator can see why it is there.
+   */
+  async markUnsettled(key: string, note: { _id: string; reason?: string }): Promise<void> {
+    await fs.writeFile(this.markerPath(key), `${JSON.stringify({ ...note, since: new Date().toISOString(), note: 'upload outcome unknown; kept for a retry with the same Idempotency-Key to settle it' })}\n`);
+  }
+
+  async clearMarker(key: string): Promise<void> {
+    await fs.rm(this.markerPath(key), { force: true });
+  }
+
+  async isMarked(key: string): Promise<boolean> {
+    return fs.access(this.markerPath(key)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Keys of files last written before `before` (epoch ms). */
+  async keysOlderThan(before: number): Promise<string[]> {
+    const old: string[] = [];
+    for (const key of await this.keys()) {
+      const stat = await fs.stat(this.path(key)).catch(() => null);
+      if (stat && stat.mtimeMs < before) old.push(key);
+    }
+    return old;
   }
 
   /** Every key stored; for consistency checks. */
@@ -80,6 +124,10 @@ export class FileStore {
 
   private path(key: string): string {
     return path.join(this.dir, checkKey(key));
+  }
+
+  private markerPath(key: string): string {
+    return `${this.path(key)}${MARKER}`;
   }
 
   private async removingOnError(key: string, write: () => Promise<unknown>): Promise<void> {

@@ -4,6 +4,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import multer from 'multer';
 import { NotFoundError } from './asset-service';
+import { workEnded } from './in-flight';
 
 /** An error the HTTP layer raises itself, with the answer it deserves. */
 export class HttpError extends Error {
@@ -37,12 +38,7 @@ export function answerFor(err: any): Answer {
   }
   if (err?.code === 'ERR_ASSET_OUTCOME_UNKNOWN') {
     // 503, not 500: the service could not finish, and a retry will settle it.
-    return {
-      status: 503,
-      error: 'the database did not confirm whether the upload was stored; send it again with the same Idempotency-Key to get its one version',
-      code: err.code,
-      headers: { 'Retry-After': '5' },
-    };
+    return { status: 503, error: `the database did not confirm whether the upload was stored; ${HOW_TO_SETTLE}`, code: err.code, headers: { 'Retry-After': '5' } };
   }
   switch (err?.name) {
     case 'ValidationError':
@@ -56,7 +52,18 @@ export function answerFor(err: any): Answer {
     case 'MongoNetworkTimeoutError':
     case 'MongoNotConnectedError':
     case 'MongoTopologyClosedError':
+    case 'MongoWaitQueueTimeoutError':
+    case 'MongoPoolClearedError':
+    case 'PoolClearedOnNetworkError':
       return { status: 503, error: 'the database is unavailable; nothing was stored, try again later', code: 'ERR_DATABASE_UNAVAILABLE', headers: { 'Retry-After': '5' } };
+  }
+  // The server's InternalError: FerretDB's answer while the PostgreSQL under it is down or restarting.
+  // The addon reports it as certainly not stored.
+  if (err?.name === 'ServerError' && err?.code === 1) {
+    return { status: 503, error: 'the database failed; nothing was stored, try again later', code: 'ERR_DATABASE_UNAVAILABLE', headers: { 'Retry-After': '5' } };
+  }
+  if (err?.code === 50 || err?.codeName === 'MaxTimeMSExpired') {
+    return { status: 503, error: 'the database did not answer in time; nothing was changed, try again later', code: 'ERR_DATABASE_TIMEOUT', headers: { 'Retry-After': '5' } };
   }
   if (err?.code === 11000) return { status: 409, error: err.message, code: err.code, headers: { 'Retry-After': '1' } }; // the reference design's exhausted retries
   // Express's own client errors: a bad percent-encoding in the path (URIError), a body it refused.
@@ -65,12 +72,57 @@ export function answerFor(err: any): Answer {
   return { status: 500, error: 'internal error' };
 }
 
+/** What an unknown outcome asks of the client, in every answer that reports one. */
+export const HOW_TO_SETTLE =
+  'send it again with the same Idempotency-Key to get its one version (a request sent without one: list the order\'s versions before sending it again)';
+
+/** The answer for a request whose database work outlived answerTimeoutMs; the work goes on, holding its slot. */
+export function deadlineError(kind: 'upload' | 'read', ms: number): HttpError {
+  return kind === 'upload'
+    ? new HttpError(503, `the database did not answer within ${ms} ms, so whether the upload was stored is not known yet; ${HOW_TO_SETTLE}`, 'ERR_ASSET_OUTCOME_UNKNOWN', { 'Retry-After': '5' })
+    : new HttpError(503, `the database did not answer within ${ms} ms; nothing was changed, try again later`, 'ERR_DATABASE_TIMEOUT', { 'Retry-After': '5' });
+}
+
+/**
+ * One line per database outage, not one per request: the first 5xx of a
+ * kind is logged, the rest are counted and reported at most once a minute.
+ */
+const quiet = new Map<string, { since: number; suppressed: number }>();
+function logOnce(kind: string, line: string): void {
+  const now = Date.now();
+  const seen = quiet.get(kind);
+  if (seen && now - seen.since < 60_000) {
+    seen.suppressed += 1;
+    return;
+  }
+  const more = seen?.suppressed ? ` (and ${seen.suppressed} more like it in the last minute)` : '';
+  quiet.set(kind, { since: now, suppressed: 0 });
+  console.warn(`${line}${more}`);
+}
+
 /** The client hung up mid-request: nobody to answer, nothing wrong with the service. */
 function clientGone(err: any): boolean {
   return ['ECONNRESET', 'ECONNABORTED', 'EPIPE'].includes(err?.code) || /^Request (aborted|closed)$/.test(err?.message);
 }
 
-export function errorHandler(err: any, req: Request, res: Response, _next: NextFunction): void {
+/**
+ * The body is not read to its end: the connection closes after the answer.
+ * Closing a socket with unread bytes sends a reset, which can destroy the
+ * answer before the client reads it, so the close lingers: the service's side
+ * is shut, what still arrives is discarded for up to a second, then it goes.
+ */
+function closeWithoutDraining(req: Request, res: Response): void {
+  res.set('Connection', 'close');
+  const socket = req.socket as typeof req.socket & { destroySoon?: () => void };
+  socket.destroySoon = function lingeringClose(this: typeof socket) {
+    this.end();
+    this.resume();
+    setTimeout(() => this.destroy(), 1000).unref();
+  };
+}
+
+/** Answers err; an unread body is not drained: the connection closes after the answer. */
+export function sendError(err: any, req: Request, res: Response): void {
   if (clientGone(err)) {
     res.destroy();
     return;
@@ -79,11 +131,18 @@ export function errorHandler(err: any, req: Request, res: Response, _next: NextF
   if (status === 500) console.error(err);
   // The database or the disk failing: one line for the operator. A client's
   // error, or the in-flight cap turning a flood away, is not logged at all.
-  else if (status >= 500 && !(err instanceof HttpError)) console.warn(`${status} ${req.method} ${req.path}: ${err?.message}`);
+  else if (status >= 500 && !(err instanceof HttpError)) logOnce(`${status} ${code ?? err?.name}`, `${status} ${req.method} ${req.path}: ${err?.message}`);
   if (res.headersSent) {
     res.destroy();
     return;
   }
   if (headers) res.set(headers);
+  if (!req.complete) closeWithoutDraining(req, res);
   res.status(status).json({ error, code, field });
+}
+
+/** Express's last handler: whatever reached it, the request's work is over. */
+export function errorHandler(err: any, req: Request, res: Response, _next: NextFunction): void {
+  workEnded(res);
+  sendError(err, req, res);
 }

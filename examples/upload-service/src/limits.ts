@@ -1,5 +1,5 @@
 // Every bound the HTTP layer puts on a client, in one place, with the
-// environment variable that changes it (see the README's service section).
+// environment variable that changes it (see examples/upload-service/README.md).
 
 export interface Limits {
   /** Largest accepted file, in bytes. */
@@ -13,8 +13,21 @@ export interface Limits {
   /** Characters in a file name, and in uploadedBy. */
   maxFileNameLength: number;
   maxUploadedByLength: number;
-  /** Upload requests being received or stored at once; beyond it, 503 with Retry-After. */
+  /** Upload requests being received or stored at once, until their work ends; beyond it, 503 with Retry-After. */
   maxUploadsInFlight: number;
+  /** The share of those one client address may hold; beyond it, 429. */
+  maxUploadsPerClient: number;
+  /** Listings and downloads being answered at once, and one client's share of them. */
+  maxReadsInFlight: number;
+  maxReadsPerClient: number;
+  /** A body slower than this on average (bytes per second), past the grace, is cut off. */
+  minBodyBytesPerSecond: number;
+  bodyRateGraceMs: number;
+  /** Longest wait for the database before a request is answered 503 (its work may go on, holding its slot). */
+  answerTimeoutMs: number;
+  /** Files no record names are removed once older than this; the sweep runs at start-up and this often. */
+  orphanGraceMs: number;
+  orphanSweepIntervalMs: number;
   /** Versions in one page of a listing, by default and at most. */
   pageSize: number;
   maxPageSize: number;
@@ -31,6 +44,14 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxFileNameLength: 255,
   maxUploadedByLength: 200,
   maxUploadsInFlight: 64,
+  maxUploadsPerClient: 8,
+  maxReadsInFlight: 64,
+  maxReadsPerClient: 16,
+  minBodyBytesPerSecond: 1024,
+  bodyRateGraceMs: 5000,
+  answerTimeoutMs: 10_000,
+  orphanGraceMs: 24 * 3600_000,
+  orphanSweepIntervalMs: 3600_000,
   pageSize: 50,
   maxPageSize: 500,
   headersTimeoutMs: 10_000,
@@ -45,6 +66,14 @@ const ENV: Record<keyof Limits, string> = {
   maxFileNameLength: 'MAX_FILE_NAME_LENGTH',
   maxUploadedByLength: 'MAX_UPLOADED_BY_LENGTH',
   maxUploadsInFlight: 'MAX_UPLOADS_IN_FLIGHT',
+  maxUploadsPerClient: 'MAX_UPLOADS_PER_CLIENT',
+  maxReadsInFlight: 'MAX_READS_IN_FLIGHT',
+  maxReadsPerClient: 'MAX_READS_PER_CLIENT',
+  minBodyBytesPerSecond: 'MIN_BODY_BYTES_PER_SECOND',
+  bodyRateGraceMs: 'BODY_RATE_GRACE_MS',
+  answerTimeoutMs: 'ANSWER_TIMEOUT_MS',
+  orphanGraceMs: 'ORPHAN_GRACE_MS',
+  orphanSweepIntervalMs: 'ORPHAN_SWEEP_INTERVAL_MS',
   pageSize: 'PAGE_SIZE',
   maxPageSize: 'MAX_PAGE_SIZE',
   headersTimeoutMs: 'HEADERS_TIMEOUT_MS',
@@ -68,4 +97,14 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv): Limits {
     given[key] = value;
   }
   return withDefaults(given);
+}
+
+/**
+ * The largest body a request can carry within the other limits (each file
+ * and field with room for its part headers): a Content-Length above it is
+ * refused before a byte of the body is read.
+ */
+export function maxRequestBytes(limits: Limits): number {
+  const partOverhead = 1024;
+  return limits.maxFiles * (limits.maxFileSize + partOverhead) + limits.maxFields * (limits.maxFieldSize + partOverhead) + partOverhead;
 }
