@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca_bundle.h"
 #include "core/attempt.h"
 #include "core/version_index.h"
 #include "errors.h"
@@ -80,6 +81,7 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
     mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, DEFAULT_SOCKET_TIMEOUT_MS);
   if (!mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_APPNAME, NULL))
     mongoc_uri_set_appname(uri, "atomic-asset-version");
+  aav_ca_bundle_apply(uri);
 
   repo = calloc(1, sizeof *repo);
   if (!repo) {
