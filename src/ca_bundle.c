@@ -1,6 +1,5 @@
 #include "ca_bundle.h"
 
-#include <stdlib.h>
 #include <unistd.h>
 
 #ifdef AAV_BUNDLED_OPENSSL
@@ -17,11 +16,10 @@ static const char *const system_bundles[] = {
     "/etc/ssl/cert.pem",
 };
 
-void aav_ca_bundle_apply(mongoc_uri_t *uri) {
-  if (!mongoc_uri_get_tls(uri) || mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_TLSCAFILE, NULL))
-    return;
-  /* OpenSSL's default verify paths honour these; the user chose. */
-  if (getenv("SSL_CERT_FILE") || getenv("SSL_CERT_DIR"))
+void aav_ca_bundle_apply(mongoc_uri_t *uri, bool env_names_ca) {
+  /* OpenSSL's default verify paths honour SSL_CERT_FILE/DIR: the user chose. */
+  if (env_names_ca || !mongoc_uri_get_tls(uri) ||
+      mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_TLSCAFILE, NULL))
     return;
   for (size_t i = 0; i < sizeof system_bundles / sizeof system_bundles[0]; i++) {
     if (access(system_bundles[i], R_OK) == 0) {
@@ -32,5 +30,8 @@ void aav_ca_bundle_apply(mongoc_uri_t *uri) {
   /* None found: OpenSSL's own default (/usr/lib/ssl) is still tried. */
 }
 #else
-void aav_ca_bundle_apply(mongoc_uri_t *uri) { (void)uri; }
+void aav_ca_bundle_apply(mongoc_uri_t *uri, bool env_names_ca) {
+  (void)uri;
+  (void)env_names_ca;
+}
 #endif
