@@ -48,11 +48,13 @@ function atLeast(version, floor) {
 // then loads is the caller's test.
 function findPrebuild() {
   if (forcedSource()) return { file: null, reason: 'ATOMIC_ASSET_VERSION_BUILD_FROM_SOURCE is set' };
-  const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  const platform = `${process.platform}-${process.arch}`;
+  if (process.platform !== 'linux') return { file: null, reason: `no prebuilt binary for ${platform}` };
+  const dir = path.join(root, 'prebuilds', platform);
   const glibc = glibcVersion();
   const libc = glibc ? 'glibc' : 'musl';
   const file = path.join(dir, `${NAME}.${libc}.node`);
-  if (!fs.existsSync(file)) return { file: null, reason: `no prebuilt binary for ${process.platform}-${process.arch} (${libc})` };
+  if (!fs.existsSync(file)) return { file: null, reason: `no prebuilt binary for ${platform} (${libc})` };
   let info = {};
   try {
     info = JSON.parse(fs.readFileSync(path.join(dir, `${NAME}.${libc}.json`), 'utf8'));
@@ -65,4 +67,4 @@ function findPrebuild() {
   return { file, info };
 }
 
-module.exports = { findPrebuild, forcedSource, sourceBuild, atLeast };
+module.exports = { findPrebuild, sourceBuild };
