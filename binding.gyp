@@ -7,6 +7,7 @@
         "src/napi_util.c",
         "src/addon_state.c",
         "src/driver.c",
+        "src/ca_bundle.c",
         "src/jitter.c",
         "src/scheduler.c",
         "src/threadpool_budget.c",

@@ -51,7 +51,10 @@ class AssetRepository {
       ? BSON.serialize({ writeConcern: this.#options.writeConcern })
       : undefined;
     try {
-      this.#native = new native.NativeRepository(this.#options.uri, this.#options.dbName, this.#options.collection, writeOptions);
+      // Whether OpenSSL has a CA location from the environment; else the
+      // prebuilt addon tries the usual system bundles (src/ca_bundle.c).
+      const envNamesCa = Boolean(process.env.SSL_CERT_FILE || process.env.SSL_CERT_DIR);
+      this.#native = new native.NativeRepository(this.#options.uri, this.#options.dbName, this.#options.collection, writeOptions, envNamesCa);
     } catch (err) {
       throw asError(err);
     }

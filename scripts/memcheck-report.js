@@ -13,7 +13,7 @@ const fs = require('fs');
 
 // Kinds that count only in our reach; anything else counts everywhere.
 const REACH_ONLY = /^(?:Leak_|UninitCondition$|UninitValue$)/;
-const OURS = /(?:^|\/)(?:atomic_asset_version\.node|libmongoc-[^/]*|libbson-[^/]*)$/;
+const OURS = /(?:^|\/)(?:atomic_asset_version(?:\.glibc|\.musl)?\.node|libmongoc-[^/]*|libbson-[^/]*)$/;
 
 const unescape = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 const tag = (xml, name) => {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca_bundle.h"
 #include "core/attempt.h"
 #include "core/server_types.h"
 #include "core/version_index.h"
@@ -33,11 +34,19 @@ static void repository_finalize(napi_env env, void *data, void *hint) {
 }
 
 static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4], this_obj;
+  size_t argc = 5;
+  napi_value argv[5], this_obj;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
-  for (size_t i = argc; i < 4; i++)
+  for (size_t i = argc; i < 5; i++)
     AAV_NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
+  /* argv[4]: whether SSL_CERT_FILE or SSL_CERT_DIR is set, read by
+   * lib/repository.js under Node's environment lock (a getenv here could race
+   * with process.env writes on another thread). */
+  bool env_names_ca = false;
+  napi_valuetype ca_type;
+  AAV_NAPI_CALL(env, napi_typeof(env, argv[4], &ca_type));
+  if (ca_type == napi_boolean)
+    AAV_NAPI_CALL(env, napi_get_value_bool(env, argv[4], &env_names_ca));
 
   char *uri_string = NULL, *db_name = NULL, *collection = NULL;
   bson_t *write_opts = NULL;
@@ -81,6 +90,7 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
     mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, DEFAULT_SOCKET_TIMEOUT_MS);
   if (!mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_APPNAME, NULL))
     mongoc_uri_set_appname(uri, "atomic-asset-version");
+  aav_ca_bundle_apply(uri, env_names_ca);
 
   repo = calloc(1, sizeof *repo);
   if (!repo) {
