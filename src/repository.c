@@ -238,9 +238,8 @@ static void ensure_index_execute(job_t *job) {
   mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
   j->ok = aav_version_index_ensure(client, j->rj.repo->db_name, coll, j->name, sizeof j->name,
                                &j->error);
-  /* A server that does not answer buildInfo is taken for MongoDB. */
   if (j->ok)
-    (void)aav_server_probe_ferretdb(client, &j->ferretdb);
+    j->ok = aav_server_probe_ferretdb(client, &j->ferretdb, &j->error);
   aav_repo_client_push(j->rj.repo, client, coll);
 }
 

@@ -6,7 +6,7 @@
 // beside write errors, a refusal tied to one document) come from the fail
 // proxy in front of the real server; each test asserts on what the database
 // holds.
-const { Decimal128, Code, MinKey, MaxKey, BSONSymbol } = require('bson');
+const { Decimal128, Code, MinKey, MaxKey, BSONSymbol, Double } = require('bson');
 const { testDatabase, expectGapless, uri } = require('./support/db');
 const { startFailProxy, WRITE_CONCERN_TIMEOUT } = require('./support/fail-proxy');
 
@@ -150,6 +150,16 @@ describe('write concern errors', () => {
     await expectGapless(t.db, 'uri_concern', 'A', 1);
   });
 
+  test('a role without the update privilege: a found upload is confirmed by a majority read instead', async () => {
+    const repo = repository('insert_only');
+    const first = await repo.createWithAtomicVersion(data('A', 1));
+    proxy.configureFailPoint({ mode: 'alwaysOn', data: { failCommands: ['update'], errorCode: 13 } });
+    const again = await repo.createWithAtomicVersion({ ...data('A', 1), _id: first._id });
+    expect(again).toMatchObject({ version: 1 });
+    expect(proxy.stats.injected.errorCode).toBeGreaterThan(0);
+    await expectGapless(t.db, 'insert_only', 'A', 1);
+  });
+
   test('with no write concern anywhere, a found upload is still confirmed under the server default', async () => {
     const repo = repository('default_concern');
     const first = await repo.createWithAtomicVersion(data('A', 1));
@@ -195,7 +205,19 @@ describe('one upload never fails or holds its batch', () => {
     ['MinKey', { list: [1, new MinKey()] }, 'list.1'],
     ['MaxKey', { m: new MaxKey() }, 'm'],
     ['Symbol', { s: new BSONSymbol('s') }, 's'],
+    ['a bson Double holding NaN', { n: new Double(NaN) }, 'n'],
   ];
+  test('a lost answer to the server probe fails ensureIndex, which the next call makes again: the guard is never skipped', async () => {
+    const repo = repository('probe_lost');
+    proxy.configureFailPoint({ mode: { times: 1 }, data: { failCommands: ['buildInfo'], closeConnection: true } });
+    await expect(repo.ensureIndex()).rejects.toMatchObject({ name: 'ConnectionError' });
+    const ends = await coalesced(repo, [data('A', 1), data('A', 2, { price: Decimal128.fromString('1.5') }), data('B', 1)]);
+    if (onFerretDB) expect(ends[1].error).toMatchObject({ name: 'ValidationError', field: 'price' });
+    else expect(ends[1].error).toBeUndefined();
+    expect(ends[0].error).toBeUndefined();
+    expect(ends[2].error).toBeUndefined();
+  });
+
   test.each(exotic)('%s: stored on MongoDB; on FerretDB v1, which closes the connection on it, refused before sending', async (name, extra, field) => {
     const collection = `exotic_${name}`;
     const repo = repository(collection);

@@ -9,6 +9,7 @@
 
 #define MONGO_DUPLICATE_KEY 11000
 #define MONGO_WRITE_CONFLICT 112
+#define MONGO_UNAUTHORIZED 13
 
 static int64_t wall_clock_ms(void) {
   struct timeval tv;
@@ -240,6 +241,26 @@ static void set_write_error(attempt_result_t *out, const bson_t *write_error, ui
   bson_set_error(&out->error, MONGOC_ERROR_SERVER, code, "%s", msg);
 }
 
+/* For a role that may insert and find but not update: the document read
+ * back under majority read concern is majority-committed, which covers the
+ * default concerns (w: 1, majority), though not w above a majority. */
+static bool confirm_by_majority_read(mongoc_collection_t *coll, const bson_t *filter,
+                                     bson_error_t *error) {
+  bson_t *opts = BCON_NEW("readConcern", "{", "level", "majority", "}", "limit", BCON_INT64(1));
+  mongoc_read_prefs_t *prefs = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, filter, opts, prefs);
+  const bson_t *doc;
+  bool found = mongoc_cursor_next(cursor, &doc);
+  bool ok = !mongoc_cursor_error(cursor, error);
+  if (ok && !found)
+    bson_set_error(error, MONGOC_ERROR_WRITE_CONCERN, 64,
+                   "the write concern could not be confirmed: not found by a majority read");
+  mongoc_cursor_destroy(cursor);
+  mongoc_read_prefs_destroy(prefs);
+  bson_destroy(opts);
+  return ok && found;
+}
+
 /* A document found stored is only as durable as the write concern in force
  * confirms: the repository's option, else the URI's (libmongoc applies it to
  * every write), else the server's default (majority on MongoDB 5+). So it is
@@ -261,6 +282,8 @@ static bool confirm_durable(mongoc_collection_t *coll, const attempt_config_t *c
     bson_set_error(error, MONGOC_ERROR_WRITE_CONCERN, 64,
                    "the write concern could not be confirmed");
     ok = false;
+  } else if (!ok && error->domain == MONGOC_ERROR_SERVER && error->code == MONGO_UNAUTHORIZED) {
+    ok = confirm_by_majority_read(coll, &filter, error);
   }
   bson_destroy(&reply);
   bson_destroy(&update);

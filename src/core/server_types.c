@@ -1,21 +1,25 @@
 #include "server_types.h"
 
+#include <math.h>
 #include <stdio.h>
 
-bool aav_server_probe_ferretdb(mongoc_client_t *client, bool *ferretdb) {
+bool aav_server_probe_ferretdb(mongoc_client_t *client, bool *ferretdb, bson_error_t *error) {
   bson_t *command = BCON_NEW("buildInfo", BCON_INT32(1));
   bson_t reply;
-  bool ok = mongoc_client_command_simple(client, "admin", command, NULL, &reply, NULL);
-  if (ok)
-    *ferretdb = bson_has_field(&reply, "ferretdbVersion");
+  bool ok = mongoc_client_command_simple(client, "admin", command, NULL, &reply, error);
+  *ferretdb = ok && bson_has_field(&reply, "ferretdbVersion");
+  if (!ok && error->domain == MONGOC_ERROR_SERVER)
+    ok = true; /* it answered, refusing: not FerretDB, which always answers */
   bson_destroy(&reply);
   bson_destroy(command);
   return ok;
 }
 
-/* The name of a type FerretDB v1 lacks, or NULL for one it stores. */
-static const char *missing_type(bson_type_t type) {
-  switch (type) {
+/* The name of a value FerretDB v1 lacks, or NULL for one it stores. */
+static const char *missing_type(const bson_iter_t *iter) {
+  switch (bson_iter_type(iter)) {
+  case BSON_TYPE_DOUBLE:
+    return isnan(bson_iter_double(iter)) ? "NaN" : NULL;
   case BSON_TYPE_DECIMAL128:
     return "a Decimal128";
   case BSON_TYPE_CODE:
@@ -44,7 +48,7 @@ static bool walk(bson_iter_t *iter, const char *parent, asset_problem_t *p) {
       snprintf(path, sizeof path, "%s", bson_iter_key(iter));
     else
       snprintf(path, sizeof path, "%s.%s", parent, bson_iter_key(iter));
-    const char *missing = missing_type(bson_iter_type(iter));
+    const char *missing = missing_type(iter);
     if (missing) {
       snprintf(p->code, sizeof p->code, "ERR_ASSET_VALUE");
       snprintf(p->field, sizeof p->field, "%s", path);

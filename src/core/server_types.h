@@ -11,11 +11,14 @@
 
 #include "asset_doc.h"
 
-/* Asks the server who it is (buildInfo). True and *ferretdb set when it
- * answered; false leaves *ferretdb as it was. */
-bool aav_server_probe_ferretdb(mongoc_client_t *client, bool *ferretdb);
+/* Asks the server who it is (buildInfo) and sets *ferretdb. False, with
+ * *error, when no answer came: the guard below must not be skipped because
+ * one reply was lost, so the caller fails and is tried again. A server that
+ * answers with an error is not FerretDB. */
+bool aav_server_probe_ferretdb(mongoc_client_t *client, bool *ferretdb, bson_error_t *error);
 
-/* True when every value, at every depth, is of a type FerretDB v1 stores;
+/* True when every value, at every depth, is one FerretDB v1 stores (NaN it
+ * does not either);
  * otherwise fills *problem naming the first field that is not. `doc` has
  * passed aav_asset_check_structure. */
 bool aav_server_types_ferretdb_ok(const bson_t *doc, asset_problem_t *problem);
