@@ -10,6 +10,7 @@
 const { BSON, ObjectId } = require('bson');
 const native = require('./native');
 const { validationError } = require('./errors');
+const { isForeign, ownValues } = require('./bson_values');
 
 function isPlainObject(value) {
   if (value === null || typeof value !== 'object') return false;
@@ -64,7 +65,12 @@ function inspect(value, path, depth, ancestors, keyRule) {
     default:
       return; // boolean, undefined
   }
-  if (value === null || value._bsontype !== undefined || value instanceof RegExp || value instanceof Uint8Array) return;
+  if (value === null || value instanceof RegExp || value instanceof Uint8Array) return;
+  if (value._bsontype !== undefined) {
+    // Another bson major's value: rebuilt as ours before serializing (lib/bson_values.js).
+    if (isForeign(value)) keyRule.foreign = true;
+    return;
+  }
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw bad('ERR_ASSET_VALUE', path, 'is an invalid Date');
     return;
@@ -138,6 +144,7 @@ function topLevelView(data, where, keyRule) {
       value = new Date(dateTime(value));
       if (Number.isNaN(value.getTime())) throw bad('ERR_ASSET_VALUE', field, 'is an invalid Date');
     } else if (typeof value === 'object' && value !== null) {
+      if (value._bsontype !== undefined && isForeign(value)) value = ownValues(value, field, foreignRefused);
       if (ancestors === null) ancestors = new Set([data]);
       inspect(value, field, 1, ancestors, keyRule);
       if (value instanceof ObjectId) value = new ObjectId(Buffer.from(value.id));
@@ -167,7 +174,8 @@ function prepareUpload(data, where = '') {
   if (!isPlainObject(data)) {
     throw validationError('ERR_ASSET_NOT_OBJECT', where, `${where || 'data'} must be a plain object, got ${describe(data)}`);
   }
-  const keyRule = { error: null };
+  // error: the first key rule broken; foreign: a nested value of another bson major seen.
+  const keyRule = { error: null, foreign: false };
   let bytes;
   let top;
   try {
@@ -176,6 +184,7 @@ function prepareUpload(data, where = '') {
     // orderId problem.
     checkAssetFields(top.view, where);
     if (keyRule.error) throw keyRule.error;
+    if (keyRule.foreign) top.view = ownValues(top.view, where, foreignRefused);
     bytes = BSON.serialize(top.view, { checkKeys: false, ignoreUndefined: true });
   } catch (err) {
     if (err.name === 'ValidationError') throw err;
@@ -198,6 +207,8 @@ const toBson = (data, where) => prepareUpload(data, where).bytes;
 function tooLarge(where) {
   return validationError('ERR_ASSET_TOO_LARGE', where, `${where || 'document'} is over MongoDB's 16 MiB limit once versioned`);
 }
+
+const foreignRefused = (field, err) => bad('ERR_ASSET_VALUE', field, err.message);
 
 const isBlank = (s) => /^[ \t\n\r]*$/.test(s);
 

@@ -5,7 +5,7 @@ const { BSON } = require('bson');
 const native = require('./native');
 const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own } = require('./asset_input');
 const { BatchResults } = require('./batch_results');
-const { parseOptions } = require('./options');
+const { parseOptions, parseFields } = require('./options');
 const { Stats } = require('./stats');
 const { OrderQueue } = require('./order_queue');
 const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload, asError } = require('./errors');
@@ -40,21 +40,18 @@ class AssetRepository {
   #connectionError = null;
   #closing = null;
   #model = null; // model mode: the app's Mongoose model builds each upload (lib/mongoose_model.js)
+  // Model mode before the model's connection opens: #native is made when it
+  // does (#connect), and this is that wait.
+  #connecting = null;
 
   constructor(options) {
-    if (options && typeof options === 'object' && options.model !== undefined) {
-      this.#model = new MongooseModel(options.model);
+    const modelMode = options !== null && typeof options === 'object' && options.model !== undefined;
+    if (modelMode) {
+      this.#model = new MongooseModel(options.model, parseFields(options.fields));
       options = this.#model.repositoryOptions(options);
     }
-    this.#options = parseOptions(options);
-    const writeOptions = this.#options.writeConcern
-      ? BSON.serialize({ writeConcern: this.#options.writeConcern })
-      : undefined;
-    try {
-      this.#native = new native.NativeRepository(this.#options.uri, this.#options.dbName, this.#options.collection, writeOptions);
-    } catch (err) {
-      throw asError(err);
-    }
+    this.#options = parseOptions(options, { modelMode });
+    if (this.#options.uri !== undefined) this.#native = this.#makeNative();
     this.#queue = new OrderQueue({
       maxBatchSize: this.#options.maxBatchSize,
       maxBatchBytes: MAX_BATCH_BYTES,
@@ -168,14 +165,14 @@ class AssetRepository {
     }
     this.#assertOpen();
     checkOrderId(orderId);
-    const highest = await this.#track(this.#native.readHighest(BSON.serialize({ orderId })).catch(rethrow));
+    const highest = await this.#track(this.#connect().then((n) => n.readHighest(BSON.serialize({ orderId }))).catch(rethrow));
     return highest + 1;
   }
 
   /** Ensures the unique (orderId, version) index; resolves with its name. */
   ensureIndex() {
     if (!this.#ready) {
-      this.#ready = this.#track(this.#native.ensureIndex().catch(rethrow));
+      this.#ready = this.#track(this.#connect().then((n) => n.ensureIndex()).catch(rethrow));
       this.#ready.catch(() => {
         this.#ready = null; // a later call tries again
       });
@@ -202,13 +199,52 @@ class AssetRepository {
     if (!this.#closing) {
       this.#closing = (async () => {
         while (this.#pending > 0) await new Promise((resolve) => (this.#drained = resolve));
-        await this.#native.close();
+        if (this.#native) await this.#native.close();
       })();
     }
     return this.#closing;
   }
 
   // ---- internals ----------------------------------------------------------
+
+  #makeNative() {
+    const { uri, dbName, collection, writeConcern } = this.#options;
+    const writeOptions = writeConcern ? BSON.serialize({ writeConcern }) : undefined;
+    try {
+      return new native.NativeRepository(uri, dbName, collection, writeOptions);
+    } catch (err) {
+      throw asError(err);
+    }
+  }
+
+  /**
+   * The native repository: at once in plain mode; in model mode once the
+   * model's connection is open, its string and database read then, as a
+   * buffered Mongoose operation waits (and fails after bufferTimeoutMS).
+   */
+  #connect() {
+    if (this.#native) return Promise.resolve(this.#native);
+    if (!this.#connecting) {
+      this.#connecting = this.#model.connected().then(({ uri, dbName }) => {
+        if (this.#native) return this.#native;
+        if (uri === undefined) {
+          throw validationError('ERR_ASSET_OPTION', 'uri', "the model's connection is open but its connection string cannot be read: pass { model, uri }");
+        }
+        if (this.#options.dbName !== undefined && dbName !== undefined && this.#options.dbName !== dbName) {
+          throw validationError('ERR_ASSET_OPTION', 'dbName', `option "model": "dbName" is "${this.#options.dbName}" but the model's is "${dbName}"; leave it out`);
+        }
+        this.#options.uri = uri;
+        this.#options.dbName = this.#options.dbName || dbName;
+        this.#native = this.#makeNative();
+        return this.#native;
+      });
+      // A failed wait is each waiting upload's failure; a later one waits anew.
+      this.#connecting.catch(() => {
+        this.#connecting = null;
+      });
+    }
+    return this.#connecting;
+  }
 
   /**
    * Model mode: each item goes through the model's save(), whose write is
@@ -224,7 +260,20 @@ class AssetRepository {
       orderKey,
       toBson,
       refused: (err) => this.#countRefusal(err),
-      store: (key, orderId, docs, callerIds) => new Promise((resolve) => {
+      store: async (key, orderId, docs, callerIds) => {
+        try {
+          await this.#connect();
+        } catch (err) {
+          // Never sent: failed, unless the caller's _id may be stored by an earlier call.
+          return docs.map((_, i) => ({ error: beforeLookup(asError(err), callerIds[i]) }));
+        }
+        return this.#storeGroup(key, orderId, docs, callerIds);
+      },
+    }));
+  }
+
+  #storeGroup(key, orderId, docs, callerIds) {
+    return new Promise((resolve) => {
         const finish = (job, results, first) => {
           resolve(docs.map((_, i) => {
             const error = results.error(first + i);
@@ -236,8 +285,7 @@ class AssetRepository {
           }));
         };
         this.#enqueue(Job.group(key, docs, callerIds, finish, this.#connectionFailures));
-      }),
-    }));
+    });
   }
 
   #notify(error, retries, started) {
