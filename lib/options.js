@@ -45,8 +45,8 @@ function parseFields(given) {
       names[role] = null;
       continue;
     }
-    if (typeof name !== 'string' || name === '' || name.startsWith('$') || name.includes('.') || name.includes('\0') || !name.isWellFormed()) {
-      problems.push([`fields.${role}`, `option "fields.${role}" must be a top-level field name (a non-empty string without "." or a leading "$")${role === 'versionLabel' ? ', or null for no label' : ''}, got ${JSON.stringify(name) ?? String(name)}`]);
+    if (typeof name !== 'string' || name === '' || name.startsWith('$') || name.includes('.') || name.includes('\0') || !name.isWellFormed() || Buffer.byteLength(name) > 60) {
+      problems.push([`fields.${role}`, `option "fields.${role}" must be a top-level field name (a string of 1 to 60 bytes without "." or a leading "$")${role === 'versionLabel' ? ', or null for no label' : ''}, got ${JSON.stringify(name) ?? String(name)}`]);
     } else if (RESERVED.has(name)) {
       problems.push([`fields.${role}`, `option "fields.${role}" cannot be "${name}": the addon writes it itself`]);
     } else {

@@ -3,7 +3,7 @@
 const { performance } = require('perf_hooks');
 const { BSON } = require('bson');
 const native = require('./native');
-const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own } = require('./asset_input');
+const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own, fieldPlan } = require('./asset_input');
 const { BatchResults } = require('./batch_results');
 const { parseOptions, parseFields } = require('./options');
 const { Stats } = require('./stats');
@@ -43,6 +43,8 @@ class AssetRepository {
   // Model mode before the model's connection opens: #native is made when it
   // does (#connect), and this is that wait.
   #connecting = null;
+  #fields; // the app's field names, as the checks use them (asset_input.js fieldPlan)
+  #finishOne; // answers a single upload's caller (one function per repository, not per upload)
 
   constructor(options) {
     const modelMode = options !== null && typeof options === 'object' && options.model !== undefined;
@@ -51,6 +53,17 @@ class AssetRepository {
       options = this.#model.repositoryOptions(options);
     }
     this.#options = parseOptions(options, { modelMode });
+    const fields = fieldPlan(this.#options.fields);
+    this.#fields = fields;
+    this.#finishOne = (job, results, i) => {
+      const error = results.error(i);
+      try {
+        if (error === undefined) job.resolve(results.document(i, job.view, fields));
+        else job.reject(uploadError(error, job.orderId, fields));
+      } catch (err) {
+        job.reject(err);
+      }
+    };
     if (this.#options.uri !== undefined) this.#native = this.#makeNative();
     this.#queue = new OrderQueue({
       maxBatchSize: this.#options.maxBatchSize,
@@ -72,7 +85,7 @@ class AssetRepository {
 
   /** The options in force (a copy). */
   get options() {
-    return { ...this.#options };
+    return { ...this.#options, fields: { ...this.#options.fields } };
   }
 
   /**
@@ -84,13 +97,13 @@ class AssetRepository {
     let upload;
     try {
       this.#assertOpen();
-      upload = prepareUpload(data);
+      upload = prepareUpload(data, '', this.#fields);
     } catch (err) {
       this.#countRefusal(err);
       return Promise.reject(err);
     }
-    const orderId = own(upload.values, 'orderId');
-    const job = new Job(orderKey(orderId), 1, upload.bytes.length, finishOne, this.#connectionFailures);
+    const orderId = own(upload.values, this.#fields.orderId);
+    const job = new Job(orderKey(orderId), 1, upload.bytes.length, this.#finishOne, this.#connectionFailures);
     job.bytes = upload.bytes;
     job.callerId = callerId(upload.values);
     job.view = upload.view;
@@ -110,7 +123,8 @@ class AssetRepository {
   createManyWithAtomicVersion(orderId, items) {
     try {
       this.#assertOpen();
-      checkOrderId(orderId);
+      const ORDER = this.#fields.orderId;
+      checkOrderId(orderId, ORDER);
       if (!Array.isArray(items) || items.length === 0) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items must be a non-empty array');
       }
@@ -118,16 +132,16 @@ class AssetRepository {
         throw validationError('ERR_ASSET_ITEMS', 'items', `items may hold at most ${native.limits.maxBatch} assets per call`);
       }
       if (this.#model) {
-        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item.orderId === undefined ? { ...item, orderId } : item)))
+        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: orderId } : item)))
           .then((results) => batchOutcome(results, orderId));
       }
       const key = orderKey(orderId);
       const batch = items.map((item, i) => {
-        if (item && typeof item === 'object' && 'orderId' in item && orderKey(item.orderId) !== key) {
-          throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].orderId`, `items[${i}].orderId differs from orderId`);
+        if (item && typeof item === 'object' && ORDER in item && orderKey(item[ORDER]) !== key) {
+          throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].${ORDER}`, `items[${i}].${ORDER} differs from orderId`);
         }
         // Only a plain item gets the order added; anything else is refused by prepareUpload as it is.
-        return prepareUpload(isPlainObject(item) ? { ...item, orderId } : item, `items[${i}]`);
+        return prepareUpload(isPlainObject(item) ? { ...item, [ORDER]: orderId } : item, `items[${i}]`, this.#fields);
       });
       if (batch.reduce((sum, u) => sum + u.bytes.length, 0) > MAX_GROUP_BYTES) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items hold more than 1 GiB together: store them in several calls');
@@ -138,8 +152,8 @@ class AssetRepository {
             const settled = batch.map((upload, i) => {
               const error = results.error(first + i);
               return error === undefined
-                ? { status: 'fulfilled', value: results.document(first + i, upload.view) }
-                : { status: 'rejected', reason: uploadError(error, orderId) };
+                ? { status: 'fulfilled', value: results.document(first + i, upload.view, this.#fields) }
+                : { status: 'rejected', reason: uploadError(error, orderId, this.#fields) };
             });
             resolve(batchOutcome(settled, orderId));
           } catch (err) {
@@ -165,7 +179,8 @@ class AssetRepository {
     }
     this.#assertOpen();
     checkOrderId(orderId);
-    const highest = await this.#track(this.#connect().then((n) => n.readHighest(BSON.serialize({ orderId }))).catch(rethrow));
+    const filter = BSON.serialize({ [this.#fields.orderId]: orderId });
+    const highest = await this.#track(this.#connect().then((n) => n.readHighest(filter)).catch(rethrow));
     return highest + 1;
   }
 
@@ -208,10 +223,11 @@ class AssetRepository {
   // ---- internals ----------------------------------------------------------
 
   #makeNative() {
-    const { uri, dbName, collection, writeConcern } = this.#options;
+    const { uri, dbName, collection, writeConcern, fields } = this.#options;
     const writeOptions = writeConcern ? BSON.serialize({ writeConcern }) : undefined;
+    const fieldNames = BSON.serialize({ orderId: fields.orderId, version: fields.version, versionLabel: fields.versionLabel ?? '' });
     try {
-      return new native.NativeRepository(uri, dbName, collection, writeOptions);
+      return new native.NativeRepository(uri, dbName, collection, writeOptions, fieldNames);
     } catch (err) {
       throw asError(err);
     }
@@ -258,7 +274,7 @@ class AssetRepository {
     }
     return this.#track(this.#model.saveAll(items, {
       orderKey,
-      toBson,
+      toBson: (obj) => toBson(obj, '', this.#fields),
       refused: (err) => this.#countRefusal(err),
       store: async (key, orderId, docs, callerIds) => {
         try {
@@ -278,7 +294,7 @@ class AssetRepository {
           resolve(docs.map((_, i) => {
             const error = results.error(first + i);
             try {
-              return error === undefined ? { doc: results.document(first + i, null) } : { error: uploadError(error, orderId) };
+              return error === undefined ? { doc: results.document(first + i, null) } : { error: uploadError(error, orderId, this.#fields) };
             } catch (err) {
               return { error: err };
             }
@@ -445,17 +461,6 @@ class Job {
   }
 }
 
-/** Answers a single upload's caller. */
-function finishOne(job, results, i) {
-  const error = results.error(i);
-  try {
-    if (error === undefined) job.resolve(results.document(i, job.view));
-    else job.reject(uploadError(error, job.orderId));
-  } catch (err) {
-    job.reject(err);
-  }
-}
-
 /** The caller's _id of an upload, or undefined when the addon makes it. */
 function callerId(data) {
   const _id = data !== null && typeof data === 'object' ? own(data, '_id') : undefined;
@@ -479,8 +484,8 @@ function beforeLookup(error, _id) {
 }
 
 /** An error of this upload's own, from what its batch reported. */
-function uploadError(error, orderId) {
-  return withKeyDetails(errorForUpload(error, orderId), orderId);
+function uploadError(error, orderId, fields) {
+  return withKeyDetails(errorForUpload(error, orderId), orderId, fields);
 }
 
 function unwrap(result) {
