@@ -340,3 +340,40 @@ describe('the rest of the API in model mode', () => {
     expect((await repo.createWithAtomicVersion(upload(1), 3)).version).toBe(1);
   });
 });
+
+// The private fields of Mongoose that model mode still reads, one test each,
+// run under Mongoose 9 and (AAV_MONGOOSE=8) Mongoose 8: when a release moves
+// one, this says which. Listed in docs/drop-in.md.
+describe(`private Mongoose fields model mode reads (Mongoose ${mongoose.major})`, () => {
+  test('save() inserts through the model prototype\'s "mongoose#Model#collection" symbol, calling insertOne(obj, options)', async () => {
+    const Model = assetModel();
+    const symbol = Object.getOwnPropertySymbols(Model.prototype).find((s) => s.description === 'mongoose#Model#collection');
+    expect(symbol).toBeDefined();
+    expect(Model.prototype[symbol]).toBe(Model.collection);
+    const doc = new Model({ ...upload(1), version: 1, versionLabel: 'v1' });
+    const calls = [];
+    doc[symbol] = { insertOne: async (obj, options) => { calls.push([obj, options]); return { acknowledged: true, insertedId: obj._id }; } };
+    await doc.save();
+    expect(calls).toHaveLength(1);
+    expect(calls[0][0]).toMatchObject({ fileName: 'Scan-1.PDF', version: 1, __v: 0 });
+    expect(await db().collection(Model.collection.collectionName).countDocuments()).toBe(0); // nothing went to the real collection
+  });
+
+  test("the schema's pre hooks are listed in schema.s.hooks._pres", () => {
+    const Model = assetModel();
+    const names = (Model.schema.s.hooks._pres.get('save') || []).map((h) => h.fn.name);
+    expect(names).toContain('deriveExtension');
+  });
+
+  test('public, but only in late 8.x and 9: set(path, value, { overwriteImmutable: true }) on a saved document (else model mode falls back to the private $__setValue)', async () => {
+    const Model = assetModel();
+    const saved = Model.hydrate({ _id: new mongoose.Types.ObjectId(), ...upload(1), version: 1, versionLabel: 'v1', createdAt: new Date(0) });
+    const when = new Date(1700000000000);
+    saved.set('createdAt', when, { overwriteImmutable: true });
+    expect(saved.createdAt).toEqual(when);
+  });
+
+  test("the open connection's string is the driver's client.s.url", async () => {
+    expect(connection.getClient().s.url).toBe(uri());
+  });
+});
