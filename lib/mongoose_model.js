@@ -54,7 +54,7 @@ const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * fields (they are unknown until the insert), and a pre hook that reads
  * them or the _id (the same).
  */
-function schemaProblems(schema, names) {
+function schemaProblems(schema, names, idAtInsert) {
   const problems = [];
   const typed = (role, ...types) => {
     const path = names[role];
@@ -82,7 +82,8 @@ function schemaProblems(schema, names) {
       problems.push([path, `a getter or setter on "${path}" cannot run: the addon writes "${path}" itself`]);
     }
   }
-  const watched = [...new Set([...assigned.map((role) => names[role]), '_id'])];
+  // The _id too when the insert makes it (Mongoose's auto ObjectId).
+  const watched = [...new Set([...assigned.map((role) => names[role]), ...(idAtInsert ? ['_id'] : [])])];
   const readsAssigned = new RegExp(`(?<![\\w$])(${watched.map(escape).join('|')})(?![\\w$])`);
   for (const name of ['validate', 'save']) {
     // Private: the schema's hooks (kareem's _pres); Mongoose has no public list.
@@ -129,10 +130,10 @@ class MongooseModel {
     }
     this.#collection = collectionSymbol(model);
     if (!this.#collection) throw refuse('model', `Mongoose ${version}'s model has no collection under "${COLLECTION_SYMBOL}", which model mode serves save()'s insert through`);
-    const problems = schemaProblems(model.schema, names);
-    if (problems.length > 0) throw schemaError(problems);
     const id = model.schema.path('_id');
     this.#objectIdDefault = Boolean(id && id.instance === 'ObjectId' && id.options && id.options.auto === true);
+    const problems = schemaProblems(model.schema, names, this.#objectIdDefault);
+    if (problems.length > 0) throw schemaError(problems);
     this.#model = model;
     this.#names = names;
   }
