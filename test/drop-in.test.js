@@ -12,7 +12,7 @@ const { AssetRepository } = require('..');
 const { testDatabase, uri, range } = require('./support/db');
 
 // bson 6, as Mongoose 8 and the driver 6 make values.
-const bson6 = require(require.resolve('bson', { paths: [path.dirname(require.resolve('mongoose'))] }));
+const bson6 = require(require.resolve('bson', { paths: [path.dirname(require.resolve('mongoose8'))] }));
 
 const { Schema } = mongoose;
 let t;
