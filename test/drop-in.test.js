@@ -170,6 +170,46 @@ describe("a schema whose _id is not an ObjectId (issue 16, item 4)", () => {
   });
 });
 
+describe("a String _id and a lost reply (issue 16's repro)", () => {
+  const { startFailProxy } = require('./support/fail-proxy'); // eslint-disable-line global-require
+  let proxy;
+  beforeAll(async () => {
+    proxy = await startFailProxy({ upstreamPort: Number(new URL(uri()).port || 27017) });
+  });
+  afterAll(() => proxy.close());
+
+  test("an OutcomeUnknownError's _id is the schema's String _id, and passing it back settles the upload: one copy, the stored document", async () => {
+    // The model's connection goes straight to the server; the addon's
+    // through the proxy (option uri), where its insert's reply is lost and
+    // so is the recovery read that would have settled it.
+    const conn = await mongoose.createConnection(uri(), { dbName: t.dbName, autoIndex: false }).asPromise();
+    closers.push(() => conn.close());
+    const s = attachmentSchema();
+    s.add({ _id: { type: String, default: () => randomUUID() } });
+    const Attachment = conn.model('Attachment', s, 'uuid_lost');
+    const proxied = `mongodb://127.0.0.1:${proxy.port}/${t.dbName}?serverSelectionTimeoutMS=1000&connectTimeoutMS=1000`;
+    const repo = new AssetRepository({ model: Attachment, uri: proxied, recoveryTimeMS: 0 });
+    closers.push(() => repo.close());
+    await repo.ensureIndex();
+    // The top is read (find) and passes; the insert executes and its reply
+    // is lost; every lookup by _id that would settle it loses its reply too.
+    proxy.configureFailPoint({ mode: { skip: 1, times: 1000 }, data: { failCommands: ['insert', 'find'], dropReplyAfterExecute: true } });
+    const seenBefore = { ...proxy.stats.seen };
+    const err = await repo.createWithAtomicVersion({ orderId: 'bug-1', fileName: 'a.png' }).catch((e) => e);
+    expect(proxy.stats.injected.dropReplyAfterExecute).toBeGreaterThanOrEqual(2);
+    expect(proxy.stats.seen.insert - (seenBefore.insert || 0)).toBe(1);
+    proxy.configureFailPoint({ mode: 'off' });
+    expect(err).toMatchObject({ name: 'OutcomeUnknownError' });
+    expect(typeof err._id).toBe('string');
+    const raw = await t.db.collection('uuid_lost').find().toArray();
+    expect(raw.map((d) => d._id)).toEqual([err._id]); // stored, under the schema's _id
+    const settled = await repo.createWithAtomicVersion({ _id: err._id, orderId: 'bug-1', fileName: 'a.png' });
+    expect(settled).toMatchObject({ _id: err._id, version: 1, versionLabel: 'v1' });
+    expect((await Attachment.findById(err._id)).version).toBe(1);
+    expect(await t.db.collection('uuid_lost').countDocuments()).toBe(1);
+  });
+});
+
 describe('values made by bson 6 and bson 7, in plain mode', () => {
   test.each([['bson 6', bson6], ['bson 7', bson7]])('%s: stored as their BSON types', async (_, b) => {
     const repo = t.repository({ collection: `values_${b === bson6 ? 6 : 7}` });
