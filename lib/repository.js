@@ -187,7 +187,7 @@ class AssetRepository {
   /** Ensures the unique (orderId, version) index; resolves with its name. */
   ensureIndex() {
     if (!this.#ready) {
-      this.#ready = this.#track(this.#connect().then((n) => n.ensureIndex()).catch(rethrow));
+      this.#ready = this.#track(this.#connect().then((n) => n.ensureIndex()).catch((err) => rethrow(withDoctorHint(err))));
       this.#ready.catch(() => {
         this.#ready = null; // a later call tries again
       });
@@ -465,6 +465,19 @@ class Job {
 function callerId(data) {
   const _id = data !== null && typeof data === 'object' ? own(data, '_id') : undefined;
   return _id === null ? undefined : _id;
+}
+
+/**
+ * The index build refused over what the collection holds (duplicate
+ * versions; on MongoDB several documents of an order without one): the
+ * error says what repairs it.
+ */
+function withDoctorHint(err) {
+  const e = asError(err);
+  if (e && typeof e.message === 'string' && /E11000|duplicate key|UNIQUE constraint/i.test(e.message)) {
+    e.message += '. The collection holds documents the unique (order, version) index cannot be built over: run `npx atomic-asset-version doctor` to see them, and with --fix to repair them (nothing is deleted)';
+  }
+  return e;
 }
 
 /**

@@ -183,6 +183,7 @@ test('while an app uploads through the repository: its uploads fail, not stored,
   await app;
   expect(code).toBe(0);
   expect(refused.length).toBeGreaterThan(0); // the app was held off while duplicates remained
+  expect(refused[0].message).toMatch(/run `npx atomic-asset-version doctor`/);
   expect(stored.length).toBeGreaterThanOrEqual(10);
   const uploaded = stored.map((a) => a._id.toHexString());
   const all = await t.db.collection('busy').find().toArray();
