@@ -179,7 +179,8 @@ static bool read_tops(mongoc_collection_t *coll, const attempt_config_t *config,
   const aav_field_names_t *names = AAV_NAMES(config->names);
   *groups = 0;
   for (size_t i = 0; i < n; i++)
-    if (i == 0 || !aav_asset_same_field(items[i - 1]->prepared, items[i]->prepared, names->order_id))
+    if (i == 0 ||
+        !aav_asset_same_field(items[i - 1]->prepared, items[i]->prepared, names->order_id))
       starts[(*groups)++] = i;
   if (*groups > 1)
     return read_many_tops(coll, config, items, starts, *groups, tops, error);

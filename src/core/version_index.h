@@ -19,8 +19,9 @@
 /* The name the index is created under: "<order>_1_<version>_1". */
 void aav_version_index_name(const aav_field_names_t *names, char *out, size_t size);
 
-/* Reuses a unique index on { orderId, version } (the fields under `names`) if
- * one exists under any name, otherwise creates aav_version_index_name's, then confirms through listIndexes that
+/* Reuses a unique index on { orderId, version } (the fields under `names`)
+ * if one exists under any name, otherwise creates it under
+ * aav_version_index_name's name, then confirms through listIndexes that
  * it is unique. Fails, never runs unprotected, when a non-unique or partial
  * index holds those keys, or when, behind a mongos, the collection is sharded
  * on a key that is not a ranged prefix of it. On success copies the index
