@@ -36,8 +36,8 @@ duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *v
                                         size_t index_name_size);
 
 /* The stored document with doc's _id when it belongs to doc's order (the
- * field names->order_id); NULL when there is none (*other_order says whether another order holds that
- * _id). False on a read error. */
+ * field names->order_id); NULL when there is none (*other_order says
+ * whether another order holds that _id). False on a read error. */
 bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const aav_field_names_t *names,
                                 const bson_t *doc, bson_t **stored, bool *other_order,
                                 bson_error_t *error);
