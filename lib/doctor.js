@@ -15,6 +15,8 @@
 // number a concurrent upload just took fails on the index (E11000) and is
 // planned again above the new top.
 
+const { UNIQUE_REFUSAL } = require('./duplicate_key');
+
 const MAX_PASSES = 10;
 
 const isVersion = (v) => Number.isSafeInteger(v) && v >= 1;
@@ -123,6 +125,10 @@ function change(doc, order, version, fields, label) {
   };
 }
 
+// A unique index's refusal: E11000 from MongoDB; FerretDB v1 answers with
+// its backend's words (lib/duplicate_key.js).
+const isDuplicate = (err) => Boolean(err) && (err.code === 11000 || UNIQUE_REFUSAL.test(String(err.message)));
+
 const hasDataProblems = (d) => d.duplicates.length + d.unversioned.length + d.labels.length > 0;
 
 /**
@@ -142,7 +148,7 @@ async function apply(coll, c, fields) {
     const result = await coll.updateOne(filter, { $set: set });
     return result.matchedCount === 1 ? 'applied' : 'moved';
   } catch (err) {
-    if (err && err.code === 11000) return 'taken';
+    if (isDuplicate(err)) return 'taken';
     throw err;
   }
 }
@@ -206,7 +212,7 @@ async function doctor(coll, fields, { fix = false, onChange = () => {}, afterCha
       } catch (err) {
         // Documents stored meanwhile by a writer without the index (an old
         // deployment of the racy design) made new duplicates: repair again.
-        if (!(err && (err.code === 11000 || /duplicate|unique/i.test(err.message)))) throw err;
+        if (!isDuplicate(err)) throw err;
       }
       continue;
     }

@@ -22,4 +22,10 @@ function withKeyDetails(err, orderId, fields = { orderId: 'orderId', version: 'v
   return err;
 }
 
-module.exports = { withKeyDetails, KEY_PATTERN };
+// A unique index's refusal, in the words of each server: MongoDB's E11000,
+// FerretDB v1 over SQLite ("UNIQUE constraint failed") and over PostgreSQL
+// ("duplicate key value…", or SQLSTATE 23505 when an index build meets
+// duplicates).
+const UNIQUE_REFUSAL = /E11000|duplicate key|UNIQUE constraint|could not create unique index|SQLSTATE 23505/i;
+
+module.exports = { withKeyDetails, KEY_PATTERN, UNIQUE_REFUSAL };

@@ -10,7 +10,7 @@ const { Stats } = require('./stats');
 const { OrderQueue } = require('./order_queue');
 const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload, asError } = require('./errors');
 const { MongooseModel } = require('./mongoose_model');
-const { withKeyDetails } = require('./duplicate_key');
+const { withKeyDetails, UNIQUE_REFUSAL } = require('./duplicate_key');
 
 const rethrow = (err) => {
   throw asError(err);
@@ -474,7 +474,7 @@ function callerId(data) {
  */
 function withDoctorHint(err) {
   const e = asError(err);
-  if (e && typeof e.message === 'string' && /E11000|duplicate key|UNIQUE constraint/i.test(e.message)) {
+  if (e && typeof e.message === 'string' && UNIQUE_REFUSAL.test(e.message)) {
     e.message += '. The collection holds documents the unique (order, version) index cannot be built over: run `npx atomic-asset-version doctor` to see them, and with --fix to repair them (nothing is deleted)';
   }
   return e;
