@@ -40,14 +40,32 @@ export interface MongooseModelLike {
   db: object;
 }
 
+/**
+ * The app's names for the four fields the repository reads and writes, when
+ * they are not orderId, fileName, version and versionLabel (each a top-level
+ * field name of 1 to 60 bytes). `versionLabel: null` stores no label.
+ */
+export interface FieldNames {
+  orderId?: string;
+  fileName?: string;
+  version?: string;
+  versionLabel?: string | null;
+}
+
 export interface AssetRepositoryOptions {
   /**
    * Model mode: the model builds each upload as its save() would, and gives
    * the database, the collection and (unless `uri` is given) the connection.
    */
   model?: MongooseModelLike;
-  /** Default: the model's connection string, else process.env.MONGODB_URI. */
+  /**
+   * Plain mode: required unless process.env.MONGODB_URI is set. Model mode:
+   * default the model's connection string, read when that connection opens
+   * (the repository may be built before it does).
+   */
   uri?: string;
+  /** The app's field names; see FieldNames and docs/drop-in.md. */
+  fields?: FieldNames;
   /** Default: the model's database, else the database named in the URI, else "test". */
   dbName?: string;
   /** Default: the model's collection, else "assets". */

@@ -10,6 +10,7 @@
 const { BSON, ObjectId } = require('bson');
 const native = require('./native');
 const { validationError } = require('./errors');
+const { isForeign, ownValues } = require('./bson_values');
 
 function isPlainObject(value) {
   if (value === null || typeof value !== 'object') return false;
@@ -32,7 +33,20 @@ const INT64_MAX = 2n ** 63n - 1n;
 const UNSUPPORTED = [Set, WeakSet, WeakMap, Promise, ArrayBuffer, DataView, SharedArrayBuffer, Number, String, Boolean];
 
 const dateTime = Function.prototype.call.bind(Date.prototype.getTime);
-const OWNED = native.ownedFields; // four names: an array search beats a Set's hash
+/**
+ * The app's field names (option "fields", lib/options.js) as the checks use
+ * them: the four roles' names, the fields the stored document owns (four
+ * names, or three with no label: an array search beats a Set's hash), and
+ * the bytes longer names add to the stored document.
+ */
+function fieldPlan(names) {
+  const owned = [names.version, ...(names.versionLabel === null ? [] : [names.versionLabel]), 'createdAt', 'updatedAt'];
+  const longer = (name, byDefault) => Math.max(0, Buffer.byteLength(name) - byDefault.length);
+  const extra = longer(names.version, 'version') + (names.versionLabel === null ? 0 : longer(names.versionLabel, 'versionLabel'));
+  return { ...names, owned, overhead: STORED_OVERHEAD + extra };
+}
+const DEFAULT_FIELDS = fieldPlan({ orderId: 'orderId', fileName: 'fileName', version: 'version', versionLabel: 'versionLabel' });
+if (DEFAULT_FIELDS.owned.join() !== native.ownedFields.join()) throw new Error('asset_input: owned fields differ from the addon\'s');
 /** object's own `key`: a name polluted onto Object.prototype is not the upload's. */
 const own = (object, key) => (Object.hasOwn(object, key) ? object[key] : undefined);
 const join = (path, key) => (path ? `${path}.${key}` : String(key));
@@ -64,7 +78,12 @@ function inspect(value, path, depth, ancestors, keyRule) {
     default:
       return; // boolean, undefined
   }
-  if (value === null || value._bsontype !== undefined || value instanceof RegExp || value instanceof Uint8Array) return;
+  if (value === null || value instanceof RegExp || value instanceof Uint8Array) return;
+  if (value._bsontype !== undefined) {
+    // Another bson major's value: rebuilt as ours before serializing (lib/bson_values.js).
+    if (isForeign(value)) keyRule.foreign = true;
+    return;
+  }
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw bad('ERR_ASSET_VALUE', path, 'is an invalid Date');
     return;
@@ -122,7 +141,7 @@ function read(object, key, field) {
  * _id and those fields, is the stored document, returned without decoding it
  * (lib/batch_results.js).
  */
-function topLevelView(data, where, keyRule) {
+function topLevelView(data, where, keyRule, fields) {
   // _id first, as stored. Left undefined (so not serialized) unless the
   // caller gives one; when the addon makes it, lib/batch_results.js sets it
   // and the view becomes the returned document.
@@ -140,6 +159,7 @@ function topLevelView(data, where, keyRule) {
       value = new Date(dateTime(value));
       if (Number.isNaN(value.getTime())) throw bad('ERR_ASSET_VALUE', field, 'is an invalid Date');
     } else if (typeof value === 'object' && value !== null) {
+      if (value._bsontype !== undefined && isForeign(value)) value = ownValues(value, field, foreignRefused);
       if (ancestors === null) ancestors = new Set([data]);
       inspect(value, field, 1, ancestors, keyRule);
       if (value instanceof ObjectId) value = new ObjectId(Buffer.from(value.id));
@@ -153,7 +173,7 @@ function topLevelView(data, where, keyRule) {
       flat = false;
       continue;
     }
-    if (OWNED.includes(key)) flat = false; // replaced, and moved to the end, in the stored document
+    if (fields.owned.includes(key)) flat = false; // replaced, and moved to the end, in the stored document
     view[key] = value;
   }
   return { view, flat };
@@ -165,19 +185,21 @@ function topLevelView(data, where, keyRule) {
  * `view` the same when the stored document can be rebuilt from them (see
  * topLevelView), else null.
  */
-function prepareUpload(data, where = '') {
+function prepareUpload(data, where = '', fields = DEFAULT_FIELDS) {
   if (!isPlainObject(data)) {
     throw validationError('ERR_ASSET_NOT_OBJECT', where, `${where || 'data'} must be a plain object, got ${describe(data)}`);
   }
-  const keyRule = { error: null };
+  // error: the first key rule broken; foreign: a nested value of another bson major seen.
+  const keyRule = { error: null, foreign: false };
   let bytes;
   let top;
   try {
-    top = topLevelView(data, where, keyRule);
+    top = topLevelView(data, where, keyRule, fields);
     // The asset fields before the key rules: { orderId: { $ne: null } } is an
     // orderId problem.
-    checkAssetFields(top.view, where);
+    checkAssetFields(top.view, where, fields);
     if (keyRule.error) throw keyRule.error;
+    if (keyRule.foreign) top.view = ownValues(top.view, where, foreignRefused);
     bytes = BSON.serialize(top.view, { checkKeys: false, ignoreUndefined: true });
   } catch (err) {
     if (err.name === 'ValidationError') throw err;
@@ -190,35 +212,38 @@ function prepareUpload(data, where = '') {
     e.cause = err;
     throw e;
   }
-  if (bytes.length + STORED_OVERHEAD > MAX_BSON_SIZE) throw tooLarge(where);
+  if (bytes.length + fields.overhead > MAX_BSON_SIZE) throw tooLarge(where);
   return { bytes, values: top.view, view: top.flat ? top.view : null };
 }
 
 /** Validates and serializes one upload: its BSON bytes. */
-const toBson = (data, where) => prepareUpload(data, where).bytes;
+const toBson = (data, where, fields) => prepareUpload(data, where, fields).bytes;
 
 function tooLarge(where) {
   return validationError('ERR_ASSET_TOO_LARGE', where, `${where || 'document'} is over MongoDB's 16 MiB limit once versioned`);
 }
 
+const foreignRefused = (field, err) => bad('ERR_ASSET_VALUE', field, err.message);
+
 const isBlank = (s) => /^[ \t\n\r]*$/.test(s);
 
-function checkAssetFields(data, where) {
+function checkAssetFields(data, where, fields) {
+  const { orderId: ORDER, fileName: FILE } = fields;
   const at = (field) => join(where, field);
-  const orderId = own(data, 'orderId');
-  const fileName = own(data, 'fileName');
+  const orderId = own(data, ORDER);
+  const fileName = own(data, FILE);
   const fileSize = own(data, 'fileSize');
-  if (orderId === undefined || orderId === null) throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'is required');
+  if (orderId === undefined || orderId === null) throw bad('ERR_ASSET_ORDER_ID', at(ORDER), 'is required');
   if (!isObjectId(orderId)) {
     if (typeof orderId !== 'string') {
-      throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'must be a non-empty string or an ObjectId (a query object such as { $ne: null } is refused)');
+      throw bad('ERR_ASSET_ORDER_ID', at(ORDER), 'must be a non-empty string or an ObjectId (a query object such as { $ne: null } is refused)');
     }
-    if (isBlank(orderId)) throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'must not be empty');
-    if (orderId.includes('\0')) throw bad('ERR_ASSET_ORDER_ID', at('orderId'), 'must not contain a NUL character');
+    if (isBlank(orderId)) throw bad('ERR_ASSET_ORDER_ID', at(ORDER), 'must not be empty');
+    if (orderId.includes('\0')) throw bad('ERR_ASSET_ORDER_ID', at(ORDER), 'must not contain a NUL character');
   }
-  if (fileName === undefined || fileName === null) throw bad('ERR_ASSET_FILE_NAME', at('fileName'), 'is required');
-  if (typeof fileName !== 'string') throw bad('ERR_ASSET_FILE_NAME', at('fileName'), 'must be a string');
-  if (isBlank(fileName)) throw bad('ERR_ASSET_FILE_NAME', at('fileName'), 'must not be empty');
+  if (fileName === undefined || fileName === null) throw bad('ERR_ASSET_FILE_NAME', at(FILE), 'is required');
+  if (typeof fileName !== 'string') throw bad('ERR_ASSET_FILE_NAME', at(FILE), 'must be a string');
+  if (isBlank(fileName)) throw bad('ERR_ASSET_FILE_NAME', at(FILE), 'must not be empty');
   if (fileSize !== undefined && fileSize !== null && !isFileSize(fileSize)) {
     throw bad('ERR_ASSET_FILE_SIZE', at('fileSize'), 'must be a non-negative integer');
   }
@@ -259,4 +284,4 @@ function checkOrderId(orderId, field = 'orderId') {
   }
 }
 
-module.exports = { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own };
+module.exports = { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own, fieldPlan, DEFAULT_FIELDS };

@@ -7,6 +7,7 @@
 // (see `document`), and read from the stored bytes otherwise.
 const { BSON, ObjectId } = require('bson');
 const native = require('./native');
+const { DEFAULT_FIELDS } = require('./asset_input');
 
 const L = native.batchLayout;
 
@@ -51,14 +52,14 @@ class BatchResults {
    * stored bytes would give, for less work on the main thread. Anything else
    * is decoded from the stored bytes.
    */
-  document(i, view) {
+  document(i, view, fields = DEFAULT_FIELDS) {
     const at = i * L.fields;
     const start = i === 0 ? 0 : this.#items[at - L.fields + L.docEnd];
     if (view !== null && this.#items[at + L.built] === 1 && (view._id !== undefined || this.#setObjectId(view, start))) {
       const version = this.#items[at + L.version];
       const createdMs = this.#items[at + L.createdMs];
-      view.version = version;
-      view.versionLabel = `v${version}`;
+      view[fields.version] = version;
+      if (fields.versionLabel !== null) view[fields.versionLabel] = `v${version}`;
       view.createdAt = new Date(createdMs);
       view.updatedAt = new Date(createdMs);
       return view;

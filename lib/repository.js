@@ -3,14 +3,14 @@
 const { performance } = require('perf_hooks');
 const { BSON } = require('bson');
 const native = require('./native');
-const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own } = require('./asset_input');
+const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own, fieldPlan } = require('./asset_input');
 const { BatchResults } = require('./batch_results');
-const { parseOptions } = require('./options');
+const { parseOptions, parseFields } = require('./options');
 const { Stats } = require('./stats');
 const { OrderQueue } = require('./order_queue');
 const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload, asError } = require('./errors');
 const { MongooseModel } = require('./mongoose_model');
-const { withKeyDetails } = require('./duplicate_key');
+const { withKeyDetails, UNIQUE_REFUSAL } = require('./duplicate_key');
 
 const rethrow = (err) => {
   throw asError(err);
@@ -40,24 +40,31 @@ class AssetRepository {
   #connectionError = null;
   #closing = null;
   #model = null; // model mode: the app's Mongoose model builds each upload (lib/mongoose_model.js)
+  // Model mode before the model's connection opens: #native is made when it
+  // does (#connect), and this is that wait.
+  #connecting = null;
+  #fields; // the app's field names, as the checks use them (asset_input.js fieldPlan)
+  #finishOne; // answers a single upload's caller (one function per repository, not per upload)
 
   constructor(options) {
-    if (options && typeof options === 'object' && options.model !== undefined) {
-      this.#model = new MongooseModel(options.model);
+    const modelMode = options !== null && typeof options === 'object' && options.model !== undefined;
+    if (modelMode) {
+      this.#model = new MongooseModel(options.model, parseFields(options.fields));
       options = this.#model.repositoryOptions(options);
     }
-    this.#options = parseOptions(options);
-    const writeOptions = this.#options.writeConcern
-      ? BSON.serialize({ writeConcern: this.#options.writeConcern })
-      : undefined;
-    try {
-      // Whether OpenSSL has a CA location from the environment; else the
-      // prebuilt addon tries the usual system bundles (src/ca_bundle.c).
-      const envNamesCa = Boolean(process.env.SSL_CERT_FILE || process.env.SSL_CERT_DIR);
-      this.#native = new native.NativeRepository(this.#options.uri, this.#options.dbName, this.#options.collection, writeOptions, envNamesCa);
-    } catch (err) {
-      throw asError(err);
-    }
+    this.#options = parseOptions(options, { modelMode });
+    const fields = fieldPlan(this.#options.fields);
+    this.#fields = fields;
+    this.#finishOne = (job, results, i) => {
+      const error = results.error(i);
+      try {
+        if (error === undefined) job.resolve(results.document(i, job.view, fields));
+        else job.reject(uploadError(error, job.orderId, fields));
+      } catch (err) {
+        job.reject(err);
+      }
+    };
+    if (this.#options.uri !== undefined) this.#native = this.#makeNative();
     this.#queue = new OrderQueue({
       maxBatchSize: this.#options.maxBatchSize,
       maxBatchBytes: MAX_BATCH_BYTES,
@@ -78,7 +85,7 @@ class AssetRepository {
 
   /** The options in force (a copy). */
   get options() {
-    return { ...this.#options };
+    return { ...this.#options, fields: { ...this.#options.fields } };
   }
 
   /**
@@ -90,13 +97,13 @@ class AssetRepository {
     let upload;
     try {
       this.#assertOpen();
-      upload = prepareUpload(data);
+      upload = prepareUpload(data, '', this.#fields);
     } catch (err) {
       this.#countRefusal(err);
       return Promise.reject(err);
     }
-    const orderId = own(upload.values, 'orderId');
-    const job = new Job(orderKey(orderId), 1, upload.bytes.length, finishOne, this.#connectionFailures);
+    const orderId = own(upload.values, this.#fields.orderId);
+    const job = new Job(orderKey(orderId), 1, upload.bytes.length, this.#finishOne, this.#connectionFailures);
     job.bytes = upload.bytes;
     job.callerId = callerId(upload.values);
     job.view = upload.view;
@@ -116,7 +123,8 @@ class AssetRepository {
   createManyWithAtomicVersion(orderId, items) {
     try {
       this.#assertOpen();
-      checkOrderId(orderId);
+      const ORDER = this.#fields.orderId;
+      checkOrderId(orderId, ORDER);
       if (!Array.isArray(items) || items.length === 0) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items must be a non-empty array');
       }
@@ -124,16 +132,16 @@ class AssetRepository {
         throw validationError('ERR_ASSET_ITEMS', 'items', `items may hold at most ${native.limits.maxBatch} assets per call`);
       }
       if (this.#model) {
-        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item.orderId === undefined ? { ...item, orderId } : item)))
+        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: orderId } : item)))
           .then((results) => batchOutcome(results, orderId));
       }
       const key = orderKey(orderId);
       const batch = items.map((item, i) => {
-        if (item && typeof item === 'object' && 'orderId' in item && orderKey(item.orderId) !== key) {
-          throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].orderId`, `items[${i}].orderId differs from orderId`);
+        if (item && typeof item === 'object' && ORDER in item && orderKey(item[ORDER]) !== key) {
+          throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].${ORDER}`, `items[${i}].${ORDER} differs from orderId`);
         }
         // Only a plain item gets the order added; anything else is refused by prepareUpload as it is.
-        return prepareUpload(isPlainObject(item) ? { ...item, orderId } : item, `items[${i}]`);
+        return prepareUpload(isPlainObject(item) ? { ...item, [ORDER]: orderId } : item, `items[${i}]`, this.#fields);
       });
       if (batch.reduce((sum, u) => sum + u.bytes.length, 0) > MAX_GROUP_BYTES) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items hold more than 1 GiB together: store them in several calls');
@@ -144,8 +152,8 @@ class AssetRepository {
             const settled = batch.map((upload, i) => {
               const error = results.error(first + i);
               return error === undefined
-                ? { status: 'fulfilled', value: results.document(first + i, upload.view) }
-                : { status: 'rejected', reason: uploadError(error, orderId) };
+                ? { status: 'fulfilled', value: results.document(first + i, upload.view, this.#fields) }
+                : { status: 'rejected', reason: uploadError(error, orderId, this.#fields) };
             });
             resolve(batchOutcome(settled, orderId));
           } catch (err) {
@@ -171,14 +179,15 @@ class AssetRepository {
     }
     this.#assertOpen();
     checkOrderId(orderId);
-    const highest = await this.#track(this.#native.readHighest(BSON.serialize({ orderId })).catch(rethrow));
+    const filter = BSON.serialize({ [this.#fields.orderId]: orderId });
+    const highest = await this.#track(this.#connect().then((n) => n.readHighest(filter)).catch(rethrow));
     return highest + 1;
   }
 
   /** Ensures the unique (orderId, version) index; resolves with its name. */
   ensureIndex() {
     if (!this.#ready) {
-      this.#ready = this.#track(this.#native.ensureIndex().catch(rethrow));
+      this.#ready = this.#track(this.#connect().then((n) => n.ensureIndex()).catch((err) => rethrow(withDoctorHint(err))));
       this.#ready.catch(() => {
         this.#ready = null; // a later call tries again
       });
@@ -205,13 +214,56 @@ class AssetRepository {
     if (!this.#closing) {
       this.#closing = (async () => {
         while (this.#pending > 0) await new Promise((resolve) => (this.#drained = resolve));
-        await this.#native.close();
+        if (this.#native) await this.#native.close();
       })();
     }
     return this.#closing;
   }
 
   // ---- internals ----------------------------------------------------------
+
+  #makeNative() {
+    const { uri, dbName, collection, writeConcern, fields } = this.#options;
+    const writeOptions = writeConcern ? BSON.serialize({ writeConcern }) : undefined;
+    const fieldNames = BSON.serialize({ orderId: fields.orderId, version: fields.version, versionLabel: fields.versionLabel ?? '' });
+    // Whether OpenSSL has a CA location from the environment; else the
+    // prebuilt addon tries the usual system bundles (src/ca_bundle.c).
+    const envNamesCa = Boolean(process.env.SSL_CERT_FILE || process.env.SSL_CERT_DIR);
+    try {
+      return new native.NativeRepository(uri, dbName, collection, writeOptions, fieldNames, envNamesCa);
+    } catch (err) {
+      throw asError(err);
+    }
+  }
+
+  /**
+   * The native repository: at once in plain mode; in model mode once the
+   * model's connection is open, its string and database read then, as a
+   * buffered Mongoose operation waits (and fails after bufferTimeoutMS).
+   */
+  #connect() {
+    if (this.#native) return Promise.resolve(this.#native);
+    if (!this.#connecting) {
+      this.#connecting = this.#model.connected().then(({ uri, dbName }) => {
+        if (this.#native) return this.#native;
+        if (uri === undefined) {
+          throw validationError('ERR_ASSET_OPTION', 'uri', "the model's connection is open but its connection string cannot be read: pass { model, uri }");
+        }
+        if (this.#options.dbName !== undefined && dbName !== undefined && this.#options.dbName !== dbName) {
+          throw validationError('ERR_ASSET_OPTION', 'dbName', `option "model": "dbName" is "${this.#options.dbName}" but the model's is "${dbName}"; leave it out`);
+        }
+        this.#options.uri = uri;
+        this.#options.dbName = this.#options.dbName || dbName;
+        this.#native = this.#makeNative();
+        return this.#native;
+      });
+      // A failed wait is each waiting upload's failure; a later one waits anew.
+      this.#connecting.catch(() => {
+        this.#connecting = null;
+      });
+    }
+    return this.#connecting;
+  }
 
   /**
    * Model mode: each item goes through the model's save(), whose write is
@@ -225,22 +277,34 @@ class AssetRepository {
     }
     return this.#track(this.#model.saveAll(items, {
       orderKey,
-      toBson,
+      toBson: (obj) => toBson(obj, '', this.#fields),
       refused: (err) => this.#countRefusal(err),
-      store: (key, orderId, docs, callerIds) => new Promise((resolve) => {
+      store: async (key, orderId, docs, callerIds) => {
+        try {
+          await this.#connect();
+        } catch (err) {
+          // Never sent: failed, unless the caller's _id may be stored by an earlier call.
+          return docs.map((_, i) => ({ error: beforeLookup(asError(err), callerIds[i]) }));
+        }
+        return this.#storeGroup(key, orderId, docs, callerIds);
+      },
+    }));
+  }
+
+  #storeGroup(key, orderId, docs, callerIds) {
+    return new Promise((resolve) => {
         const finish = (job, results, first) => {
           resolve(docs.map((_, i) => {
             const error = results.error(first + i);
             try {
-              return error === undefined ? { doc: results.document(first + i, null) } : { error: uploadError(error, orderId) };
+              return error === undefined ? { doc: results.document(first + i, null) } : { error: uploadError(error, orderId, this.#fields) };
             } catch (err) {
               return { error: err };
             }
           }));
         };
         this.#enqueue(Job.group(key, docs, callerIds, finish, this.#connectionFailures));
-      }),
-    }));
+    });
   }
 
   #notify(error, retries, started) {
@@ -400,21 +464,23 @@ class Job {
   }
 }
 
-/** Answers a single upload's caller. */
-function finishOne(job, results, i) {
-  const error = results.error(i);
-  try {
-    if (error === undefined) job.resolve(results.document(i, job.view));
-    else job.reject(uploadError(error, job.orderId));
-  } catch (err) {
-    job.reject(err);
-  }
-}
-
 /** The caller's _id of an upload, or undefined when the addon makes it. */
 function callerId(data) {
   const _id = data !== null && typeof data === 'object' ? own(data, '_id') : undefined;
   return _id === null ? undefined : _id;
+}
+
+/**
+ * The index build refused over what the collection holds (duplicate
+ * versions; on MongoDB several documents of an order without one): the
+ * error says what repairs it.
+ */
+function withDoctorHint(err) {
+  const e = asError(err);
+  if (e && typeof e.message === 'string' && UNIQUE_REFUSAL.test(e.message)) {
+    e.message += '. The collection holds documents the unique (order, version) index cannot be built over: run `npx atomic-asset-version doctor` to see them, and with --fix to repair them (nothing is deleted)';
+  }
+  return e;
 }
 
 /**
@@ -434,8 +500,8 @@ function beforeLookup(error, _id) {
 }
 
 /** An error of this upload's own, from what its batch reported. */
-function uploadError(error, orderId) {
-  return withKeyDetails(errorForUpload(error, orderId), orderId);
+function uploadError(error, orderId, fields) {
+  return withKeyDetails(errorForUpload(error, orderId), orderId, fields);
 }
 
 function unwrap(result) {

@@ -163,7 +163,8 @@ static void batch_execute(job_t *job) {
   repository_t *repo = b->rj.repo;
   if (b->raw)
     prepare_all(b);
-  attempt_config_t config = {repo->version_index, repo->write_opts, &repo->tops_by_find};
+  attempt_config_t config = {repo->version_index, repo->write_opts, &repo->tops_by_find,
+                             &repo->names};
   b->attempted = false;
   b->recovery_ok = true;
   b->recovery_unconfirmed = false;
@@ -248,7 +249,7 @@ static napi_value exhausted_error(napi_env env, insert_batch_t *b, size_t i) {
   char message[800], order[160];
   if (napi_create_object(env, &data) != napi_ok)
     return NULL;
-  aav_asset_describe_order(b->assets[i].prepared, order, sizeof order);
+  aav_asset_describe_order(b->assets[i].prepared, b->rj.repo->names.order_id, order, sizeof order);
   if (o->transient) {
     /* Report what happened: a transient refusal, not a duplicate key. */
     aav_errors_describe_bson(env, data, &o->error, o->labels, o->attempts);
@@ -277,7 +278,7 @@ static napi_value unknown_error(napi_env env, insert_batch_t *b, size_t i) {
   item_outcome_t *o = &b->outcomes[i];
   napi_value data, cause;
   char message[900], order[160];
-  aav_asset_describe_order(b->assets[i].prepared, order, sizeof order);
+  aav_asset_describe_order(b->assets[i].prepared, b->rj.repo->names.order_id, order, sizeof order);
   if (napi_create_object(env, &data) != napi_ok || napi_create_object(env, &cause) != napi_ok)
     return NULL;
   const char *cause_kind = aav_errors_describe_bson(env, cause, &o->error, o->labels, o->attempts);
@@ -529,13 +530,14 @@ static uint64_t after_attempt(insert_batch_t *b) {
     bool progress = false;
     for (size_t j = 0; j < k && !progress; j++)
       progress = aav_asset_same_field(b->assets[b->run_index[j]].prepared, b->assets[at].prepared,
-                                  "orderId");
+                                  b->rj.repo->names.order_id);
     if (progress)
       return 0;
     int round = 0;
     for (size_t j = k; j < b->run_n; j++) {
       size_t i = b->run_index[j];
-      if (!aav_asset_same_field(b->assets[i].prepared, b->assets[at].prepared, "orderId"))
+      if (!aav_asset_same_field(b->assets[i].prepared, b->assets[at].prepared,
+                                b->rj.repo->names.order_id))
         continue;
       item_outcome_t *o = &b->outcomes[i];
       o->conflicts++;

@@ -33,30 +33,62 @@ static void repository_finalize(napi_env env, void *data, void *hint) {
   repository_free(data);
 }
 
+/* One name of fieldNames ({ orderId, version, versionLabel }, checked by
+ * lib/options.js): the default when absent; "" only for the label (none). */
+static bool read_field_name(napi_env env, const bson_t *doc, const char *key, char *out,
+                            bool may_be_empty) {
+  bson_iter_t it;
+  if (!doc || !bson_iter_init_find(&it, doc, key))
+    return true;
+  uint32_t len = 0;
+  const char *name = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &len) : NULL;
+  if (!name || len >= AAV_FIELD_NAME_MAX || (len == 0 && !may_be_empty) ||
+      strlen(name) != len) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                          "fieldNames: each name must be a string of 1 to 60 bytes");
+    return false;
+  }
+  memcpy(out, name, len + 1);
+  return true;
+}
+
+static bool read_field_names(napi_env env, const bson_t *doc, aav_field_names_t *names) {
+  *names = AAV_DEFAULT_FIELD_NAMES;
+  return read_field_name(env, doc, "orderId", names->order_id, false) &&
+         read_field_name(env, doc, "version", names->version, false) &&
+         read_field_name(env, doc, "versionLabel", names->version_label, true);
+}
+
 static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5], this_obj;
+  size_t argc = 6;
+  napi_value argv[6], this_obj;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
-  for (size_t i = argc; i < 5; i++)
+  for (size_t i = argc; i < 6; i++)
     AAV_NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
-  /* argv[4]: whether SSL_CERT_FILE or SSL_CERT_DIR is set, read by
+  /* argv[5]: whether SSL_CERT_FILE or SSL_CERT_DIR is set, read by
    * lib/repository.js under Node's environment lock (a getenv here could race
    * with process.env writes on another thread). */
   bool env_names_ca = false;
   napi_valuetype ca_type;
-  AAV_NAPI_CALL(env, napi_typeof(env, argv[4], &ca_type));
+  AAV_NAPI_CALL(env, napi_typeof(env, argv[5], &ca_type));
   if (ca_type == napi_boolean)
-    AAV_NAPI_CALL(env, napi_get_value_bool(env, argv[4], &env_names_ca));
+    AAV_NAPI_CALL(env, napi_get_value_bool(env, argv[5], &env_names_ca));
 
   char *uri_string = NULL, *db_name = NULL, *collection = NULL;
-  bson_t *write_opts = NULL;
+  bson_t *write_opts = NULL, *field_names = NULL;
+  aav_field_names_t names;
   mongoc_uri_t *uri = NULL;
   repository_t *repo = NULL;
   bson_error_t error;
   if (!aav_napi_string_arg(env, argv[0], "uri", false, &uri_string) ||
       !aav_napi_string_arg(env, argv[1], "dbName", true, &db_name) ||
       !aav_napi_string_arg(env, argv[2], "collection", false, &collection) ||
-      !aav_napi_bson_arg(env, argv[3], "writeOptions", &write_opts))
+      !aav_napi_bson_arg(env, argv[3], "writeOptions", &write_opts) ||
+      !aav_napi_bson_arg(env, argv[4], "fieldNames", &field_names))
+    goto fail;
+  bool names_ok = read_field_names(env, field_names, &names);
+  bson_destroy(field_names);
+  if (!names_ok)
     goto fail;
 
   uri = mongoc_uri_new_with_error(uri_string, &error);
@@ -111,7 +143,8 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   repo->db_name = db_name;
   repo->collection = collection;
   repo->write_opts = write_opts;
-  bson_strncpy(repo->version_index, VERSION_INDEX_NAME, sizeof repo->version_index);
+  repo->names = names;
+  aav_version_index_name(&repo->names, repo->version_index, sizeof repo->version_index);
   db_name = collection = NULL;
   write_opts = NULL;
   if (napi_wrap(env, this_obj, repo, repository_finalize, NULL, NULL) != napi_ok) {
@@ -236,8 +269,8 @@ static void ensure_index_execute(job_t *job) {
   ensure_index_job_t *j = (ensure_index_job_t *)job;
   mongoc_collection_t *coll;
   mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
-  j->ok = aav_version_index_ensure(client, j->rj.repo->db_name, coll, j->name, sizeof j->name,
-                               &j->error);
+  j->ok = aav_version_index_ensure(client, j->rj.repo->db_name, coll, &j->rj.repo->names,
+                                   j->name, sizeof j->name, &j->error);
   if (j->ok)
     j->ok = aav_server_probe_ferretdb(client, &j->ferretdb, &j->error);
   aav_repo_client_push(j->rj.repo, client, coll);
@@ -277,7 +310,7 @@ static napi_value repository_napi_ensure_index(napi_env env, napi_callback_info 
   return promise;
 }
 
-/* readHighest(filterBytes): the highest committed version of { orderId }. */
+/* readHighest(filterBytes): the highest committed version of { <order field> }. */
 typedef struct {
   repo_job_t rj;
   bson_t *filter;
@@ -291,7 +324,7 @@ static void read_highest_execute(job_t *job) {
   read_highest_job_t *j = (read_highest_job_t *)job;
   mongoc_collection_t *coll;
   mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
-  j->ok = aav_attempt_read_highest(coll, j->filter, &j->highest, &j->error);
+  j->ok = aav_attempt_read_highest(coll, j->filter, &j->rj.repo->names, &j->highest, &j->error);
   aav_repo_client_push(j->rj.repo, client, coll);
 }
 
@@ -317,9 +350,10 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
   bson_t *filter = NULL;
   if (argc < 1 || !aav_napi_bson_arg(env, argv[0], "filter", &filter))
     return NULL;
-  if (!filter || !bson_has_field(filter, "orderId")) {
+  /* lib/ builds it: { <order field>: value }, under the repository's names. */
+  if (!filter || bson_count_keys(filter) != 1) {
     bson_destroy(filter);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "filter must hold orderId");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "filter must hold the order only");
     return NULL;
   }
   read_highest_job_t *j = calloc(1, sizeof *j);

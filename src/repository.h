@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "addon_state.h"
+#include "core/asset_doc.h"
 
 typedef struct {
   mongoc_client_pool_t *pool; /* owned; destroyed by the close job, or by the
@@ -15,6 +16,7 @@ typedef struct {
   char *db_name;              /* owned */
   char *collection;           /* owned */
   bson_t *write_opts;         /* owned; writeConcern etc., may be NULL */
+  aav_field_names_t names;    /* the app's field names (option "fields") */
   /* Written by the ensureIndex job, read by insert jobs queued after it
    * completed (lib/ awaits it), so the threadpool hand-off orders them. */
   char version_index[128];

@@ -141,6 +141,68 @@ test('packed and installed in a project outside the repository, it builds, type-
   });
 }, 180000);
 
+// An app of today: Mongoose 9, the driver 7 and bson 7, the repository built
+// at module load before mongoose.connect(), model mode and plain mode.
+const APP_JS = `
+const mongoose = require('mongoose');
+const { ObjectId } = require('bson');
+const { AssetRepository } = require('atomic-asset-version');
+
+const Attachment = mongoose.model('Attachment', new mongoose.Schema({
+  orderId: { type: String, required: true },
+  fileName: { type: String, required: true },
+  uploadedBy: String,
+  version: { type: Number, required: true },
+  versionLabel: { type: String, required: true },
+}, { timestamps: true }), 'attachments');
+const attachments = new AssetRepository({ model: Attachment });
+const plain = new AssetRepository({ uri: process.env.MONGODB_URI, dbName: process.env.DB_NAME, collection: 'plain' });
+
+async function main() {
+  await mongoose.connect(process.env.MONGODB_URI, { dbName: process.env.DB_NAME, autoIndex: false });
+  const saved = await Promise.all([1, 2, 3].map((i) => attachments.createWithAtomicVersion({ orderId: 'bug-1', fileName: i + '.png' })));
+  const order = new ObjectId();
+  const stored = await plain.createWithAtomicVersion({ orderId: order, fileName: 'x.pdf', by: new ObjectId() });
+  console.log(JSON.stringify({ mongoose: mongoose.version, versions: saved.map((a) => a.version).sort(), plain: stored.version, order: order.toHexString() }));
+  await Promise.all([attachments.close(), plain.close()]);
+  await mongoose.disconnect();
+}
+main().catch((err) => { console.error(err); process.exitCode = 1; });
+`;
+
+const installedVersion = (name) => JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
+
+test('installed beside mongoose@9, mongodb@7 and bson@7 without --legacy-peer-deps, model mode built before connecting stores uploads', async () => {
+  const app = fs.mkdtempSync(path.join(os.tmpdir(), 'aav-app9-'));
+  try {
+    const env = consumerEnv();
+    const pack = run('npm', ['pack', '--silent', '--pack-destination', app], { cwd: root, env });
+    expect(pack.status).toBe(0);
+    // The versions this repository tested against, so npm's cache serves them.
+    const dependencies = { mongoose: installedVersion('mongoose'), mongodb: installedVersion('mongodb'), bson: installedVersion('bson') };
+    expect(dependencies.mongoose).toMatch(/^9\./);
+    expect(dependencies.mongodb).toMatch(/^7\./);
+    expect(dependencies.bson).toMatch(/^7\./);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, dependencies }));
+    const install = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `./atomic-asset-version-${version}.tgz`], { cwd: app, env });
+    expect(install.stderr).not.toMatch(/ERESOLVE|peer/i);
+    expect(install.status).toBe(0);
+    fs.writeFileSync(path.join(app, 'app.js'), APP_JS);
+    const started = run(process.execPath, ['app.js'], { cwd: app, env: consumerEnv({ DB_NAME: t.dbName }) });
+    expect(started.stderr).toBe('');
+    expect(started.status).toBe(0);
+    const printed = JSON.parse(started.stdout.trim());
+    expect(printed).toMatchObject({ versions: [1, 2, 3], plain: 1 });
+    expect(printed.mongoose).toBe(dependencies.mongoose);
+    const attachments = await t.db.collection('attachments').find().sort({ version: 1 }).toArray();
+    expect(attachments.map((a) => [a.version, a.versionLabel, a.__v])).toEqual([[1, 'v1', 0], [2, 'v2', 0], [3, 'v3', 0]]);
+    const plain = await t.db.collection('plain').findOne();
+    expect(plain.orderId.toHexString()).toBe(printed.order);
+  } finally {
+    fs.rmSync(app, { recursive: true, force: true });
+  }
+}, 240000);
+
 test('without libmongoc the install script fails with one line naming the packages to install', () => {
   // An empty pkg-config search path: libmongoc-1.0 is not found.
   const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-addon.js')], {

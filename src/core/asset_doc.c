@@ -6,6 +6,7 @@
 
 const char *const AAV_ASSET_OWNED_FIELDS[AAV_ASSET_OWNED_COUNT] = {"version", "versionLabel",
                                                                   "createdAt", "updatedAt"};
+const aav_field_names_t AAV_DEFAULT_FIELD_NAMES = {"orderId", "version", "versionLabel"};
 
 static bool problem(asset_problem_t *p, const char *code, const char *field,
                     const char *fmt, const char *detail) {
@@ -162,26 +163,29 @@ void aav_asset_append_version(bson_t *doc, const char *key, int64_t version) {
     bson_append_int64(doc, key, -1, version);
 }
 
-static bool is_owned_field(const char *key) {
-  for (size_t i = 0; i < AAV_ASSET_OWNED_COUNT; i++)
-    if (strcmp(key, AAV_ASSET_OWNED_FIELDS[i]) == 0)
-      return true;
-  return false;
+/* A label name of "" stores no label: a caller's field by that name is kept. */
+static bool is_owned_field(const char *key, const aav_field_names_t *names) {
+  return strcmp(key, names->version) == 0 ||
+         (names->version_label[0] != '\0' && strcmp(key, names->version_label) == 0) ||
+         strcmp(key, "createdAt") == 0 || strcmp(key, "updatedAt") == 0;
 }
 
-bson_t *aav_asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_ms) {
+bson_t *aav_asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_ms,
+                               const aav_field_names_t *names) {
+  names = AAV_NAMES(names);
   bson_t *out = bson_sized_new(prepared->len + ASSET_STORED_OVERHEAD);
   bson_iter_t it;
   if (bson_iter_init(&it, prepared)) {
     while (bson_iter_next(&it)) {
-      if (!is_owned_field(bson_iter_key(&it)))
+      if (!is_owned_field(bson_iter_key(&it), names))
         bson_append_iter(out, bson_iter_key(&it), -1, &it);
     }
   }
   char label[24];
   snprintf(label, sizeof label, "v%lld", (long long)version);
-  aav_asset_append_version(out, "version", version);
-  BSON_APPEND_UTF8(out, "versionLabel", label);
+  aav_asset_append_version(out, names->version, version);
+  if (names->version_label[0] != '\0')
+    BSON_APPEND_UTF8(out, names->version_label, label);
   BSON_APPEND_DATE_TIME(out, "createdAt", now_ms);
   BSON_APPEND_DATE_TIME(out, "updatedAt", now_ms);
   return out;
@@ -201,9 +205,10 @@ bool aav_asset_same_field(const bson_t *a, const bson_t *b, const char *key) {
   return equal;
 }
 
-void aav_asset_describe_order(const bson_t *doc, char *out, size_t size) {
+void aav_asset_describe_order(const bson_t *doc, const char *order_field, char *out,
+                              size_t size) {
   bson_iter_t it;
-  if (!bson_iter_init_find(&it, doc, "orderId")) {
+  if (!bson_iter_init_find(&it, doc, order_field)) {
     snprintf(out, size, "(none)");
   } else if (BSON_ITER_HOLDS_OID(&it)) {
     char hex[25];

@@ -19,9 +19,9 @@ static int64_t wall_clock_ms(void) {
 
 /* A stored version that is not an integer a JavaScript number holds, or no
  * room above the highest: the order cannot go on, and no retry helps. */
-static void out_of_range(bson_error_t *error, const bson_t *order_doc) {
+static void out_of_range(bson_error_t *error, const bson_t *order_doc, const char *order_field) {
   char order[160];
-  aav_asset_describe_order(order_doc, order, sizeof order);
+  aav_asset_describe_order(order_doc, order_field, order, sizeof order);
   bson_set_error(error, ATTEMPT_ERROR_DOMAIN, ATTEMPT_ERROR_VERSION_RANGE,
                  "the highest version of order %s is not an integer below 2^53 - 1, so no "
                  "next version can be given",
@@ -29,23 +29,24 @@ static void out_of_range(bson_error_t *error, const bson_t *order_doc) {
 }
 
 bool aav_attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
-                          int64_t *highest, bson_error_t *error) {
+                          const aav_field_names_t *names, int64_t *highest, bson_error_t *error) {
+  names = AAV_NAMES(names);
   /* { version: { $gte: 1 } } matches numbers only (MongoDB compares within a
    * type), so a legacy string version neither sorts on top nor breaks us. */
   bson_t filter = BSON_INITIALIZER;
   bson_concat(&filter, order_filter);
-  BCON_APPEND(&filter, "version", "{", "$gte", BCON_INT32(1), "}");
-  bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(-1), "}", "projection", "{",
-                          "version", BCON_INT32(1), "}", "limit", BCON_INT64(1));
+  BCON_APPEND(&filter, names->version, "{", "$gte", BCON_INT32(1), "}");
+  bson_t *opts = BCON_NEW("sort", "{", names->version, BCON_INT32(-1), "}", "projection", "{",
+                          names->version, BCON_INT32(1), "}", "limit", BCON_INT64(1));
   mongoc_read_prefs_t *prefs = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
   mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, opts, prefs);
   const bson_t *doc;
   bson_iter_t it;
   bool ok = true;
   *highest = 0;
-  if (mongoc_cursor_next(cursor, &doc) && bson_iter_init_find(&it, doc, "version") &&
+  if (mongoc_cursor_next(cursor, &doc) && bson_iter_init_find(&it, doc, names->version) &&
       !aav_asset_read_integer(&it, highest)) {
-    out_of_range(error, order_filter);
+    out_of_range(error, order_filter, names->order_id);
     ok = false;
   }
   if (ok && mongoc_cursor_error(cursor, error))
@@ -57,11 +58,11 @@ bool aav_attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_fil
   return ok;
 }
 
-static void order_filter_of(const bson_t *prepared, bson_t *filter) {
+static void order_filter_of(const bson_t *prepared, const char *order_field, bson_t *filter) {
   bson_iter_t it;
   bson_init(filter);
-  if (bson_iter_init_find(&it, prepared, "orderId"))
-    BSON_APPEND_VALUE(filter, "orderId", bson_iter_value(&it));
+  if (bson_iter_init_find(&it, prepared, order_field))
+    BSON_APPEND_VALUE(filter, order_field, bson_iter_value(&it));
 }
 
 /* orderId is a string or an ObjectId (asset_validate): equal when type and
@@ -78,10 +79,11 @@ static bool same_order_value(const bson_iter_t *a, const bson_iter_t *b) {
 
 /* Raises the top of the group whose order is `order` to `version`. */
 static void raise_top(pending_asset_t **items, const size_t *starts, size_t groups,
-                      const bson_iter_t *order, int64_t version, int64_t *tops) {
+                      const char *order_field, const bson_iter_t *order, int64_t version,
+                      int64_t *tops) {
   for (size_t g = 0; g < groups; g++) {
     bson_iter_t mine;
-    if (bson_iter_init_find(&mine, items[starts[g]]->prepared, "orderId") &&
+    if (bson_iter_init_find(&mine, items[starts[g]]->prepared, order_field) &&
         same_order_value(&mine, order)) {
       if (version > tops[g])
         tops[g] = version;
@@ -104,35 +106,39 @@ static bool is_unsupported(const bson_error_t *error) {
 static bool read_many_tops(mongoc_collection_t *coll, const attempt_config_t *config,
                            pending_asset_t **items, const size_t *starts, size_t groups,
                            int64_t *tops, bson_error_t *error) {
+  const aav_field_names_t *names = AAV_NAMES(config->names);
+  char order_path[AAV_FIELD_NAME_MAX + 1], version_path[AAV_FIELD_NAME_MAX + 1];
+  snprintf(order_path, sizeof order_path, "$%s", names->order_id);
+  snprintf(version_path, sizeof version_path, "$%s", names->version);
   bson_t match = BSON_INITIALIZER, order, in;
-  BSON_APPEND_DOCUMENT_BEGIN(&match, "orderId", &order);
+  BSON_APPEND_DOCUMENT_BEGIN(&match, names->order_id, &order);
   BSON_APPEND_ARRAY_BEGIN(&order, "$in", &in);
   for (size_t g = 0; g < groups; g++) {
     bson_iter_t it;
     char key[24];
     snprintf(key, sizeof key, "%zu", g);
-    if (bson_iter_init_find(&it, items[starts[g]]->prepared, "orderId"))
+    if (bson_iter_init_find(&it, items[starts[g]]->prepared, names->order_id))
       BSON_APPEND_VALUE(&in, key, bson_iter_value(&it));
     tops[g] = 0;
   }
   bson_append_array_end(&order, &in);
   bson_append_document_end(&match, &order);
-  BCON_APPEND(&match, "version", "{", "$gte", BCON_INT32(1), "}");
+  BCON_APPEND(&match, names->version, "{", "$gte", BCON_INT32(1), "}");
 
   mongoc_read_prefs_t *prefs = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
   bool grouped = !config->tops_by_find || !atomic_load(config->tops_by_find);
   mongoc_cursor_t *cursor;
   if (grouped) {
     bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$match", BCON_DOCUMENT(&match), "}", "{",
-                                "$sort", "{", "orderId", BCON_INT32(-1), "version",
+                                "$sort", "{", names->order_id, BCON_INT32(-1), names->version,
                                 BCON_INT32(-1), "}", "}", "{", "$group", "{", "_id",
-                                BCON_UTF8("$orderId"), "version", "{", "$first",
-                                BCON_UTF8("$version"), "}", "}", "}", "]");
+                                BCON_UTF8(order_path), "version", "{", "$first",
+                                BCON_UTF8(version_path), "}", "}", "}", "]");
     cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, prefs);
     bson_destroy(pipeline);
   } else {
-    bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0), "orderId", BCON_INT32(1),
-                            "version", BCON_INT32(1), "}");
+    bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0), names->order_id,
+                            BCON_INT32(1), names->version, BCON_INT32(1), "}");
     cursor = mongoc_collection_find_with_opts(coll, &match, opts, prefs);
     bson_destroy(opts);
   }
@@ -141,18 +147,18 @@ static bool read_many_tops(mongoc_collection_t *coll, const attempt_config_t *co
   while (ok && mongoc_cursor_next(cursor, &doc)) {
     bson_iter_t order_it, version_it;
     int64_t version;
-    if (!bson_iter_init_find(&order_it, doc, grouped ? "_id" : "orderId") ||
-        !bson_iter_init_find(&version_it, doc, "version"))
+    if (!bson_iter_init_find(&order_it, doc, grouped ? "_id" : names->order_id) ||
+        !bson_iter_init_find(&version_it, doc, grouped ? "version" : names->version))
       continue;
     if (!aav_asset_read_integer(&version_it, &version)) {
       bson_t order_doc = BSON_INITIALIZER;
-      BSON_APPEND_VALUE(&order_doc, "orderId", bson_iter_value(&order_it));
-      out_of_range(error, &order_doc);
+      BSON_APPEND_VALUE(&order_doc, names->order_id, bson_iter_value(&order_it));
+      out_of_range(error, &order_doc, names->order_id);
       bson_destroy(&order_doc);
       ok = false;
       break;
     }
-    raise_top(items, starts, groups, &order_it, version, tops);
+    raise_top(items, starts, groups, names->order_id, &order_it, version, tops);
   }
   if (ok && mongoc_cursor_error(cursor, error))
     ok = false;
@@ -171,15 +177,17 @@ static bool read_many_tops(mongoc_collection_t *coll, const attempt_config_t *co
 static bool read_tops(mongoc_collection_t *coll, const attempt_config_t *config,
                       pending_asset_t **items, size_t n, size_t *starts, size_t *groups,
                       int64_t *tops, bson_error_t *error) {
+  const aav_field_names_t *names = AAV_NAMES(config->names);
   *groups = 0;
   for (size_t i = 0; i < n; i++)
-    if (i == 0 || !aav_asset_same_field(items[i - 1]->prepared, items[i]->prepared, "orderId"))
+    if (i == 0 ||
+        !aav_asset_same_field(items[i - 1]->prepared, items[i]->prepared, names->order_id))
       starts[(*groups)++] = i;
   if (*groups > 1)
     return read_many_tops(coll, config, items, starts, *groups, tops, error);
   bson_t filter;
-  order_filter_of(items[0]->prepared, &filter);
-  bool ok = aav_attempt_read_highest(coll, &filter, &tops[0], error);
+  order_filter_of(items[0]->prepared, names->order_id, &filter);
+  bool ok = aav_attempt_read_highest(coll, &filter, names, &tops[0], error);
   bson_destroy(&filter);
   return ok;
 }
@@ -274,7 +282,7 @@ static bool confirm_durable(mongoc_collection_t *coll, const attempt_config_t *c
   if (bson_iter_init_find(&it, item->stored, "_id"))
     BSON_APPEND_VALUE(&filter, "_id", bson_iter_value(&it));
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-  aav_asset_append_version(&set, "version", item->version);
+  aav_asset_append_version(&set, AAV_NAMES(config->names)->version, item->version);
   bson_append_document_end(&update, &set);
   bool ok = mongoc_collection_update_one(coll, &filter, &update, config->write_opts, &reply,
                                          error);
@@ -291,10 +299,11 @@ static bool confirm_durable(mongoc_collection_t *coll, const attempt_config_t *c
   return ok;
 }
 
-static bool take_stored(pending_asset_t *item, bson_t *stored) {
+static bool take_stored(const attempt_config_t *config, pending_asset_t *item, bson_t *stored) {
   bson_iter_t it;
   int64_t version;
-  if (!bson_iter_init_find(&it, stored, "version") || !aav_asset_read_integer(&it, &version)) {
+  if (!bson_iter_init_find(&it, stored, AAV_NAMES(config->names)->version) ||
+      !aav_asset_read_integer(&it, &version)) {
     bson_destroy(stored);
     return false;
   }
@@ -310,13 +319,14 @@ static void handle_duplicate(mongoc_collection_t *coll, const attempt_config_t *
                              attempt_result_t *out) {
   bson_t *same = NULL;
   char index[128];
-  switch (aav_duplicate_classify(coll, config->version_index, write_error, item->stored, &same,
+  switch (aav_duplicate_classify(coll, config->version_index, config->names, write_error,
+                                 item->stored, &same,
                              index, sizeof index)) {
   case DUPLICATE_VERSION:
     out->outcome = ATTEMPT_CONFLICT;
     return;
   case DUPLICATE_SAME_UPLOAD:
-    if (!take_stored(item, same)) {
+    if (!take_stored(config, item, same)) {
       out->outcome = ATTEMPT_CONFLICT; /* unreadable: look again */
       return;
     }
@@ -458,8 +468,8 @@ bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *conf
           !aav_asset_same_field(doc, items[i]->prepared, "_id"))
         continue;
       /* An _id of another order is not this upload; the insert will say so. */
-      if (aav_asset_same_field(doc, items[i]->prepared, "orderId") &&
-          take_stored(items[i], bson_copy(doc))) {
+      if (aav_asset_same_field(doc, items[i]->prepared, AAV_NAMES(config->names)->order_id) &&
+          take_stored(config, items[i], bson_copy(doc))) {
         items[i]->found = true;
         last_found = items[i];
       }
@@ -504,7 +514,7 @@ void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
   for (size_t g = 0; g < groups; g++) {
     size_t count = (g + 1 < groups ? starts[g + 1] : n) - starts[g];
     if (tops[g] > ATTEMPT_MAX_VERSION - (int64_t)count) {
-      out_of_range(&out->error, items[starts[g]]->prepared);
+      out_of_range(&out->error, items[starts[g]]->prepared, AAV_NAMES(config->names)->order_id);
       bson_free(starts);
       bson_free(tops);
       out->outcome = ATTEMPT_FAILED;
@@ -520,7 +530,8 @@ void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
     for (size_t i = starts[g]; i < end; i++) {
       bson_destroy(items[i]->stored);
       items[i]->version = tops[g] + 1 + (int64_t)(i - starts[g]);
-      items[i]->stored = aav_asset_build_stored(items[i]->prepared, items[i]->version, now);
+      items[i]->stored =
+          aav_asset_build_stored(items[i]->prepared, items[i]->version, now, config->names);
       items[i]->created_ms = now;
       items[i]->read_back = false;
       docs[i] = items[i]->stored;

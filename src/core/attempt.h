@@ -9,6 +9,8 @@
 #include <mongoc/mongoc.h>
 #include <stdatomic.h>
 
+#include "asset_doc.h"
+
 /* Documents per insert command; see attempt_run. */
 #define ATTEMPT_INSERT_CHUNK 100
 
@@ -86,6 +88,8 @@ typedef struct {
   /* Shared by the repository's attempts on every thread: set once the
    * server has refused the grouped read of many orders' tops; may be NULL. */
   atomic_int *tops_by_find;
+  /* The app's field names (asset_doc.h); NULL: the defaults. */
+  const aav_field_names_t *names;
 } attempt_config_t;
 
 /* items[0..n) are a batch's unsettled uploads, in call order within each
@@ -105,11 +109,11 @@ bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *conf
                      pending_asset_t **items, size_t n, bool *unconfirmed,
                      bson_error_t *error);
 
-/* Highest numeric version of the order in `order_filter` ({ orderId: … }), 0
+/* Highest numeric version of the order in `order_filter` ({ <order field>: … }), 0
  * when it has none. Versions that are not numbers (a legacy "v3") are
  * ignored. Always read from the primary: a lagging secondary would hand the
  * same number out twice. */
 bool aav_attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
-                          int64_t *highest, bson_error_t *error);
+                          const aav_field_names_t *names, int64_t *highest, bson_error_t *error);
 
 #endif

@@ -21,8 +21,9 @@ static bson_t *find_one(mongoc_collection_t *coll, const bson_t *filter,
   return found;
 }
 
-bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc,
-                                bson_t **stored, bool *other_order, bson_error_t *error) {
+bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const aav_field_names_t *names,
+                                const bson_t *doc, bson_t **stored, bool *other_order,
+                                bson_error_t *error) {
   bson_t filter = BSON_INITIALIZER;
   bson_iter_t it;
   bool failed;
@@ -36,7 +37,7 @@ bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc
     bson_destroy(found);
     return false;
   }
-  if (found && !aav_asset_same_field(found, doc, "orderId")) {
+  if (found && !aav_asset_same_field(found, doc, AAV_NAMES(names)->order_id)) {
     *other_order = true;
     bson_destroy(found);
     found = NULL;
@@ -47,13 +48,15 @@ bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc
 
 /* An index over a field the addon sets (version, versionLabel) refuses what
  * the version index would: a lost race, to be retried. */
-static bool holds_owned_field(const bson_t *key) {
-  return bson_has_field(key, "version") || bson_has_field(key, "versionLabel");
+static bool holds_owned_field(const bson_t *key, const aav_field_names_t *names) {
+  return bson_has_field(key, names->version) ||
+         (names->version_label[0] != '\0' && bson_has_field(key, names->version_label));
 }
 
 /* The name of the unique index a server named in its write error, or "". */
 static void named_index(const bson_t *write_error, const char *version_index,
-                        duplicate_kind_t *kind, bool *is_id, bool *named) {
+                        const aav_field_names_t *names, duplicate_kind_t *kind, bool *is_id,
+                        bool *named) {
   bson_iter_t it;
   *named = *is_id = false;
   if (bson_iter_init_find(&it, write_error, "keyPattern") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
@@ -64,8 +67,9 @@ static void named_index(const bson_t *write_error, const char *version_index,
     if (bson_init_static(&key, data, len)) {
       *named = true;
       *is_id = bson_has_field(&key, "_id") && bson_count_keys(&key) == 1;
-      *kind = aav_version_index_matches_keys(&key) || holds_owned_field(&key) ? DUPLICATE_VERSION
-                                                                          : DUPLICATE_OTHER;
+      *kind = aav_version_index_matches_keys(&key, names) || holds_owned_field(&key, names)
+                  ? DUPLICATE_VERSION
+                  : DUPLICATE_OTHER;
       return;
     }
   }
@@ -137,7 +141,8 @@ static bool holder_filter(const bson_t *spec, const bson_t *doc, bson_t *filter)
  * another document holds the upload's values. Any doubt (a read error) says
  * no: the caller then retries. */
 static bool other_index_holds(mongoc_collection_t *coll, const char *version_index,
-                              const bson_t *doc, char *index_name, size_t index_name_size) {
+                              const aav_field_names_t *names, const bson_t *doc,
+                              char *index_name, size_t index_name_size) {
   bson_error_t ignored;
   mongoc_cursor_t *cursor = mongoc_collection_find_indexes_with_opts(coll, NULL);
   const bson_t *spec;
@@ -156,7 +161,7 @@ static bool other_index_holds(mongoc_collection_t *coll, const char *version_ind
       bson_t pattern;
       bson_iter_document(&key, &len, &data);
       if (bson_init_static(&pattern, data, len) &&
-          (aav_version_index_matches_keys(&pattern) || holds_owned_field(&pattern)))
+          (aav_version_index_matches_keys(&pattern, names) || holds_owned_field(&pattern, names)))
         continue;
     }
     bson_t filter;
@@ -176,19 +181,20 @@ static bool other_index_holds(mongoc_collection_t *coll, const char *version_ind
 }
 
 duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *version_index,
-                                    const bson_t *write_error, const bson_t *doc,
-                                    bson_t **same_upload, char *index_name,
+                                    const aav_field_names_t *names, const bson_t *write_error,
+                                    const bson_t *doc, bson_t **same_upload, char *index_name,
                                     size_t index_name_size) {
+  names = AAV_NAMES(names);
   duplicate_kind_t kind = DUPLICATE_VERSION;
   bool is_id, named, other_order;
   bson_error_t error;
   *same_upload = NULL;
   index_name[0] = '\0';
-  named_index(write_error, version_index, &kind, &is_id, &named);
+  named_index(write_error, version_index, names, &kind, &is_id, &named);
   if (named && !is_id && kind == DUPLICATE_OTHER) {
     /* Another index refused it; but if this very upload is stored already
      * (an earlier attempt or call), that is what the caller must hear. */
-    if (!aav_duplicate_find_same_upload(coll, doc, same_upload, &other_order, &error))
+    if (!aav_duplicate_find_same_upload(coll, names, doc, same_upload, &other_order, &error))
       return DUPLICATE_UNSURE;
     if (*same_upload)
       return DUPLICATE_SAME_UPLOAD;
@@ -208,7 +214,7 @@ duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *v
     return kind;
   }
   /* The _id is taken (or the server did not say what): is it this upload? */
-  if (!aav_duplicate_find_same_upload(coll, doc, same_upload, &other_order, &error))
+  if (!aav_duplicate_find_same_upload(coll, names, doc, same_upload, &other_order, &error))
     return DUPLICATE_UNSURE;
   if (*same_upload)
     return DUPLICATE_SAME_UPLOAD;
@@ -218,7 +224,7 @@ duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *v
   }
   if (is_id)
     return DUPLICATE_VERSION; /* the holder vanished meanwhile: try again */
-  if (other_index_holds(coll, version_index, doc, index_name, index_name_size))
+  if (other_index_holds(coll, version_index, names, doc, index_name, index_name_size))
     return DUPLICATE_OTHER;
   return DUPLICATE_VERSION;
 }

@@ -5,6 +5,8 @@
 
 #include <mongoc/mongoc.h>
 
+#include "asset_doc.h"
+
 typedef enum {
   /* The (orderId, version) pair is taken, or nothing proved another cause:
    * re-read and retry. When unsure, this is the answer, because a retry never
@@ -28,14 +30,16 @@ typedef enum {
  * (caller destroys) for DUPLICATE_SAME_UPLOAD, and index_name for
  * DUPLICATE_OTHER. */
 duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *version_index,
-                                    const bson_t *write_error, const bson_t *doc,
-                                    bson_t **same_upload, char *index_name,
-                                    size_t index_name_size);
+                                        const aav_field_names_t *names,
+                                        const bson_t *write_error, const bson_t *doc,
+                                        bson_t **same_upload, char *index_name,
+                                        size_t index_name_size);
 
-/* The stored document with doc's _id when it belongs to doc's order; NULL
- * when there is none (*other_order says whether another order holds that
- * _id). False on a read error. */
-bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const bson_t *doc,
-                                bson_t **stored, bool *other_order, bson_error_t *error);
+/* The stored document with doc's _id when it belongs to doc's order (the
+ * field names->order_id); NULL when there is none (*other_order says
+ * whether another order holds that _id). False on a read error. */
+bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const aav_field_names_t *names,
+                                const bson_t *doc, bson_t **stored, bool *other_order,
+                                bson_error_t *error);
 
 #endif

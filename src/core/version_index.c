@@ -5,14 +5,20 @@
 
 typedef enum { INDEX_ABSENT, INDEX_USABLE, INDEX_UNSAFE } index_state_t;
 
-bool aav_version_index_matches_keys(const bson_t *key) {
+void aav_version_index_name(const aav_field_names_t *names, char *out, size_t size) {
+  names = AAV_NAMES(names);
+  snprintf(out, size, "%s_1_%s_1", names->order_id, names->version);
+}
+
+bool aav_version_index_matches_keys(const bson_t *key, const aav_field_names_t *names) {
   bson_iter_t it;
   int seen = 0;
+  names = AAV_NAMES(names);
   if (!bson_iter_init(&it, key))
     return false;
   while (bson_iter_next(&it)) {
     const char *k = bson_iter_key(&it);
-    if (strcmp(k, "orderId") != 0 && strcmp(k, "version") != 0)
+    if (strcmp(k, names->order_id) != 0 && strcmp(k, names->version) != 0)
       return false;
     if (!BSON_ITER_HOLDS_NUMBER(&it))
       return false;
@@ -26,8 +32,8 @@ static bool holds_true(const bson_t *spec, const char *field) {
   return bson_iter_init_find(&it, spec, field) && bson_iter_as_bool(&it);
 }
 
-static index_state_t find_index(mongoc_collection_t *coll, char *name_out,
-                                size_t name_size, bson_error_t *error,
+static index_state_t find_index(mongoc_collection_t *coll, const aav_field_names_t *names,
+                                char *name_out, size_t name_size, bson_error_t *error,
                                 bool *list_failed) {
   index_state_t state = INDEX_ABSENT;
   const bson_t *spec;
@@ -43,7 +49,7 @@ static index_state_t find_index(mongoc_collection_t *coll, char *name_out,
     if (!bson_iter_init_find(&key_it, spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&key_it))
       continue;
     bson_iter_document(&key_it, &key_len, &key_data);
-    if (!bson_init_static(&key, key_data, key_len) || !aav_version_index_matches_keys(&key))
+    if (!bson_init_static(&key, key_data, key_len) || !aav_version_index_matches_keys(&key, names))
       continue;
     const char *name = "?";
     if (bson_iter_init_find(&it, spec, "name") && BSON_ITER_HOLDS_UTF8(&it))
@@ -55,10 +61,10 @@ static index_state_t find_index(mongoc_collection_t *coll, char *name_out,
       break;
     }
     bson_set_error(error, VERSION_INDEX_ERROR_DOMAIN, VERSION_INDEX_ERROR_UNSAFE,
-                   "index \"%s\" on { orderId, version } of %s is %s: versions "
+                   "index \"%s\" on { %s, %s } of %s is %s: versions "
                    "would not be protected against duplicates; drop it so a "
                    "unique one can be created",
-                   name, mongoc_collection_get_name(coll),
+                   name, names->order_id, names->version, mongoc_collection_get_name(coll),
                    partial ? "partial" : "not unique");
     state = INDEX_UNSAFE;
   }
@@ -71,13 +77,14 @@ static index_state_t find_index(mongoc_collection_t *coll, char *name_out,
   return state;
 }
 
-bool aav_version_index_shard_key_ok(const bson_t *shard_key) {
+bool aav_version_index_shard_key_ok(const bson_t *shard_key, const aav_field_names_t *names) {
   bson_iter_t it;
   int n = 0;
+  names = AAV_NAMES(names);
   if (!bson_iter_init(&it, shard_key))
     return false;
   while (bson_iter_next(&it)) {
-    const char *expected = n == 0 ? "orderId" : n == 1 ? "version" : NULL;
+    const char *expected = n == 0 ? names->order_id : n == 1 ? names->version : NULL;
     if (!expected || strcmp(bson_iter_key(&it), expected) != 0 ||
         !BSON_ITER_HOLDS_NUMBER(&it) || bson_iter_as_int64(&it) != 1)
       return false;
@@ -89,7 +96,8 @@ bool aav_version_index_shard_key_ok(const bson_t *shard_key) {
 /* Behind a mongos, a sharded collection must be sharded on a ranged prefix
  * of (orderId, version). An unsharded collection, or a plain server, is fine. */
 static bool check_sharding(mongoc_client_t *client, const char *db_name,
-                           mongoc_collection_t *coll, bson_error_t *error) {
+                           mongoc_collection_t *coll, const aav_field_names_t *names,
+                           bson_error_t *error) {
   bson_t hello = BSON_INITIALIZER, reply;
   BSON_APPEND_INT32(&hello, "hello", 1);
   bool ok = mongoc_client_command_simple(client, "admin", &hello, NULL, &reply, error);
@@ -114,12 +122,13 @@ static bool check_sharding(mongoc_client_t *client, const char *db_name,
     uint32_t len;
     bson_t key;
     bson_iter_document(&it, &len, &data);
-    safe = bson_init_static(&key, data, len) && aav_version_index_shard_key_ok(&key);
+    safe = bson_init_static(&key, data, len) && aav_version_index_shard_key_ok(&key, names);
     if (!safe)
       bson_set_error(error, VERSION_INDEX_ERROR_DOMAIN, VERSION_INDEX_ERROR_UNSAFE,
-                     "%s is sharded on a key that is not { orderId: 1 } or { orderId: 1, "
-                     "version: 1 }: the unique (orderId, version) index cannot exist there",
-                     ns);
+                     "%s is sharded on a key that is not { %s: 1 } or { %s: 1, "
+                     "%s: 1 }: the unique (%s, %s) index cannot exist there",
+                     ns, names->order_id, names->order_id, names->version, names->order_id,
+                     names->version);
   }
   if (mongoc_cursor_error(cursor, error))
     safe = false;
@@ -130,12 +139,13 @@ static bool check_sharding(mongoc_client_t *client, const char *db_name,
 }
 
 bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
-                          mongoc_collection_t *coll, char *name_out, size_t name_size,
-                          bson_error_t *error) {
-  if (!check_sharding(client, db_name, coll, error))
+                          mongoc_collection_t *coll, const aav_field_names_t *names,
+                          char *name_out, size_t name_size, bson_error_t *error) {
+  names = AAV_NAMES(names);
+  if (!check_sharding(client, db_name, coll, names, error))
     return false;
   bool list_failed;
-  index_state_t state = find_index(coll, name_out, name_size, error, &list_failed);
+  index_state_t state = find_index(coll, names, name_out, name_size, error, &list_failed);
   if (list_failed || state == INDEX_UNSAFE)
     return false;
   if (state == INDEX_USABLE)
@@ -147,10 +157,12 @@ bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
   BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
   BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
   BSON_APPEND_DOCUMENT_BEGIN(&index, "key", &key);
-  BSON_APPEND_INT32(&key, "orderId", 1);
-  BSON_APPEND_INT32(&key, "version", 1);
+  char index_name[2 * AAV_FIELD_NAME_MAX + 8];
+  aav_version_index_name(names, index_name, sizeof index_name);
+  BSON_APPEND_INT32(&key, names->order_id, 1);
+  BSON_APPEND_INT32(&key, names->version, 1);
   bson_append_document_end(&index, &key);
-  BSON_APPEND_UTF8(&index, "name", VERSION_INDEX_NAME);
+  BSON_APPEND_UTF8(&index, "name", index_name);
   BSON_APPEND_BOOL(&index, "unique", true);
   bson_append_document_end(&indexes, &index);
   bson_append_array_end(&cmd, &indexes);
@@ -161,7 +173,7 @@ bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
     /* Another client (Mongoose's autoIndex, another process) may have made
      * it meanwhile: FerretDB then fails ours ("UNIQUE constraint failed").
      * What listIndexes shows decides. */
-    state = find_index(coll, name_out, name_size, error, &list_failed);
+    state = find_index(coll, names, name_out, name_size, error, &list_failed);
     if (!list_failed && state == INDEX_USABLE)
       return true;
     if (!list_failed)
@@ -171,13 +183,13 @@ bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
 
   /* FerretDB answers "already exists" for a same-named index even when it is
    * not unique, so trust only what listIndexes shows afterwards. */
-  state = find_index(coll, name_out, name_size, error, &list_failed);
+  state = find_index(coll, names, name_out, name_size, error, &list_failed);
   if (state == INDEX_USABLE)
     return true;
   if (state == INDEX_ABSENT && !list_failed)
     bson_set_error(error, VERSION_INDEX_ERROR_DOMAIN, VERSION_INDEX_ERROR_UNSAFE,
                    "createIndexes reported success but no unique index on "
-                   "{ orderId, version } exists on %s",
-                   mongoc_collection_get_name(coll));
+                   "{ %s, %s } exists on %s",
+                   names->order_id, names->version, mongoc_collection_get_name(coll));
   return false;
 }

@@ -92,7 +92,7 @@ static void test_documents(const char *uri) {
   CHECK(bson_iter_init(&it, prepared) && bson_iter_next(&it) &&
         strcmp(bson_iter_key(&it), "_id") == 0 && BSON_ITER_HOLDS_OID(&it));
 
-  bson_t *stored = aav_asset_build_stored(prepared, 3000000000LL, 1700000000000LL);
+  bson_t *stored = aav_asset_build_stored(prepared, 3000000000LL, 1700000000000LL, NULL);
   CHECK(bson_iter_init_find(&it, stored, "version") && BSON_ITER_HOLDS_INT64(&it) &&
         bson_iter_int64(&it) == 3000000000LL);
   CHECK(bson_iter_init_find(&it, stored, "versionLabel") &&
@@ -100,7 +100,7 @@ static void test_documents(const char *uri) {
   CHECK(bson_iter_init_find(&it, stored, "createdAt") && BSON_ITER_HOLDS_DATE_TIME(&it));
   CHECK(bson_count_keys(stored) == 7); /* _id orderId fileName + 4 of ours */
   bson_destroy(stored);
-  stored = aav_asset_build_stored(prepared, 2, 0);
+  stored = aav_asset_build_stored(prepared, 2, 0, NULL);
   CHECK(bson_iter_init_find(&it, stored, "version") && BSON_ITER_HOLDS_INT32(&it));
   bson_destroy(stored);
 
@@ -123,12 +123,12 @@ static void test_shard_keys(const char *uri) {
   bson_error_t error;
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     bson_t *key = bson_new_from_json((const uint8_t *)ok[i], -1, &error);
-    CHECK(key && aav_version_index_shard_key_ok(key));
+    CHECK(key && aav_version_index_shard_key_ok(key, NULL));
     bson_destroy(key);
   }
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     bson_t *key = bson_new_from_json((const uint8_t *)bad[i], -1, &error);
-    CHECK(key && !aav_version_index_shard_key_ok(key));
+    CHECK(key && !aav_version_index_shard_key_ok(key, NULL));
     bson_destroy(key);
   }
 }
@@ -169,7 +169,7 @@ static void *race(void *arg) {
   racer_t *r = arg;
   mongoc_client_t *client = mongoc_client_pool_pop(r->pool);
   mongoc_collection_t *coll = mongoc_client_get_collection(client, r->db, r->coll);
-  attempt_config_t config = {VERSION_INDEX_NAME, NULL, NULL};
+  attempt_config_t config = {VERSION_INDEX_NAME, NULL, NULL, NULL};
   for (int i = 0; i < r->uploads; i++) {
     pending_asset_t item = make_item(r->order, i);
     pending_asset_t *items[1] = {&item};
@@ -223,7 +223,7 @@ static bool fixture_open(fixture_t *f, const char *uri_string, const char *name)
   f->client = mongoc_client_pool_pop(f->pool);
   f->coll = mongoc_client_get_collection(f->client, f->db, "assets");
   char index[128];
-  bool ok = aav_version_index_ensure(f->client, f->db, f->coll, index, sizeof index, &error);
+  bool ok = aav_version_index_ensure(f->client, f->db, f->coll, NULL, index, sizeof index, &error);
   CHECK(ok);
   return ok;
 }
@@ -239,13 +239,13 @@ static void fixture_close(fixture_t *f) {
   mongoc_uri_destroy(f->uri);
 }
 
-static const attempt_config_t CONFIG = {VERSION_INDEX_NAME, NULL, NULL};
+static const attempt_config_t CONFIG = {VERSION_INDEX_NAME, NULL, NULL, NULL};
 
 static int64_t highest_of(mongoc_collection_t *coll, const char *order) {
   bson_error_t error;
   int64_t highest = -1;
   bson_t *filter = BCON_NEW("orderId", order);
-  CHECK(aav_attempt_read_highest(coll, filter, &highest, &error));
+  CHECK(aav_attempt_read_highest(coll, filter, NULL, &highest, &error));
   bson_destroy(filter);
   return highest;
 }
@@ -256,7 +256,7 @@ static void test_version_index_is_reused(const char *uri) {
     return;
   char name[128];
   bson_error_t error;
-  CHECK(aav_version_index_ensure(f.client, f.db, f.coll, name, sizeof name, &error));
+  CHECK(aav_version_index_ensure(f.client, f.db, f.coll, NULL, name, sizeof name, &error));
   CHECK(strcmp(name, VERSION_INDEX_NAME) == 0);
   fixture_close(&f);
 }
@@ -355,7 +355,7 @@ static void test_many_orders_in_one_attempt(const char *uri) {
                               make_item("m3", 0), make_item("m3", 1)};
   pending_asset_t *items[5] = {&batch[0], &batch[1], &batch[2], &batch[3], &batch[4]};
   atomic_int tops_by_find = 0;
-  attempt_config_t config = {VERSION_INDEX_NAME, NULL, &tops_by_find};
+  attempt_config_t config = {VERSION_INDEX_NAME, NULL, &tops_by_find, NULL};
   aav_attempt_run(f.coll, &config, items, 5, &result);
   CHECK(result.outcome == ATTEMPT_DONE && result.committed == 5);
   CHECK(batch[0].version == 1 && batch[1].version == 2);

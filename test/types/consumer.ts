@@ -49,4 +49,8 @@ export async function consumer(): Promise<void> {
   new AssetRepository({ uri: 'mongodb://localhost', maxRetry: 3 });
   // @ts-expect-error maxRetries is a number
   new AssetRepository({ maxRetries: 'five' });
+  // The app's own field names; a label may be switched off.
+  new AssetRepository({ uri: 'mongodb://localhost', fields: { orderId: 'bugId', fileName: 'originalName', versionLabel: null } });
+  // @ts-expect-error a field name is a string
+  new AssetRepository({ uri: 'mongodb://localhost', fields: { orderId: 1 } });
 }

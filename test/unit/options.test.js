@@ -6,7 +6,8 @@ const { parseOptions, DEFAULTS } = require('../../lib/options');
 const uri = 'mongodb://127.0.0.1:1/';
 
 test('defaults fill what the caller leaves out; MONGODB_URI stands in for uri', () => {
-  expect(parseOptions({ uri })).toEqual({ ...DEFAULTS, uri });
+  const fields = { orderId: 'orderId', fileName: 'fileName', version: 'version', versionLabel: 'versionLabel' };
+  expect(parseOptions({ uri })).toEqual({ ...DEFAULTS, uri, fields });
   const saved = process.env.MONGODB_URI;
   process.env.MONGODB_URI = uri;
   try {
@@ -19,7 +20,13 @@ test('defaults fill what the caller leaves out; MONGODB_URI stands in for uri', 
 
 test.each([
   [{ uri, nope: 1 }, 'nope', /unknown option "nope"/],
-  [{ uri: '' }, 'uri', /required/],
+  [{ uri: '' }, 'uri', /must be a non-empty connection string/],
+  [{ uri, fields: { orderId: 'a.b' } }, 'fields.orderId', /top-level field name/],
+  [{ uri, fields: { orderId: 'x'.repeat(61) } }, 'fields.orderId', /1 to 60 bytes/],
+  [{ uri, fields: { version: '_id' } }, 'fields.version', /writes it itself/],
+  [{ uri, fields: { fileName: null } }, 'fields.fileName', /top-level field name/],
+  [{ uri, fields: { orderId: 'ref', fileName: 'ref' } }, 'fields.fileName', /already the name of orderId/],
+  [{ uri, fields: [] }, 'fields', /must be an object/],
   [{ uri, dbName: '' }, 'dbName', /non-empty/],
   [{ uri, collection: 3 }, 'collection', /non-empty/],
   [{ uri, maxRetries: -1 }, 'maxRetries', /from 0 to 1000/],

@@ -40,6 +40,11 @@ export function answerFor(err: any): Answer {
     // 503, not 500: the service could not finish, and a retry will settle it.
     return { status: 503, error: `the database did not confirm whether the upload was stored; ${HOW_TO_SETTLE}`, code: err.code, headers: { 'Retry-After': '5' } };
   }
+  // The model's connection never opened: model mode waited for it as Mongoose's
+  // own buffering does, and gave up after bufferTimeoutMS. Nothing was sent.
+  if (err?.name === 'MongooseError' && /buffering timed out/.test(err.message)) {
+    return { status: 503, error: 'the database is unavailable; nothing was stored, try again later', code: 'ERR_DATABASE_UNAVAILABLE', headers: { 'Retry-After': '5' } };
+  }
   switch (err?.name) {
     case 'ValidationError':
       return { status: 400, error: err.message, code: err.code, field: err.field };
