@@ -26,9 +26,9 @@ const { startFerretDB } = require('../scripts/ferretdb');
 const { binDir } = require('../scripts/postgres');
 
 const QUICK = process.argv.includes('--quick');
-// The FerretDB backend when no MONGODB_URI is given: --backend NAME, else AAV_BACKEND, else sqlite.
+// The FerretDB backend when no MONGODB_URI is given: --backend NAME, else AAV_BACKEND, else postgresql.
 const backendArg = process.argv.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
-const BACKEND = backendArg < 0 ? process.env.AAV_BACKEND || 'sqlite' : process.argv[backendArg].split('=')[1] || process.argv[backendArg + 1];
+const BACKEND = backendArg < 0 ? process.env.AAV_BACKEND || 'postgresql' : process.argv[backendArg].split('=')[1] || process.argv[backendArg + 1];
 const SUFFIX = `${QUICK ? '-quick' : ''}${BACKEND === 'sqlite' ? '' : `-${BACKEND}`}`;
 const PREFILL = QUICK ? 10000 : 100000;
 const RESULTS = path.join(__dirname, 'results');

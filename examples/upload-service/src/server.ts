@@ -1,7 +1,7 @@
 // The main job: the upload service on http://localhost:PORT. Uses
 // MONGODB_URI when set; otherwise starts a local FerretDB (data under
-// .cache/service-data) and stops it on exit. Its backend is SQLite, or a
-// PostgreSQL cluster of its own with AAV_BACKEND=postgresql.
+// .cache/service-data, kept across restarts) and stops it on exit. Its
+// backend is a PostgreSQL cluster of its own, or SQLite with AAV_BACKEND=sqlite.
 import path from 'path';
 import { MongoClient } from 'mongodb';
 import mongoose from 'mongoose';
