@@ -17,6 +17,7 @@
         "src/core/attempt.c",
         "src/core/backoff.c",
         "src/core/duplicate.c",
+        "src/core/read_tops.c",
         "src/core/version_index.c"
       ],
       "include_dirs": ["src"],
