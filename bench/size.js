@@ -10,6 +10,7 @@
 //
 //   npm run bench -- --size                       default backend, 0 / 100 000 / 1 000 000
 //   npm run bench -- --size --backend sqlite --sizes 0,20000
+//   npm run bench -- --size --sizes 0,100000,1000000,0 --one-find-max 100000   fresh again at the end: the drift
 //
 // Writes bench/results/<date>T<time>-size-<backend>.json.
 const { execFileSync } = require('child_process');
@@ -28,6 +29,9 @@ const arg = (name, fallback) => {
 const BACKEND = arg('backend', process.env.AAV_BACKEND || defaultBackend());
 const SIZES = arg('sizes', '0,100000,1000000').split(',').map(Number);
 const CAP_MS = Number(arg('cap-seconds', 120)) * 1000;
+// The one find of 1000 orders decodes the whole collection: 3.5 minutes at
+// 1 000 000 on FerretDB/PostgreSQL. Above this size it is not measured.
+const ONE_FIND_MAX = Number(arg('one-find-max', Infinity));
 const RESULTS = path.join(__dirname, 'results');
 
 const fmt = (v, digits = 0) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
@@ -97,7 +101,7 @@ async function readProbe(col, size) {
   };
   return {
     oneOrderMs: await median(21, (i) => top(orders[i])),
-    thousandOrdersOneFindMs: await median(size >= 1000000 ? 1 : 3, () => col.find({ orderId: { $in: orders }, version: { $gte: 1 } }, { projection: { _id: 0, orderId: 1, version: 1 } }).toArray()),
+    thousandOrdersOneFindMs: size > ONE_FIND_MAX ? null : await median(size >= 1000000 ? 1 : 3, () => col.find({ orderId: { $in: orders }, version: { $gte: 1 } }, { projection: { _id: 0, orderId: 1, version: 1 } }).toArray()),
     thousandOrdersEachMs: await median(3, async () => {
       for (const o of orders) await top(o);
     }),
