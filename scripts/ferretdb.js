@@ -140,7 +140,7 @@ async function startFerretDB(opts = {}) {
   };
 }
 
-module.exports = { startFerretDB, binaryPath, defaultBackend, customPlansUrl, ROOT };
+module.exports = { startFerretDB, binaryPath, defaultBackend, ROOT };
 
 if (require.main === module) {
   startFerretDB({ dataDir: path.join(ROOT, '.cache', 'ferretdb-data') }).then((server) => {

@@ -70,7 +70,13 @@ async function openServer(dir) {
   // Over PostgreSQL a kill is FerretDB's; the cluster under it stays up.
   const postgres = defaultBackend() === 'postgresql' ? await startPostgres({ dataDir: path.join(dir, 'postgresql') }) : null;
   const own = postgres ? { postgresqlUrl: postgres.url } : { dataDir };
-  let server = await startFerretDB(own);
+  let server;
+  try {
+    server = await startFerretDB(own);
+  } catch (err) {
+    if (postgres) await postgres.stop();
+    throw err;
+  }
   const port = server.port;
   return {
     uri: server.uri,
