@@ -19,6 +19,7 @@
         "src/core/backoff.c",
         "src/core/duplicate.c",
         "src/core/server_types.c",
+        "src/core/read_tops.c",
         "src/core/version_index.c"
       ],
       "include_dirs": ["src"],

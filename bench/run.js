@@ -7,7 +7,8 @@
 //
 //   npm run bench             full run (10 to 14 minutes on 2 cores)
 //   npm run bench -- --quick  smaller counts, a smoke run
-//   npm run bench -- --backend postgresql   FerretDB over PostgreSQL (default: sqlite)
+//   npm run bench -- --backend sqlite       FerretDB over SQLite (default: PostgreSQL)
+//   npm run bench -- --size                 the size axis (bench/size.js, docs/scale.md)
 //
 // Writes bench/results/<date>T<time>.json (raw figures) and bench/results/throughput.svg
 // (<date>T<time>-postgresql.json and throughput-postgresql.svg on PostgreSQL);
@@ -26,9 +27,9 @@ const { startFerretDB } = require('../scripts/ferretdb');
 const { binDir } = require('../scripts/postgres');
 
 const QUICK = process.argv.includes('--quick');
-// The FerretDB backend when no MONGODB_URI is given: --backend NAME, else AAV_BACKEND, else sqlite.
+// The FerretDB backend when no MONGODB_URI is given: --backend NAME, else AAV_BACKEND, else postgresql.
 const backendArg = process.argv.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
-const BACKEND = backendArg < 0 ? process.env.AAV_BACKEND || 'sqlite' : process.argv[backendArg].split('=')[1] || process.argv[backendArg + 1];
+const BACKEND = backendArg < 0 ? process.env.AAV_BACKEND || 'postgresql' : process.argv[backendArg].split('=')[1] || process.argv[backendArg + 1];
 const SUFFIX = `${QUICK ? '-quick' : ''}${BACKEND === 'sqlite' ? '' : `-${BACKEND}`}`;
 const PREFILL = QUICK ? 10000 : 100000;
 const RESULTS = path.join(__dirname, 'results');
@@ -480,7 +481,8 @@ function chart(results, collections, machine) {
   return throughputChart(lines, { title: 'many orders, c=1000', groups }, `${machine.date.slice(0, 10)} · ${machine.cpu} · ${machine.cores} cores · ${machine.server} · Node ${machine.node}`);
 }
 
-main().catch((err) => {
+// --size: the size axis instead (bench/size.js).
+(process.argv.includes('--size') ? require('./size').main() : main()).catch((err) => {
   console.error(err);
   process.exit(1);
 });

@@ -2,8 +2,10 @@
 
 // Starts a throwaway FerretDB (loopback, telemetry off) and stops it. Used
 // by the Jest global setup, the demo, the benchmark and the service when
-// MONGODB_URI is not set. Its backend is SQLite by default, or PostgreSQL
-// (scripts/postgres.js) with `backend: 'postgresql'` or AAV_BACKEND=postgresql.
+// MONGODB_URI is not set. Its backend is PostgreSQL (scripts/postgres.js) by
+// default, or SQLite with `backend: 'sqlite'` or AAV_BACKEND=sqlite (nothing
+// to install, but every read of an order scans its whole collection:
+// docs/scale.md).
 // As a command: `node scripts/ferretdb.js` runs one in the foreground and
 // prints its URI.
 const { spawn, execFileSync } = require('child_process');
@@ -16,6 +18,19 @@ const { startPostgres } = require('./postgres');
 const ROOT = path.join(__dirname, '..');
 const BACKENDS = ['sqlite', 'postgresql'];
 
+/**
+ * The URL FerretDB gets: with plan_cache_mode=force_custom_plan. FerretDB
+ * prepares its statements with the field name as a parameter
+ * (`_jsonb->$1 @> $2`); a generic plan cannot match the expression index
+ * scripts/order-index.sql makes, and PostgreSQL switches to one after five
+ * executions (an order's read stayed a full scan with the index there).
+ */
+function customPlansUrl(url) {
+  const u = new URL(url);
+  u.searchParams.set('plan_cache_mode', 'force_custom_plan');
+  return u.toString();
+}
+
 function binaryPath() {
   return execFileSync('bash', [path.join(__dirname, 'build-ferretdb.sh')], {
     encoding: 'utf8',
@@ -26,11 +41,11 @@ function binaryPath() {
 /**
  * The backend a server started without one is on: PostgreSQL when a URL
  * is given or a test run shares one cluster (AAV_POSTGRESQL_URL, set by
- * the Jest global setup), else AAV_BACKEND, else SQLite.
+ * the Jest global setup), else AAV_BACKEND, else PostgreSQL.
  */
 function defaultBackend() {
   if (process.env.AAV_POSTGRESQL_URL) return 'postgresql';
-  const backend = process.env.AAV_BACKEND || 'sqlite';
+  const backend = process.env.AAV_BACKEND || 'postgresql';
   if (!BACKENDS.includes(backend)) throw new Error(`AAV_BACKEND must be one of ${BACKENDS.join(', ')}, not "${backend}"`);
   return backend;
 }
@@ -69,7 +84,7 @@ async function startFerretDB(opts = {}) {
     ? [`--listen-tls=127.0.0.1:${tlsPort}`, `--listen-tls-cert-file=${opts.tls.cert}`, `--listen-tls-key-file=${opts.tls.key}`]
     : [];
   const backendArgs =
-    backend === 'postgresql' ? ['--handler=postgresql', `--postgresql-url=${postgresqlUrl}`] : ['--handler=sqlite', `--sqlite-url=file:${path.resolve(dataDir)}/`];
+    backend === 'postgresql' ? ['--handler=postgresql', `--postgresql-url=${customPlansUrl(postgresqlUrl)}`] : ['--handler=sqlite', `--sqlite-url=file:${path.resolve(dataDir)}/`];
   const args = [
     ...backendArgs,
     `--listen-addr=127.0.0.1:${port}`,

@@ -5,7 +5,9 @@
 // directory), listening on 127.0.0.1 only, on a free port, trust auth on
 // loopback. initdb and postgres refuse to run as root, so as root they run
 // as the `postgres` user the Debian package creates. `scripts/setup.sh`
-// installs the package when AAV_BACKEND=postgresql.
+// installs the package unless AAV_BACKEND=sqlite. Every database of the
+// cluster gets scripts/order-index.sql (an index serving FerretDB's read of
+// one order, on every versioned collection, whoever creates it).
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
@@ -20,7 +22,7 @@ function binDir() {
     ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length === 0) {
-    throw new Error('PostgreSQL server not found under /usr/lib/postgresql; run `AAV_BACKEND=postgresql bash scripts/setup.sh` (Debian: apt-get install -y postgresql) or set PG_BIN');
+    throw new Error('PostgreSQL server not found under /usr/lib/postgresql; run `bash scripts/setup.sh` (Debian: apt-get install -y postgresql) or set PG_BIN');
   }
   return path.join(base, versions[0], 'bin');
 }
@@ -104,12 +106,16 @@ async function startPostgres(opts = {}) {
     if (ownDir) fs.rmSync(dataDir, { recursive: true, force: true });
     throw new Error(`postgres did not start on 127.0.0.1:${port}: ${spawnError ? spawnError.message : log}`);
   }
-  const psql = (sql) =>
-    execFileSync(path.join(bin, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-tA', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
+  const psql = (sql, db = 'postgres') =>
+    execFileSync(path.join(bin, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-tA', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     }).trim();
+  // template1 first: the databases created from it later inherit it.
+  const orderIndex = fs.readFileSync(path.join(__dirname, 'order-index.sql'), 'utf8');
+  psql(orderIndex, 'template1');
   if (psql(`SELECT 1 FROM pg_database WHERE datname = '${database}'`) !== '1') psql(`CREATE DATABASE "${database}"`);
+  else psql(orderIndex, database); // a kept cluster's, maybe made before it
 
   return {
     url: `postgres://postgres@127.0.0.1:${port}/${database}`,

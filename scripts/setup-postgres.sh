@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Debian's PostgreSQL server when missing; scripts/postgres.js runs
-# throwaway clusters of it under FerretDB. Called by setup.sh when
-# AAV_BACKEND=postgresql, and by the benchmark with `--backend postgresql`.
+# clusters of it under FerretDB. Called by setup.sh unless AAV_BACKEND=sqlite,
+# and by the benchmark.
 # Does nothing when a server is already there (or PG_BIN names one).
 set -euo pipefail
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes a fresh checkout runnable: system libraries, npm packages, the native
-# addon and the FerretDB test server. Each step is skipped when already done,
+# addon and the FerretDB test server (with PostgreSQL under it, unless
+# AAV_BACKEND=sqlite). Each step is skipped when already done,
 # so `npm test` and `npm start` call it every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +52,8 @@ if [ ! -f "$addon" ] || [ -n "$(find src binding.gyp -newer "$addon" -print -qui
   node scripts/build-addon.js
 fi
 
-# FerretDB only when no server was given; PostgreSQL under it only when asked for.
+# FerretDB only when no server was given; PostgreSQL under it unless SQLite is asked for.
 if [ -z "${MONGODB_URI:-}" ]; then
   bash scripts/build-ferretdb.sh >/dev/null
-  if [ "${AAV_BACKEND:-sqlite}" = postgresql ]; then bash scripts/setup-postgres.sh; fi
+  if [ "${AAV_BACKEND:-postgresql}" = postgresql ]; then bash scripts/setup-postgres.sh; fi
 fi

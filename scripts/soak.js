@@ -20,7 +20,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { MongoClient } = require('mongodb');
-const { startFerretDB } = require('./ferretdb');
+const { startFerretDB, defaultBackend } = require('./ferretdb');
+const { startPostgres } = require('./postgres');
 const { startFailProxy } = require('../test/support/fail-proxy');
 const { faults } = require('./soak-faults');
 const { check, history } = require('./soak-check');
@@ -73,7 +74,16 @@ async function openServer(dir) {
     return { uri: process.env.MONGODB_URI, port: Number(u.port || 27017), canKill: false, stop: async () => {}, processes: () => [] };
   }
   const dataDir = path.join(dir, 'data');
-  let server = await startFerretDB({ dataDir });
+  // Over PostgreSQL a kill is FerretDB's; the cluster under it stays up.
+  const postgres = defaultBackend() === 'postgresql' ? await startPostgres({ dataDir: path.join(dir, 'postgresql') }) : null;
+  const own = postgres ? { postgresqlUrl: postgres.url } : { dataDir };
+  let server;
+  try {
+    server = await startFerretDB(own);
+  } catch (err) {
+    if (postgres) await postgres.stop();
+    throw err;
+  }
   const port = server.port;
   return {
     uri: server.uri,
@@ -86,7 +96,7 @@ async function openServer(dir) {
       let lastError;
       for (let i = 0; i < 5; i++) {
         try {
-          server = await startFerretDB({ dataDir, port });
+          server = await startFerretDB({ ...own, port });
           return;
         } catch (err) {
           lastError = err;
@@ -97,7 +107,10 @@ async function openServer(dir) {
       err.fatal = true;
       throw err;
     },
-    stop: () => server.stop(),
+    async stop() {
+      await server.stop();
+      if (postgres) await postgres.stop();
+    },
   };
 }
 
@@ -150,6 +163,7 @@ function summarize(uploads) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aav-soak-'));
+  fs.chmodSync(dir, 0o755); // PostgreSQL's server user (as root: postgres) enters it
   log(`seed ${args.seed}, ${args.seconds} s of faults, records in ${dir}`);
   const random = rng(args.seed);
   const seedOf = () => Math.floor(random() * 2 ** 31);

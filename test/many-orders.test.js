@@ -7,6 +7,7 @@
 const { testDatabase, expectGapless, storedVersions, range, uri } = require('./support/db');
 const { startFailProxy } = require('./support/fail-proxy');
 const { runWriters } = require('./support/processes');
+const { backend } = require('./support/backend');
 
 let t;
 let proxy;
@@ -25,7 +26,7 @@ const upload = (repo, orderId, i = 0) => repo.createWithAtomicVersion({ orderId,
 const seen = () => ({ ...proxy.stats.seen });
 const delta = (before, name) => (proxy.stats.seen[name] || 0) - (before[name] || 0);
 
-test('1000 new orders x 1 upload: every order holds v1, in a handful of batches with one read each', async () => {
+test('1000 new orders x 1 upload: every order holds v1, in a handful of batches with one read each (one per order where only that is pushed down)', async () => {
   const repo = t.repository({ uri: proxied(), collection: 'wide' });
   await repo.ensureIndex();
   const before = seen();
@@ -33,11 +34,20 @@ test('1000 new orders x 1 upload: every order holds v1, in a handful of batches 
   expect(stored.every((a) => a.version === 1)).toBe(true);
   const { batches } = repo.stats();
   expect(batches).toBeLessThan(20);
-  // One read of the tops per batch, however many orders it holds (plus, once
-  // per repository, the grouped read a server without $first refuses).
   const reads = delta(before, 'find') + delta(before, 'aggregate');
-  expect(reads).toBeGreaterThanOrEqual(batches);
-  expect(reads).toBeLessThanOrEqual(batches + 1);
+  if (backend === 'postgresql') {
+    // FerretDB over PostgreSQL pushes one order's read down to its index but
+    // never many orders': one read per order (src/core/read_tops.c), after
+    // the refused grouped read and the explain that chose it, once each.
+    expect(delta(before, 'aggregate')).toBe(1);
+    expect(delta(before, 'explain')).toBe(1);
+    expect(delta(before, 'find')).toBe(1000);
+  } else {
+    // One read of the tops per batch, however many orders it holds (plus, once
+    // per repository, the grouped read a server without $first refuses).
+    expect(reads).toBeGreaterThanOrEqual(batches);
+    expect(reads).toBeLessThanOrEqual(batches + 1);
+  }
   expect(await t.db.collection('wide').countDocuments()).toBe(1000);
   expect(await t.db.collection('wide').countDocuments({ version: 1 })).toBe(1000);
 });

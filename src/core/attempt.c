@@ -6,6 +6,7 @@
 
 #include "asset_doc.h"
 #include "duplicate.h"
+#include "read_tops.h"
 
 #define MONGO_DUPLICATE_KEY 11000
 #define MONGO_WRITE_CONFLICT 112
@@ -101,11 +102,13 @@ static bool is_unsupported(const bson_error_t *error) {
 
 /* The highest numeric version of each of many orders in one round trip. On
  * MongoDB, $sort + $group/$first on the (orderId, version) index is a
- * distinct scan: one index probe per order. Where the server lacks it, one
- * covered find of the orders' versions, the maximum taken here. */
+ * distinct scan: one index probe per order. Where the server lacks it, what
+ * aav_read_tops_strategy picks (read_tops.h). */
 static bool read_many_tops(mongoc_collection_t *coll, const attempt_config_t *config,
                            pending_asset_t **items, const size_t *starts, size_t groups,
                            int64_t *tops, bson_error_t *error) {
+  if (config->tops_by_find && atomic_load(config->tops_by_find) == TOPS_EACH_ORDER)
+    return aav_read_tops_each(coll, config->names, items, starts, groups, tops, error);
   const aav_field_names_t *names = AAV_NAMES(config->names);
   char order_path[AAV_FIELD_NAME_MAX + 1], version_path[AAV_FIELD_NAME_MAX + 1];
   snprintf(order_path, sizeof order_path, "$%s", names->order_id);
@@ -165,7 +168,8 @@ static bool read_many_tops(mongoc_collection_t *coll, const attempt_config_t *co
   mongoc_cursor_destroy(cursor);
   mongoc_read_prefs_destroy(prefs);
   if (!ok && grouped && is_unsupported(error) && config->tops_by_find) {
-    atomic_store(config->tops_by_find, 1);
+    atomic_store(config->tops_by_find,
+                 aav_read_tops_strategy(coll, config->names, items[starts[0]]->prepared));
     ok = read_many_tops(coll, config, items, starts, groups, tops, error);
   }
   bson_destroy(&match);

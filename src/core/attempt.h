@@ -85,8 +85,9 @@ typedef struct {
 typedef struct {
   const char *version_index; /* name of the unique (orderId, version) index */
   const bson_t *write_opts;  /* writeConcern and friends; may be NULL */
-  /* Shared by the repository's attempts on every thread: set once the
-   * server has refused the grouped read of many orders' tops; may be NULL. */
+  /* Shared by the repository's attempts on every thread: how many orders'
+   * tops are read (read_tops.h), set once the server has refused the
+   * grouped read; may be NULL. */
   atomic_int *tops_by_find;
   /* The app's field names (asset_doc.h); NULL: the defaults. */
   const aav_field_names_t *names;

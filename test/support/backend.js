@@ -8,7 +8,7 @@
 /** 'sqlite', 'postgresql', or null: MongoDB, or a FerretDB we did not start. */
 const backend = process.env.AAV_SERVER_KIND === 'ferretdb' ? process.env.AAV_BACKEND || null : null;
 
-const SKIP_REASON = 'PostgreSQL only: run `npm run test:postgres` (skipped on SQLite and when MONGODB_URI names another server)';
+const SKIP_REASON = 'PostgreSQL only: run `npm test` without AAV_BACKEND=sqlite (skipped on SQLite and when MONGODB_URI names another server)';
 
 /** describe() on a PostgreSQL this run started, reported skipped (with why) elsewhere. */
 function describeOnPostgres(name, fn) {

@@ -2,8 +2,8 @@
 
 // One server for the whole run: a local FerretDB, unless MONGODB_URI names a
 // real MongoDB (then the same tests run against it, unchanged). Its backend
-// is SQLite, or PostgreSQL with AAV_BACKEND=postgresql (`npm run
-// test:postgres`): then one throwaway PostgreSQL serves the whole run, and
+// is PostgreSQL, or SQLite with AAV_BACKEND=sqlite (`npm run test:sqlite`).
+// On PostgreSQL one throwaway cluster serves the whole run, and
 // AAV_POSTGRESQL_URL tells the tests (and every FerretDB they start) where
 // it is, so that several front ends share one database.
 const { MongoClient } = require('mongodb');

@@ -1,9 +1,9 @@
 // The main job: the upload service on http://localhost:PORT. Uses
 // MONGODB_URI when set; otherwise starts a local FerretDB (data under
-// DATA_DIR, default .cache: service-data/, files under service-files/),
-// restarts it if it dies (supervisor.ts) and stops it on exit. Its backend is
-// SQLite, or a PostgreSQL cluster of its own with AAV_BACKEND=postgresql,
-// supervised the same way.
+// DATA_DIR, default .cache: service-data/, kept across restarts, files under
+// service-files/), restarts it if it dies (supervisor.ts) and stops it on
+// exit. Its backend is a PostgreSQL cluster of its own, supervised the same
+// way, or SQLite with AAV_BACKEND=sqlite.
 import path from 'path';
 import { MongoClient } from 'mongodb';
 import mongoose from 'mongoose';
