@@ -103,6 +103,7 @@ test('a database that is not there, or a bad limit: one line each, within second
 // period are removed, and the log says so.
 test('its own FerretDB killed: restarted, one line each way, uploads work again; old orphan files swept at start-up', async () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'service-supervised-'));
+  chmodSync(dataDir, 0o755); // on the default backend, the PostgreSQL server user must reach its cluster below
   const filesDir = path.join(dataDir, 'service-files');
   mkdirSync(filesDir, { recursive: true });
   const orphan = '0123abcd-0123-4123-8123-0123456789ab';

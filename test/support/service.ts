@@ -30,7 +30,10 @@ export async function makeRepository(
   // Without autoIndex: the repository makes the index it needs, and on
   // FerretDB Mongoose's background build of the same index racing it can
   // fail (server.ts awaits Asset.init() before serving instead).
-  const connection = mongoose.createConnection(uri, { dbName, autoIndex: false });
+  // An upload made before the connection opens waits for it as Mongoose's
+  // buffering would; bufferTimeoutMS as the service's serverSelectionTimeoutMS,
+  // so a database down at start answers 503 within the service's deadline.
+  const connection = mongoose.createConnection(uri, { dbName, autoIndex: false, bufferTimeoutMS: 3000 } as mongoose.ConnectOptions);
   connection.on('error', () => {});
   connection.asPromise().catch(() => {});
   const repository = new AssetRepository<IAsset>({ model: assetModel(connection, collection), ...addonOptions });
