@@ -53,8 +53,9 @@ typedef struct {
   bool transient;     /* the last of those was a transient refusal, not E11000 */
   bool in_doubt;      /* an attempt may have stored it, or (a caller's _id) an
                          earlier call did */
-  bool refused_alone; /* the only upload of an attempt refused whole: once a look
-                         by _id shows it is not stored, it failed on its own */
+  bool refused;       /* refused by a failure that names no upload, alone or with
+                         the command: once a look by _id shows it is not
+                         stored, it failed */
   const char *reason; /* why it failed or is unknown, a static string, or NULL */
   asset_problem_t *problem; /* owned: its bytes were refused before any write */
   bson_error_t error; /* ITEM_FAILED, ITEM_UNKNOWN */
@@ -113,13 +114,13 @@ static void batch_free(insert_batch_t *b) {
 }
 
 /* Gathers into run[] the unsettled uploads: all of them for a look by _id,
- * or those the next attempt sends (up to run_limit, none refused alone). */
+ * or those the next attempt sends (up to run_limit, none refused). */
 static void collect_pending(insert_batch_t *b, bool to_send) {
   size_t limit = to_send && b->run_limit > 0 ? b->run_limit : b->n;
   b->run_n = 0;
   for (size_t i = 0; i < b->n && b->run_n < limit; i++) {
     if (b->outcomes[i].state == ITEM_PENDING && !b->assets[i].found &&
-        !(to_send && b->outcomes[i].refused_alone)) {
+        !(to_send && b->outcomes[i].refused)) {
       b->run[b->run_n] = &b->assets[i];
       b->run_index[b->run_n++] = i;
     }
@@ -432,9 +433,9 @@ static int64_t after_recovery(insert_batch_t *b) {
   }
   for (size_t i = 0; b->recovery_ok && i < b->n; i++) {
     item_outcome_t *o = &b->outcomes[i];
-    if (o->state == ITEM_PENDING && o->refused_alone) {
-      /* Answered, looked up, not stored: failed for its own content (or,
-       * once in doubt, still unknown). */
+    if (o->state == ITEM_PENDING && o->refused) {
+      /* Answered, looked up, not stored: failed (or, once in doubt, still
+       * unknown). */
       settle(b, i, ITEM_FAILED, NULL, NULL, NULL);
     }
   }
@@ -446,18 +447,20 @@ static int64_t after_recovery(insert_batch_t *b) {
     b->in_doubt = false;
     return 0;
   }
+  if (b->recovery_deadline == 0)
+    b->recovery_deadline = now_ms() + b->recovery_ms; /* the first look that failed */
   if (now_ms() < b->recovery_deadline)
     return (int64_t)wait_ms(b, ++b->recoveries, RECOVERY_FIRST_MS, RECOVERY_CAP_MS);
   settle_pending(b, ITEM_UNKNOWN, &b->recovery_error, "", "RECOVERY_FAILED");
   return -1;
 }
 
-/* The next job looks the pending uploads up by _id before sending any. */
+/* The next job looks the pending uploads up by _id before sending any. The
+ * recovery budget starts at the first lost reply or failed look, not here: an
+ * answered failure has nothing to recover. */
 static void look_before_next(insert_batch_t *b) {
   b->in_doubt = true;
   b->recoveries = 0;
-  if (b->recovery_deadline == 0)
-    b->recovery_deadline = now_ms() + b->recovery_ms;
 }
 
 /* A failure that names no upload: the uploads answered by it go again in
@@ -466,21 +469,25 @@ static void look_before_next(insert_batch_t *b) {
  * limit again. An attempt then either settles an upload or halves the
  * limit, and halvings beyond the first log2(n) follow doublings, which
  * settle: a batch of n takes at most 2n + log2(n) attempts. */
-static void after_unblamed(insert_batch_t *b, size_t at, size_t answered) {
+static void after_unblamed(insert_batch_t *b, size_t k) {
   const attempt_result_t *r = &b->result;
   if (r->look_first)
     look_before_next(b);
-  if (answered > 1) {
-    b->run_limit = answered / 2;
+  if (r->splittable && b->run_n - k > 1) {
+    b->run_limit = (b->run_n - k) / 2;
     return;
   }
-  item_outcome_t *o = &b->outcomes[at];
-  o->error = r->error;
-  bson_strncpy(o->labels, r->labels, sizeof o->labels);
-  if (r->look_first)
-    o->refused_alone = true;
-  else
-    settle(b, at, ITEM_FAILED, &r->error, r->labels, NULL); /* never sent */
+  /* Alone, or the command itself refused: every upload it answered failed. */
+  for (size_t j = k; j < b->run_n; j++) {
+    size_t i = b->run_index[j];
+    item_outcome_t *o = &b->outcomes[i];
+    o->error = r->error;
+    bson_strncpy(o->labels, r->labels, sizeof o->labels);
+    if (r->look_first)
+      o->refused = true;
+    else
+      settle(b, i, ITEM_FAILED, &r->error, r->labels, NULL); /* never sent */
+  }
 }
 
 /* After an attempt: returns the delay before the next job (0 = at once). */
@@ -515,20 +522,24 @@ static uint64_t after_attempt(insert_batch_t *b) {
            NULL);
     return 0;
   case ATTEMPT_UNPROVEN:
-    after_unblamed(b, at, b->run_n - k);
+    after_unblamed(b, k);
     return 0;
   case ATTEMPT_CONFLICT:
   case ATTEMPT_TRANSIENT: {
-    if (r->look_first)
+    /* A transient refusal of the whole command (not a write error at one
+     * upload) refused every order of the attempt: each spends a retry, so
+     * such replies end a batch within maxRetries attempts. */
+    bool whole = r->look_first;
+    if (whole)
       look_before_next(b);
-    /* Only the order that collided spends its retries and waits; the
-     * uploads of other orders after it were not sent, and go again as they
-     * are. An attempt that stored some of this order's uploads before the
-     * collision made progress: its rest go again at once, unpaid, so a long
-     * batch meeting writers chunk after chunk is not failed for being long.
-     * A retry is an attempt lost whole to a concurrent writer. */
+    /* Otherwise only the order that collided spends its retries and waits;
+     * the uploads of other orders after it were not sent, and go again as
+     * they are. An attempt that stored some of this order's uploads before
+     * the collision made progress: its rest go again at once, unpaid, so a
+     * long batch meeting writers chunk after chunk is not failed for being
+     * long. A retry is an attempt lost whole to a concurrent writer. */
     bool progress = false;
-    for (size_t j = 0; j < k && !progress; j++)
+    for (size_t j = 0; j < k && !progress && !whole; j++)
       progress = aav_asset_same_field(b->assets[b->run_index[j]].prepared, b->assets[at].prepared,
                                   b->rj.repo->names.order_id);
     if (progress)
@@ -536,8 +547,8 @@ static uint64_t after_attempt(insert_batch_t *b) {
     int round = 0;
     for (size_t j = k; j < b->run_n; j++) {
       size_t i = b->run_index[j];
-      if (!aav_asset_same_field(b->assets[i].prepared, b->assets[at].prepared,
-                                b->rj.repo->names.order_id))
+      if (!whole && !aav_asset_same_field(b->assets[i].prepared, b->assets[at].prepared,
+                                          b->rj.repo->names.order_id))
         continue;
       item_outcome_t *o = &b->outcomes[i];
       o->conflicts++;
@@ -560,7 +571,9 @@ static uint64_t after_attempt(insert_batch_t *b) {
       b->outcomes[b->run_index[j]].in_doubt = true;
       b->outcomes[b->run_index[j]].error = r->error;
     }
-    if (b->recovery_deadline != 0 && now_ms() >= b->recovery_deadline) {
+    if (b->recovery_deadline == 0) {
+      b->recovery_deadline = now_ms() + b->recovery_ms;
+    } else if (now_ms() >= b->recovery_deadline) {
       /* Answers keep getting lost: stop sending; one last look settles what
        * it can, the rest end unknown. */
       b->last_look = true;

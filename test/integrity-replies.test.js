@@ -206,7 +206,33 @@ describe('one upload never fails or holds its batch', () => {
     ['MaxKey', { m: new MaxKey() }, 'm'],
     ['Symbol', { s: new BSONSymbol('s') }, 's'],
     ['a bson Double holding NaN', { n: new Double(NaN) }, 'n'],
+    // These FerretDB refuses on validation, and its ordered insert then goes
+    // on past them: with a duplicate before them, a gap.
+    ['a bson Double holding Infinity', { n: new Double(Infinity) }, 'n'],
+    ['an array directly inside an array', { meta: [[1]] }, 'meta.0'],
   ];
+  test('a refusal of the command itself (not authorized) is not split: every upload fails after one insert and one look', async () => {
+    const repo = repository('command_refused');
+    await repo.ensureIndex();
+    failInserts({ errorCode: 13 });
+    const before = proxy.stats.seen.insert || 0;
+    const items = Array.from({ length: 64 }, (_, i) => ({ fileName: `f-${i}.pdf` }));
+    const err = await repo.createManyWithAtomicVersion('A', items).catch((e) => e);
+    expect(err.results.every((r) => r.status === 'rejected' && r.reason.code === 13)).toBe(true);
+    expect((proxy.stats.seen.insert || 0) - before).toBe(1);
+    expect(await t.db.collection('command_refused').countDocuments({})).toBe(0);
+  });
+
+  test('a transient refusal of the whole command spends a retry of every order in the batch, not of one at a time', async () => {
+    const repo = repository('transient_orders', { maxRetries: 3 });
+    failInserts({ errorCode: 112, onlyIfContains: 'mark' });
+    const before = proxy.stats.seen.insert || 0;
+    const ends = await coalesced(repo, Array.from({ length: 40 }, (_, i) => data(`order-${i}`, 1, { mark: 1 })));
+    for (const e of ends) expect(e.error).toMatchObject({ name: 'ServerError', reason: 'RETRIES_EXHAUSTED', code: 112 });
+    expect((proxy.stats.seen.insert || 0) - before).toBeLessThanOrEqual(3 + 1 + 2); // and the fillers'
+    expect(await t.db.collection('transient_orders').countDocuments({ mark: 1 })).toBe(0);
+  });
+
   test('a lost answer to the server probe fails ensureIndex, which the next call makes again: the guard is never skipped', async () => {
     const repo = repository('probe_lost');
     proxy.configureFailPoint({ mode: { times: 1 }, data: { failCommands: ['buildInfo'], closeConnection: true } });

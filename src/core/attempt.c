@@ -372,6 +372,19 @@ static bool answered_or_unsent(const bson_error_t *error) {
   }
 }
 
+/* Server codes that refuse the command, whatever documents it carries. */
+static bool refuses_command(const bson_error_t *error) {
+  static const uint32_t codes[] = {6,   7,   9,    13,   18,   26,    50,    59,    72,    73,
+                                   89,  91,  189,  262,  8000, 9001,  10107, 11600, 11602,
+                                   13435, 13436};
+  if (error->domain != MONGOC_ERROR_SERVER)
+    return false;
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+    if (error->code == codes[i])
+      return true;
+  return false;
+}
+
 static bool is_transient(const bson_error_t *error, const attempt_result_t *out) {
   return error->domain == MONGOC_ERROR_SERVER &&
          (error->code == MONGO_WRITE_CONFLICT || has_label(out, "TransientTransactionError"));
@@ -413,6 +426,7 @@ static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *
       out->committed = before;
       out->outcome = ATTEMPT_UNPROVEN;
       out->look_first = true;
+      out->splittable = true;
       return;
     }
     set_write_error(out, &write_error, code);
@@ -435,6 +449,7 @@ static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *
               out->error.domain == MONGOC_ERROR_WRITE_CONCERN;
   out->committed = before;
   out->look_first = sent;
+  out->splittable = !refuses_command(&out->error);
   out->outcome = is_transient(&out->error, out) ? ATTEMPT_TRANSIENT : ATTEMPT_UNPROVEN;
 }
 

@@ -78,6 +78,10 @@ typedef struct {
                          not applied: look them up by _id before sending them
                          again (UNPROVEN, and a transient refusal of the whole
                          command) */
+  bool splittable;    /* UNPROVEN: the refusal may be about one upload's
+                         content, so sending fewer can isolate it; not for a
+                         refusal of the command itself (not authorized, not
+                         primary, a time limit) */
   bson_error_t error; /* the server's or driver's words, for every outcome but DONE */
   char labels[160];   /* error labels, comma-separated */
 } attempt_result_t;

@@ -1,7 +1,9 @@
-/* Which BSON types the server can store. FerretDB v1 closes the connection
- * on a message holding a type it lacks, instead of refusing the one
- * document: every upload sent beside it would be left in doubt, waiting out
- * the recovery budget. Such uploads are refused before anything is sent.
+/* Which values the server can store. FerretDB v1 closes the connection on a
+ * message holding a type it lacks, instead of refusing the one document:
+ * every upload sent beside it would be left in doubt, waiting out the
+ * recovery budget; and after a value it refuses on validation its ordered
+ * insert goes on past the refusal. Such uploads are refused before anything
+ * is sent.
  * Pure C on libbson, except the probe (a blocking driver call: threadpool
  * threads only). */
 #ifndef SERVER_TYPES_H
@@ -17,8 +19,7 @@
  * answers with an error is not FerretDB. */
 bool aav_server_probe_ferretdb(mongoc_client_t *client, bool *ferretdb, bson_error_t *error);
 
-/* True when every value, at every depth, is one FerretDB v1 stores (NaN it
- * does not either);
+/* True when every value, at every depth, is one FerretDB v1 stores;
  * otherwise fills *problem naming the first field that is not. `doc` has
  * passed aav_asset_check_structure. */
 bool aav_server_types_ferretdb_ok(const bson_t *doc, asset_problem_t *problem);
