@@ -96,6 +96,23 @@ test('a database that is not there, or a bad limit: one line each, within second
   expect(oneLine(bad.stderr)).toEqual(['upload service: MAX_FILES=many is not a positive integer; fix or unset it']);
 }, 60_000);
 
+/** The service as `npm start` runs it, with its output, and a wait for a line of it. */
+function spawnService(env: Record<string, string>) {
+  const child = spawn(process.execPath, [SERVER], { env: { PATH: process.env.PATH, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => (output.stdout += d));
+  child.stderr.on('data', (d) => (output.stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const waitFor = async (what: () => RegExpExecArray | null, ms: number) => {
+    for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+      const found = what();
+      if (found) return found;
+    }
+    throw new Error(`not seen within ${ms} ms; stdout: ${output.stdout} stderr: ${output.stderr}`);
+  };
+  return { child, exited, waitFor, output };
+}
+
 // Issue 21, items 5 and 6: the FerretDB the service started is watched. Killed
 // (-9), it is restarted on its port, with one log line when it goes and one
 // when it is back (not one per request meanwhile), and uploads succeed
@@ -111,25 +128,13 @@ test('its own FerretDB killed: restarted, one line each way, uploads work again;
   const old = new Date(Date.now() - 2 * 24 * 3600_000);
   utimesSync(path.join(filesDir, orphan), old, old);
 
-  const child = spawn(process.execPath, [SERVER], { env: { PATH: process.env.PATH, PORT: '0', DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const waitFor = async (what: () => RegExpExecArray | null, ms: number) => {
-    for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
-      const found = what();
-      if (found) return found;
-    }
-    throw new Error(`not seen within ${ms} ms; stdout: ${stdout} stderr: ${stderr}`);
-  };
+  const { child, exited, waitFor, output } = spawnService({ DATA_DIR: dataDir });
   try {
-    const port = Number((await waitFor(() => /upload service: http:\/\/localhost:(\d+)\//.exec(stdout), 40_000))[1]);
-    const ferret = /started FerretDB .* at mongodb:\/\/127\.0\.0\.1:(\d+)\/ \(pid (\d+)\)/.exec(stdout)!;
+    const port = Number((await waitFor(() => /upload service: http:\/\/localhost:(\d+)\//.exec(output.stdout), 40_000))[1]);
+    const ferret = /started FerretDB .* at mongodb:\/\/127\.0\.0\.1:(\d+)\/ \(pid (\d+)\)/.exec(output.stdout)!;
     const [ferretPort, ferretPid] = [Number(ferret[1]), Number(ferret[2])];
-    await waitFor(() => /removed 1 orphan file/.exec(stdout), 10_000);
-    expect(stdout).toContain(orphan);
+    await waitFor(() => /removed 1 orphan file/.exec(output.stdout), 10_000);
+    expect(output.stdout).toContain(orphan);
     expect(readdirSync(filesDir)).not.toContain(orphan);
 
     const base = `http://127.0.0.1:${port}`;
@@ -140,7 +145,7 @@ test('its own FerretDB killed: restarted, one line each way, uploads work again;
     process.kill(ferretPid, 'SIGKILL');
     const down = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => upload(`down-${i}.txt`)));
     for (const r of down) expect([201, 503]).toContain(r.status); // some may land after the restart
-    await waitFor(() => /FerretDB running again \(pid (\d+)\)/.exec(stderr), 30_000);
+    await waitFor(() => /FerretDB running again \(pid (\d+)\)/.exec(output.stderr), 30_000);
     let after = await upload('after.txt');
     for (let i = 0; i < 40 && after.status !== 201; i += 1) {
       await new Promise((r) => setTimeout(r, 250));
@@ -148,7 +153,7 @@ test('its own FerretDB killed: restarted, one line each way, uploads work again;
     }
     expect(after.status).toBe(201);
     expect(await canConnect(ferretPort)).toBe(true); // on its port: the service's URI still holds
-    const lines = stderr.trim().split('\n');
+    const lines = output.stderr.trim().split('\n');
     expect(lines.filter((l) => /FerretDB .*exited/.test(l))).toHaveLength(1);
     expect(lines.filter((l) => /running again/.test(l))).toHaveLength(1);
     expect(lines.filter((l) => /^503 /.test(l)).length).toBeLessThanOrEqual(2); // not one per request
@@ -173,22 +178,10 @@ test('its own FerretDB killed: restarted, one line each way, uploads work again;
 (process.env.AAV_POSTGRESQL_URL ? test : test.skip)('its own PostgreSQL killed: restarted, one line each way, uploads work again', async () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'service-supervised-pg-'));
   chmodSync(dataDir, 0o755); // the PostgreSQL server user must reach its cluster below
-  const child = spawn(process.execPath, [SERVER], { env: { PATH: process.env.PATH, PORT: '0', DATA_DIR: dataDir, AAV_BACKEND: 'postgresql' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const waitFor = async (what: () => RegExpExecArray | null, ms: number) => {
-    for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
-      const found = what();
-      if (found) return found;
-    }
-    throw new Error(`not seen within ${ms} ms; stdout: ${stdout} stderr: ${stderr}`);
-  };
+  const { child, exited, waitFor, output } = spawnService({ DATA_DIR: dataDir, AAV_BACKEND: 'postgresql' });
   try {
-    const port = Number((await waitFor(() => /upload service: http:\/\/localhost:(\d+)\//.exec(stdout), 60_000))[1]);
-    const pg = /started PostgreSQL at 127\.0\.0\.1:(\d+) \(pid (\d+)\)/.exec(stdout)!;
+    const port = Number((await waitFor(() => /upload service: http:\/\/localhost:(\d+)\//.exec(output.stdout), 60_000))[1]);
+    const pg = /started PostgreSQL at 127\.0\.0\.1:(\d+) \(pid (\d+)\)/.exec(output.stdout)!;
     const [pgPort, pgPid] = [Number(pg[1]), Number(pg[2])];
     const base = `http://127.0.0.1:${port}`;
     const order = '65f1a2b3c4d5e6f708192a3b';
@@ -198,7 +191,7 @@ test('its own FerretDB killed: restarted, one line each way, uploads work again;
     process.kill(pgPid, 'SIGKILL');
     const down = await Promise.all([1, 2, 3, 4].map((i) => upload(`down-${i}.txt`)));
     for (const r of down) expect([201, 503]).toContain(r.status);
-    await waitFor(() => /PostgreSQL running again \(pid (\d+)\)/.exec(stderr), 60_000);
+    await waitFor(() => /PostgreSQL running again \(pid (\d+)\)/.exec(output.stderr), 60_000);
     let after = await upload('after.txt');
     for (let i = 0; i < 60 && after.status !== 201; i += 1) {
       await new Promise((r) => setTimeout(r, 250));
@@ -206,10 +199,10 @@ test('its own FerretDB killed: restarted, one line each way, uploads work again;
     }
     expect(after.status).toBe(201);
     expect(await canConnect(pgPort)).toBe(true);
-    const lines = stderr.trim().split('\n');
+    const lines = output.stderr.trim().split('\n');
     expect(lines.filter((l) => /PostgreSQL .*exited/.test(l))).toHaveLength(1);
     expect(lines.filter((l) => /running again/.test(l))).toHaveLength(1);
-    expect(stderr).not.toMatch(/^\s+at /m); // no stack per request
+    expect(output.stderr).not.toMatch(/^\s+at /m); // no stack per request
     const listing = await request(base).get(`/orders/${order}/assets?limit=500`);
     const versions = listing.body.assets.map((a: any) => a.version).sort((a: number, b: number) => a - b);
     expect(versions).toEqual(versions.map((_: number, i: number) => i + 1));
