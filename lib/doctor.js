@@ -17,7 +17,13 @@
 
 const { UNIQUE_REFUSAL } = require('./duplicate_key');
 
-const MAX_PASSES = 10;
+// Passes in a row that change nothing before the doctor gives up. Passes that
+// change something are not counted: an app uploading meanwhile can take the
+// number a pass planned, many times over, and each pass still repairs more.
+const MAX_IDLE_PASSES = 10;
+// Numbers tried one above the other for one change before its order is
+// planned again from a fresh read.
+const MAX_TAKEN_IN_A_ROW = 100;
 
 const isVersion = (v) => Number.isSafeInteger(v) && v >= 1;
 
@@ -125,6 +131,13 @@ function change(doc, order, version, fields, label) {
   };
 }
 
+/** The change moved `by` numbers higher (a renumbering only; a label fix keeps its number). */
+function shifted(c, by, fields) {
+  if (by === 0 || c.to.version === c.from.version) return c;
+  const version = c.to.version + by;
+  return { ...c, to: { version, label: fields.versionLabel === null ? undefined : `v${version}` } };
+}
+
 // A unique index's refusal: E11000 from MongoDB; FerretDB v1 answers with
 // its backend's words (lib/duplicate_key.js).
 const isDuplicate = (err) => Boolean(err) && (err.code === 11000 || UNIQUE_REFUSAL.test(String(err.message)));
@@ -181,6 +194,7 @@ async function indexState(coll, fields) {
 async function doctor(coll, fields, { fix = false, onChange = () => {}, afterChange = () => {} } = {}) {
   const applied = [];
   let passes = 0;
+  let idlePasses = 0;
   let indexBuilt = false;
   let diagnosis;
   let first;
@@ -191,18 +205,34 @@ async function doctor(coll, fields, { fix = false, onChange = () => {}, afterCha
     diagnosis = diagnose(scanned, fields);
     index = await indexState(coll, fields);
     if (!first) first = { ...diagnosis, documents: scanned.documents, index };
-    if (!fix || passes > MAX_PASSES) break;
+    if (!fix || idlePasses >= MAX_IDLE_PASSES) break;
     if (hasDataProblems(diagnosis)) {
-      for (const c of diagnosis.changes) {
-        const outcome = await apply(coll, c, fields);
+      const appliedBefore = applied.length;
+      // A number a concurrent upload took (the unique index refused it) is
+      // tried again one higher at once: a fresh scan is slower than the app's
+      // next upload, so a pass planned again from it would lose every time.
+      // Every number below the one applied is then held, so no gap opens.
+      const shift = new Map();
+      const stale = new Set();
+      for (const planned of diagnosis.changes) {
+        const key = orderKey(planned.order);
+        if (stale.has(key)) continue;
+        let c = shifted(planned, shift.get(key) || 0, fields);
+        let outcome = await apply(coll, c, fields);
+        for (let tries = 1; outcome === 'taken' && tries < MAX_TAKEN_IN_A_ROW; tries++) {
+          shift.set(key, (shift.get(key) || 0) + 1);
+          c = shifted(planned, shift.get(key), fields);
+          outcome = await apply(coll, c, fields);
+        }
         if (outcome === 'applied') {
           applied.push(c);
           onChange(c);
           await afterChange(applied.length);
         } else if (outcome === 'taken') {
-          break; // a concurrent upload took the number: plan again from a fresh read
+          stale.add(key); // planned again from a fresh read
         }
       }
+      idlePasses = applied.length > appliedBefore ? 0 : idlePasses + 1;
       continue;
     }
     if (index.state === 'absent' && diagnosis.noOrder.length === 0) {
@@ -210,6 +240,7 @@ async function doctor(coll, fields, { fix = false, onChange = () => {}, afterCha
         await coll.createIndex({ [fields.orderId]: 1, [fields.version]: 1 }, { unique: true, name: `${fields.orderId}_1_${fields.version}_1` });
         indexBuilt = true;
       } catch (err) {
+        idlePasses++;
         // Documents stored meanwhile by a writer without the index (an old
         // deployment of the racy design) made new duplicates: repair again.
         if (!isDuplicate(err)) throw err;
