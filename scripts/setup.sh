@@ -32,6 +32,10 @@ fi
 if ! command -v clang >/dev/null 2>&1; then
   if can_apt; then apt_install clang; else echo "setup: clang not found; the fuzz test will be skipped" >&2; fi
 fi
+# clang-format checks the C's layout in `npm run lint`: skipped without it, except in CI.
+if ! command -v clang-format >/dev/null 2>&1; then
+  if can_apt; then apt_install clang-format; else echo "setup: clang-format not found; lint will skip the C format check" >&2; fi
+fi
 if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_PATH:-}" ]; then
   if can_apt; then apt_install chromium; else echo "setup: chromium not found; the page test will be skipped (or set CHROMIUM_PATH)" >&2; fi
 fi
