@@ -59,8 +59,8 @@ async function expectRepaired(collection, before, orderField = 'orderId') {
   for (const old of before) {
     const now = byId.get(old._id.toHexString());
     expect(now).toBeDefined();
-    const { version, versionLabel, ...rest } = now; // eslint-disable-line no-unused-vars
-    const { version: v0, versionLabel: l0, ...restBefore } = old; // eslint-disable-line no-unused-vars
+    const { version, versionLabel, ...rest } = now;
+    const { version: v0, versionLabel: l0, ...restBefore } = old;
     expect(rest).toEqual(restBefore);
   }
   const orders = new Set(after.map((d) => d[orderField]));

@@ -23,7 +23,7 @@ describe.each(['before', 'after'])('the bug tracker %s the swap', (variant) => {
     process.env.BUG_TRACKER_VARIANT = variant;
     try {
       jest.isolateModules(() => {
-        bugTracker = require('./fixtures/bug-tracker/app'); // eslint-disable-line global-require
+        bugTracker = require('./fixtures/bug-tracker/app');
       });
     } finally {
       process.env.MONGODB_URI = saved;

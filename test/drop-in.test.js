@@ -123,7 +123,7 @@ describe('a schema the addon cannot serve is refused whole', () => {
     const Model = mongoose.model(`Broken${Date.now()}`, schema);
     let err;
     try {
-      new AssetRepository({ model: Model }); // eslint-disable-line no-new
+      new AssetRepository({ model: Model });
     } catch (e) {
       err = e;
     }
@@ -171,7 +171,7 @@ describe("a schema whose _id is not an ObjectId (issue 16, item 4)", () => {
 });
 
 describe("a String _id and a lost reply (issue 16's repro)", () => {
-  const { startFailProxy } = require('./support/fail-proxy'); // eslint-disable-line global-require
+  const { startFailProxy } = require('./support/fail-proxy');
   let proxy;
   beforeAll(async () => {
     proxy = await startFailProxy({ upstreamPort: Number(new URL(uri()).port || 27017) });

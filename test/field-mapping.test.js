@@ -130,7 +130,7 @@ describe('model mode: the issue\'s attachment schema under its own names', () =>
     const Model = conn.model('Broken', schema, 'broken');
     let err;
     try {
-      new AssetRepository({ model: Model, fields: { ...BUG_FIELDS, version: 'rev' } }); // eslint-disable-line no-new
+      new AssetRepository({ model: Model, fields: { ...BUG_FIELDS, version: 'rev' } });
     } catch (e) {
       err = e;
     }

@@ -73,7 +73,7 @@ async function reference(Asset, data, retryCount = 0) {
 const ORDER = '65f1a2b3c4d5e6f708192a3b';
 const USER = '65f1a2b3c4d5e6f708192a3c';
 const upload = (i, extra = {}) => ({ orderId: ORDER, uploadedBy: USER, fileName: `Scan-${i}.PDF`, fileUrl: `/files/${i}`, fileSize: String(100 + i), ...extra });
-const withoutIdAndTimes = ({ _id, createdAt, updatedAt, ...rest }) => rest; // eslint-disable-line no-unused-vars
+const withoutIdAndTimes = ({ _id, createdAt, updatedAt, ...rest }) => rest;
 
 const repos = [];
 afterAll(() => Promise.all(repos.map((r) => r.close())));

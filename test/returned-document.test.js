@@ -120,7 +120,7 @@ test('createManyWithAtomicVersion returns each stored document too', async () =>
 });
 
 test('a name polluted onto Object.prototype is not the upload’s: the returned _id is the stored one', async () => {
-  Object.prototype._id = 'polluted'; // eslint-disable-line no-extend-native
+  Object.prototype._id = 'polluted';
   try {
     const asset = await repo.createWithAtomicVersion({ orderId: 'ret-polluted', fileName: 'p.pdf' });
     expect(asset._id).toBeInstanceOf(ObjectId);

@@ -5,7 +5,6 @@
 // alias), else 9 (the devDependency "mongoose", which the example service
 // uses too). CI runs those suites under both.
 const major = process.env.AAV_MONGOOSE === '8' ? '8' : '9';
-// eslint-disable-next-line global-require
 const mongoose = major === '8' ? require('mongoose8') : require('mongoose');
 
 if (mongoose.version.split('.')[0] !== major) throw new Error(`expected Mongoose ${major}, loaded ${mongoose.version}`);

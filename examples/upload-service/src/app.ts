@@ -4,10 +4,11 @@ import express, { NextFunction, Request, Response } from 'express';
 import multer from 'multer';
 import path from 'path';
 import { pipeline } from 'stream/promises';
+import type { Asset } from './asset-repository';
 import { AssetService, InvalidIdError, isOutcomeUnknown, NotFoundError, UploadedFile, versionUrl } from './asset-service';
 import { minimumBodyRate } from './body-rate';
 import { setFileHeaders } from './file-response';
-import { deadlineError, errorHandler, HttpError, sendError } from './http-errors';
+import { deadlineError, errorFields, errorHandler, HttpError, sendError } from './http-errors';
 import { canonicalOrderId, fingerprint, idempotencyKey, keyId, uploadId } from './idempotency';
 import { Slots, whenWorkEnds, workEnded } from './in-flight';
 import { Limits, maxRequestBytes, withDefaults } from './limits';
@@ -85,12 +86,12 @@ export function createApp({ service, ...given }: AppOptions): express.Express {
   // connection after the answer instead.
   const receive = (req: Request, res: Response, next: NextFunction) => {
     let reported = false;
-    const report = (err?: any) => {
+    const report = (err?: unknown) => {
       if (reported) return;
       reported = true;
       req.off('newListener', onListener);
-      if (!err || err instanceof multer.MulterError || err instanceof HttpError || err.syscall) return next(err);
-      next(new HttpError(400, `malformed multipart body: ${err.message}`, 'ERR_MALFORMED_BODY'));
+      if (!err || err instanceof multer.MulterError || err instanceof HttpError || errorFields(err).syscall) return next(err);
+      next(new HttpError(400, `malformed multipart body: ${errorFields(err).message}`, 'ERR_MALFORMED_BODY'));
     };
     const onListener = (event: string | symbol) => {
       if (event !== 'readable') return;
@@ -180,7 +181,7 @@ export function createApp({ service, ...given }: AppOptions): express.Express {
           const results = await service.uploadAssets(uploads, orderId, uploadedBy);
           const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason);
           const created = results
-            .filter((r): r is PromiseFulfilledResult<any> => r.status === 'fulfilled')
+            .filter((r): r is PromiseFulfilledResult<Asset> => r.status === 'fulfilled')
             .map((r) => ({ ...r.value, fileUrl: versionUrl(orderId, r.value.version) })); // where this service serves it
           // All failed: answer as the failure the client should act on, an unknown outcome first.
           if (created.length === 0) throw failures.find(isOutcomeUnknown) ?? failures[0];

@@ -130,7 +130,10 @@ export class AssetService {
       // may point at them, so they stay until a retry settles it or the
       // orphan sweep finds no record after its grace period; a marker says
       // so. Bytes an earlier attempt wrote are never ours to remove.
-      if (isOutcomeUnknown(err)) await this.files.markUnsettled(stored.key, { _id: String(file._id ?? (err as any)?._id ?? ''), reason: (err as any)?.reason }).catch(() => {});
+      if (isOutcomeUnknown(err)) {
+        const unknown = err as { _id?: unknown; reason?: string };
+        await this.files.markUnsettled(stored.key, { _id: String(file._id ?? unknown._id ?? ''), reason: unknown.reason }).catch(() => {});
+      }
       else if (stored.ours) await this.files.remove(stored.key);
       throw err;
     }

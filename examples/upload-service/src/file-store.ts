@@ -56,8 +56,8 @@ export class FileStore {
     let created = true;
     try {
       await fs.link(this.path(from), this.path(to));
-    } catch (err: any) {
-      if (err.code !== 'EEXIST') throw err;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       created = false;
     } finally {
       await this.remove(from);

@@ -23,33 +23,42 @@ const TOO_LARGE = new Set(['LIMIT_FILE_SIZE', 'LIMIT_FILE_COUNT', 'LIMIT_PART_CO
 
 interface Answer {
   status: number;
-  error: string;
+  error?: string;
   code?: unknown;
   field?: string;
   headers?: Record<string, string>;
 }
 
-export function answerFor(err: any): Answer {
+/**
+ * What the answers read from an error, whatever threw it (Node, the driver,
+ * Mongoose, multer, Express, the addon): any of it may be missing.
+ */
+export function errorFields(err: unknown): { name?: string; message?: string; code?: unknown; codeName?: string; field?: string; status?: unknown; statusCode?: unknown; syscall?: string } {
+  return typeof err === 'object' && err !== null ? err : {};
+}
+
+export function answerFor(err: unknown): Answer {
   if (err instanceof HttpError) return { status: err.status, error: err.message, code: err.code, headers: err.headers };
   if (err instanceof multer.MulterError) return { status: TOO_LARGE.has(err.code) ? 413 : 400, error: err.message, code: err.code, field: err.field };
   if (err instanceof NotFoundError) return { status: 404, error: err.message };
-  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') {
+  const e = errorFields(err);
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
     return { status: 507, error: 'the file store is full; nothing was stored, try again later', code: 'ERR_STORE_FULL', headers: { 'Retry-After': '60' } };
   }
-  if (err?.code === 'ERR_ASSET_OUTCOME_UNKNOWN') {
+  if (e.code === 'ERR_ASSET_OUTCOME_UNKNOWN') {
     // 503, not 500: the service could not finish, and a retry will settle it.
-    return { status: 503, error: `the database did not confirm whether the upload was stored; ${HOW_TO_SETTLE}`, code: err.code, headers: { 'Retry-After': '5' } };
+    return { status: 503, error: `the database did not confirm whether the upload was stored; ${HOW_TO_SETTLE}`, code: e.code, headers: { 'Retry-After': '5' } };
   }
   // The model's connection never opened: model mode waited for it as Mongoose's
   // own buffering does, and gave up after bufferTimeoutMS. Nothing was sent.
-  if (err?.name === 'MongooseError' && /buffering timed out/.test(err.message)) {
+  if (e.name === 'MongooseError' && /buffering timed out/.test(e.message ?? '')) {
     return { status: 503, error: 'the database is unavailable; nothing was stored, try again later', code: 'ERR_DATABASE_UNAVAILABLE', headers: { 'Retry-After': '5' } };
   }
-  switch (err?.name) {
+  switch (e.name) {
     case 'ValidationError':
-      return { status: 400, error: err.message, code: err.code, field: err.field };
+      return { status: 400, error: e.message, code: e.code, field: e.field };
     case 'VersionConflictError':
-      return { status: 409, error: err.message, code: err.code, headers: { 'Retry-After': '1' } };
+      return { status: 409, error: e.message, code: e.code, headers: { 'Retry-After': '1' } };
     case 'ConnectionError':
     case 'RepositoryClosedError':
     case 'MongoServerSelectionError':
@@ -64,16 +73,16 @@ export function answerFor(err: any): Answer {
   }
   // The server's InternalError: FerretDB's answer while the PostgreSQL under it is down or restarting.
   // The addon reports it as certainly not stored.
-  if (err?.name === 'ServerError' && err?.code === 1) {
+  if (e.name === 'ServerError' && e.code === 1) {
     return { status: 503, error: 'the database failed; nothing was stored, try again later', code: 'ERR_DATABASE_UNAVAILABLE', headers: { 'Retry-After': '5' } };
   }
-  if (err?.code === 50 || err?.codeName === 'MaxTimeMSExpired') {
+  if (e.code === 50 || e.codeName === 'MaxTimeMSExpired') {
     return { status: 503, error: 'the database did not answer in time; nothing was changed, try again later', code: 'ERR_DATABASE_TIMEOUT', headers: { 'Retry-After': '5' } };
   }
-  if (err?.code === 11000) return { status: 409, error: err.message, code: err.code, headers: { 'Retry-After': '1' } }; // the reference design's exhausted retries
+  if (e.code === 11000) return { status: 409, error: e.message, code: e.code, headers: { 'Retry-After': '1' } }; // the reference design's exhausted retries
   // Express's own client errors: a bad percent-encoding in the path (URIError), a body it refused.
-  const status = err?.status ?? err?.statusCode;
-  if (Number.isInteger(status) && status >= 400 && status < 500) return { status, error: status === 400 ? 'bad request: malformed URL or body' : err.message };
+  const status = e.status ?? e.statusCode;
+  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status < 500) return { status, error: status === 400 ? 'bad request: malformed URL or body' : e.message };
   return { status: 500, error: 'internal error' };
 }
 
@@ -106,8 +115,9 @@ function logOnce(kind: string, line: string): void {
 }
 
 /** The client hung up mid-request: nobody to answer, nothing wrong with the service. */
-function clientGone(err: any): boolean {
-  return ['ECONNRESET', 'ECONNABORTED', 'EPIPE'].includes(err?.code) || /^Request (aborted|closed)$/.test(err?.message);
+function clientGone(err: unknown): boolean {
+  const { code, message } = errorFields(err);
+  return (typeof code === 'string' && ['ECONNRESET', 'ECONNABORTED', 'EPIPE'].includes(code)) || /^Request (aborted|closed)$/.test(message ?? '');
 }
 
 /**
@@ -127,7 +137,7 @@ function closeWithoutDraining(req: Request, res: Response): void {
 }
 
 /** Answers err; an unread body is not drained: the connection closes after the answer. */
-export function sendError(err: any, req: Request, res: Response): void {
+export function sendError(err: unknown, req: Request, res: Response): void {
   if (clientGone(err)) {
     res.destroy();
     return;
@@ -136,7 +146,7 @@ export function sendError(err: any, req: Request, res: Response): void {
   if (status === 500) console.error(err);
   // The database or the disk failing: one line for the operator. A client's
   // error, or the in-flight cap turning a flood away, is not logged at all.
-  else if (status >= 500 && !(err instanceof HttpError)) logOnce(`${status} ${code ?? err?.name}`, `${status} ${req.method} ${req.path}: ${err?.message}`);
+  else if (status >= 500 && !(err instanceof HttpError)) logOnce(`${status} ${code ?? errorFields(err).name}`, `${status} ${req.method} ${req.path}: ${errorFields(err).message}`);
   if (res.headersSent) {
     res.destroy();
     return;
@@ -147,7 +157,7 @@ export function sendError(err: any, req: Request, res: Response): void {
 }
 
 /** Express's last handler: whatever reached it, the request's work is over. */
-export function errorHandler(err: any, req: Request, res: Response, _next: NextFunction): void {
+export function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
   workEnded(res);
   sendError(err, req, res);
 }

@@ -83,8 +83,8 @@ export class IdempotencyKeys {
     try {
       await this.keys.insertOne({ _id: id, fingerprint: print, createdAt: new Date() }, { maxTimeMS: this.maxTimeMS } as object);
       return;
-    } catch (err: any) {
-      if (err?.code !== 11000) throw err;
+    } catch (err) {
+      if ((err as { code?: unknown } | null)?.code !== 11000) throw err;
     }
     const first = await this.keys.findOne({ _id: id }, { maxTimeMS: this.maxTimeMS });
     // A duplicate key whose document cannot be read yet: another process's claim still committing.

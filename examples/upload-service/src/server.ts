@@ -4,6 +4,7 @@
 // service-files/), restarts it if it dies (supervisor.ts) and stops it on
 // exit. Its backend is a PostgreSQL cluster of its own, supervised the same
 // way, or SQLite with AAV_BACKEND=sqlite.
+import { createRequire } from 'module';
 import path from 'path';
 import { MongoClient } from 'mongodb';
 import mongoose from 'mongoose';
@@ -20,10 +21,16 @@ import { limitsFromEnv } from './limits';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const EXAMPLE_ORDER = '65f1a2b3c4d5e6f708192a3b'; // orders are ObjectIds, as in the page's default
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startFerretDB, defaultBackend } = require(path.join(ROOT, 'scripts', 'ferretdb.js'));
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startPostgres } = require(path.join(ROOT, 'scripts', 'postgres.js'));
+// The database launchers are the repository's own scripts: plain JavaScript
+// outside this TypeScript project, loaded from its root at run time.
+const loadScript = createRequire(__filename);
+const { startFerretDB, defaultBackend } = loadScript(path.join(ROOT, 'scripts', 'ferretdb.js')) as {
+  startFerretDB(options: { dataDir: string; port?: number; backend: string; postgresqlUrl?: string }): Promise<FerretDB>;
+  defaultBackend(): string;
+};
+const { startPostgres } = loadScript(path.join(ROOT, 'scripts', 'postgres.js')) as {
+  startPostgres(options: { dataDir: string; port?: number }): Promise<Started & { url: string; port: number }>;
+};
 
 type FerretDB = Started & { uri: string; port: number; backend: string };
 
@@ -60,12 +67,13 @@ async function stopAll(): Promise<void> {
 }
 
 /** One line saying what went wrong and what to do about it. */
-function startupFailure(err: any, port: number): string {
-  if (err?.code === 'EADDRINUSE') return `upload service: port ${port} is already in use; start it on another one: PORT=${port + 1} npm start`;
-  if (err?.code === 'EACCES') return `upload service: no permission to listen on port ${port}; use a port above 1023: PORT=3000 npm start`;
-  if (/not a positive integer/.test(err?.message)) return `upload service: ${err.message}; fix or unset it`;
-  if (/^Mongo/.test(err?.name)) return `upload service: cannot reach the database (${err.message}); check MONGODB_URI, or unset it to use a local FerretDB`;
-  return `upload service failed to start: ${err?.message ?? err} (PORT=${port}, MONGODB_URI ${process.env.MONGODB_URI ? 'set' : 'unset'})`;
+function startupFailure(err: unknown, port: number): string {
+  const { code, message, name } = (err ?? {}) as { code?: unknown; message?: string; name?: string };
+  if (code === 'EADDRINUSE') return `upload service: port ${port} is already in use; start it on another one: PORT=${port + 1} npm start`;
+  if (code === 'EACCES') return `upload service: no permission to listen on port ${port}; use a port above 1023: PORT=3000 npm start`;
+  if (/not a positive integer/.test(message ?? '')) return `upload service: ${message}; fix or unset it`;
+  if (/^Mongo/.test(name ?? '')) return `upload service: cannot reach the database (${message}); check MONGODB_URI, or unset it to use a local FerretDB`;
+  return `upload service failed to start: ${message ?? err} (PORT=${port}, MONGODB_URI ${process.env.MONGODB_URI ? 'set' : 'unset'})`;
 }
 
 /** At start-up and then periodically: files no record names, older than the grace period, go; each sweep that removes any logs one line. */
@@ -77,8 +85,8 @@ function sweepOrphans(service: AssetService, graceMs: number, everyMs: number): 
         const unsettled = removed.filter((r) => r.unsettled).length;
         console.log(`removed ${removed.length} orphan file(s) older than ${graceMs} ms that no record names (${unsettled} kept after an unknown outcome no retry settled): ${removed.map((r) => r.key).join(' ')}`);
       }
-    } catch (err: any) {
-      console.warn(`orphan sweep failed, will try again: ${err?.message}`);
+    } catch (err) {
+      console.warn(`orphan sweep failed, will try again: ${(err as Error | null)?.message}`);
     }
   };
   void sweep();

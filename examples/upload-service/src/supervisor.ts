@@ -68,8 +68,8 @@ export class Supervisor<T extends Started> {
         this.state = 'up';
         this.watch(started);
         this.log(`${this.name} running again (pid ${started.pid})`);
-      } catch (err: any) {
-        if (firstTry) this.log(`${this.name} could not be restarted (${String(err?.message ?? err).split('\n')[0]}); still retrying`);
+      } catch (err) {
+        if (firstTry) this.log(`${this.name} could not be restarted (${String((err as Error | null)?.message ?? err).split('\n')[0]}); still retrying`);
         this.schedule(Math.min(delayMs * 2, this.maxDelayMs), false);
       }
     }, delayMs);

@@ -9,7 +9,7 @@ export type StreamedFile = Express.Multer.File & { storageKey: string; sha256: s
 
 export function fileStoreStorage(store: FileStore): multer.StorageEngine {
   return {
-    _handleFile(_req: Request, file: Express.Multer.File, cb: (error?: any, info?: Partial<StreamedFile>) => void) {
+    _handleFile(_req: Request, file: Express.Multer.File, cb: (error?: Error | null, info?: Partial<StreamedFile>) => void) {
       // A file over the size limit is cut short, not read to its end: multer
       // waits for this write before it answers, and the part would only end
       // with the body (the error handler then closes the connection).
