@@ -67,11 +67,21 @@ function barPanel(title, groups, yTop, offsetX) {
  */
 function throughputChart(lines, bars, caption) {
   const xs = [1, 10, 100, 1000];
-  const values = [...lines.flatMap((p) => Object.values(p.series).flat().map((pt) => pt.value)), ...bars.groups.flatMap((g) => Object.values(g.values))];
+  const values = [
+    ...lines.flatMap((p) =>
+      Object.values(p.series)
+        .flat()
+        .map((pt) => pt.value),
+    ),
+    ...bars.groups.flatMap((g) => Object.values(g.values)),
+  ];
   const yTop = Math.ceil(log10(Math.max(10, ...values)));
   const width = W * (lines.length + 1);
   const legend = Object.entries(COLORS)
-    .map(([name, color], i) => `<rect x="${PAD.left + i * 130}" y="${H + 6}" width="14" height="4" fill="${color}"/><text x="${PAD.left + i * 130 + 20}" y="${H + 12}" font-size="12">${name}</text>`)
+    .map(
+      ([name, color], i) =>
+        `<rect x="${PAD.left + i * 130}" y="${H + 6}" width="14" height="4" fill="${color}"/><text x="${PAD.left + i * 130 + 20}" y="${H + 12}" font-size="12">${name}</text>`,
+    )
     .join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${H + 48}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>

@@ -19,8 +19,7 @@ const { startFerretDB } = require('../scripts/ferretdb');
 const N = 10000;
 const ROUNDS = 7;
 
-const docs = (round) =>
-  Array.from({ length: N }, (_, i) => ({ orderId: `mt-${round}-${i % 100}`, fileName: `f-${i}.pdf`, mimeType: 'application/pdf', fileSize: 1024 + i }));
+const docs = (round) => Array.from({ length: N }, (_, i) => ({ orderId: `mt-${round}-${i % 100}`, fileName: `f-${i}.pdf`, mimeType: 'application/pdf', fileSize: 1024 + i }));
 
 /** CPU time of this process's main thread so far, in ms (Linux), else NaN. */
 function mainThreadCpuMs() {
@@ -86,7 +85,13 @@ async function main() {
     driver.push(
       await both(async () => {
         const col = client.db(dbName).collection(`driver_${serial++}`);
-        const versioned = docs(round).map((d, i) => ({ ...d, version: Math.floor(i / 100) + 1, versionLabel: `v${Math.floor(i / 100) + 1}`, createdAt: new Date(), updatedAt: new Date() }));
+        const versioned = docs(round).map((d, i) => ({
+          ...d,
+          version: Math.floor(i / 100) + 1,
+          versionLabel: `v${Math.floor(i / 100) + 1}`,
+          createdAt: new Date(),
+          updatedAt: new Date(),
+        }));
         return () => col.insertMany(versioned, { ordered: false });
       }),
     );

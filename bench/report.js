@@ -19,10 +19,7 @@ const perSec = (a, b) => (a && b && b.uploadsPerSec > 0 ? a.uploadsPerSec / b.up
 const unique = (xs) => [...new Set(xs)];
 
 function table(results) {
-  const lines = [
-    '| collection | workload | impl | uploads/s | p50 ms | p99 ms | retries/upload | failed | done |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|',
-  ];
+  const lines = ['| collection | workload | impl | uploads/s | p50 ms | p99 ms | retries/upload | failed | done |', '|---|---|---|---:|---:|---:|---:|---:|---:|'];
   for (const r of results) {
     lines.push(
       `| ${r.collection} | ${r.workload} | ${r.impl} | ${fmt(r.uploadsPerSec)} | ${fmt(r.p50ms, 1)} | ${fmt(r.p99ms, 1)} | ${fmt(r.retriesPerUpload, 2)} | ${r.failures} | ${r.succeeded + r.failures}/${r.total}${r.timedOut ? ` (capped${r.unfinished ? `, ${r.unfinished} cut off` : ''})` : ''} |`,
@@ -53,7 +50,9 @@ function ratios(results) {
 function ratioTable(rows) {
   const lines = ['| collection | workload | addon / bulk | addon / insertOne | addon / reference |', '|---|---|---:|---:|---:|'];
   for (const r of rows) {
-    lines.push(`| ${r.collection} | ${r.workload} | ${fmt(r.addonVsBulk, 2)}× | ${fmt(r.addonVsInsertOne, 2)}× | ${r.addonVsReference === null ? '–' : `${fmt(r.addonVsReference, r.addonVsReference < 100 ? 1 : 0)}×`} |`);
+    lines.push(
+      `| ${r.collection} | ${r.workload} | ${fmt(r.addonVsBulk, 2)}× | ${fmt(r.addonVsInsertOne, 2)}× | ${r.addonVsReference === null ? '–' : `${fmt(r.addonVsReference, r.addonVsReference < 100 ? 1 : 0)}×`} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -78,7 +77,12 @@ function targets(results) {
     const p50Ratio = many && hot ? many.p50ms / hot.p50ms : null;
     check('1000 orders × 10: addon p50 ≤ 2× one-order c=1000 p50', p50Ratio, 2, `${fmt(p50Ratio, 2)}× (${fmt(many && many.p50ms, 1)} vs ${fmt(hot && hot.p50ms, 1)} ms)`, true);
     const singleVsBulk = perSec(single, singleBulk);
-    check('10 000 orders × 1: addon ≥ 0.3× bulk', singleVsBulk, 0.3, `${fmt(singleVsBulk, 2)}× (${fmt(single && single.uploadsPerSec)} vs ${fmt(singleBulk && singleBulk.uploadsPerSec)} uploads/s)`);
+    check(
+      '10 000 orders × 1: addon ≥ 0.3× bulk',
+      singleVsBulk,
+      0.3,
+      `${fmt(singleVsBulk, 2)}× (${fmt(single && single.uploadsPerSec)} vs ${fmt(singleBulk && singleBulk.uploadsPerSec)} uploads/s)`,
+    );
     const c1Ratio = c1 && c1One ? c1.p50ms / c1One.p50ms : null;
     check('c=1: addon p50 within 10 % of insertOne', c1Ratio, 1.1, `${fmt(c1Ratio, 2)}× (${fmt(c1 && c1.p50ms, 2)} vs ${fmt(c1One && c1One.p50ms, 2)} ms)`, true);
     const failed = addonRuns.reduce((n, r) => n + r.failures, 0);
@@ -107,7 +111,9 @@ function compareRuns(a, b) {
   for (const r of a.results) {
     const s = get(r.collection, r.workload, r.impl);
     if (!s) continue;
-    lines.push(`| ${r.collection} | ${r.workload} | ${r.impl} | ${fmt(r.uploadsPerSec)} | ${fmt(s.uploadsPerSec)} | ${fmt(perSec(s, r), 2)} | ${fmt(r.p50ms, 1)} | ${fmt(s.p50ms, 1)} |`);
+    lines.push(
+      `| ${r.collection} | ${r.workload} | ${r.impl} | ${fmt(r.uploadsPerSec)} | ${fmt(s.uploadsPerSec)} | ${fmt(perSec(s, r), 2)} | ${fmt(r.p50ms, 1)} | ${fmt(s.p50ms, 1)} |`,
+    );
   }
   return lines.join('\n');
 }

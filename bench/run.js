@@ -469,7 +469,12 @@ function chart(results, collections, machine) {
   const lines = collections.map((c) => ({
     title: `one order, ${c.label} collection`,
     series: Object.fromEntries(
-      IMPLS.map((n) => [n, results.filter((r) => r.collection === c.label && r.impl === n && r.workload.startsWith('same order')).map((r) => ({ c: Number(r.workload.split('=')[1]), value: r.uploadsPerSec }))]),
+      IMPLS.map((n) => [
+        n,
+        results
+          .filter((r) => r.collection === c.label && r.impl === n && r.workload.startsWith('same order'))
+          .map((r) => ({ c: Number(r.workload.split('=')[1]), value: r.uploadsPerSec })),
+      ]),
     ),
   }));
   const groups = collections.flatMap((c) =>
@@ -478,7 +483,11 @@ function chart(results, collections, machine) {
       values: Object.fromEntries(IMPLS.map((n) => [n, (results.find((r) => r.collection === c.label && r.workload === w && r.impl === n) || {}).uploadsPerSec || 0])),
     })),
   );
-  return throughputChart(lines, { title: 'many orders, c=1000', groups }, `${machine.date.slice(0, 10)} · ${machine.cpu} · ${machine.cores} cores · ${machine.server} · Node ${machine.node}`);
+  return throughputChart(
+    lines,
+    { title: 'many orders, c=1000', groups },
+    `${machine.date.slice(0, 10)} · ${machine.cpu} · ${machine.cores} cores · ${machine.server} · Node ${machine.node}`,
+  );
 }
 
 // --size: the size axis instead (bench/size.js).

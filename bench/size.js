@@ -37,7 +37,8 @@ const ONE_FIND_MAX = Number(arg('one-find-max', Infinity));
 const EACH_ORDERS = Number(arg('each-orders', 1000));
 const RESULTS = path.join(__dirname, 'results');
 
-const fmt = (v, digits = 0) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const fmt = (v, digits = 0) =>
+  v === null || v === undefined || Number.isNaN(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 function percentile(sorted, p) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null;
@@ -67,7 +68,18 @@ async function run(upload, { orders, concurrency, total }, prefix) {
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, caller));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   latencies.sort((a, b) => a - b);
-  return { issued, total, succeeded: latencies.length, failures, firstError, seconds, uploadsPerSec: latencies.length / seconds, p50ms: percentile(latencies, 50), p99ms: percentile(latencies, 99), capped: issued < total };
+  return {
+    issued,
+    total,
+    succeeded: latencies.length,
+    failures,
+    firstError,
+    seconds,
+    uploadsPerSec: latencies.length / seconds,
+    p50ms: percentile(latencies, 50),
+    p99ms: percentile(latencies, 99),
+    capped: issued < total,
+  };
 }
 
 /** n assets of other orders, 10 each, as the addon stores them; unordered insertMany of 1000, 4 in flight. */
@@ -81,7 +93,16 @@ async function prefill(col, n) {
       const docs = [];
       for (let i = start; i < Math.min(n, start + 1000); i++) {
         const version = (i % 10) + 1;
-        docs.push({ orderId: `old-${Math.floor(i / 10)}`, fileName: `old-${i}.pdf`, mimeType: 'application/pdf', fileSize: i, version, versionLabel: `v${version}`, createdAt: now, updatedAt: now });
+        docs.push({
+          orderId: `old-${Math.floor(i / 10)}`,
+          fileName: `old-${i}.pdf`,
+          mimeType: 'application/pdf',
+          fileSize: i,
+          version,
+          versionLabel: `v${version}`,
+          createdAt: now,
+          updatedAt: now,
+        });
       }
       await col.insertMany(docs, { ordered: false });
     }
@@ -104,7 +125,10 @@ async function readProbe(col, size) {
   };
   return {
     oneOrderMs: await median(21, (i) => top(orders[i])),
-    thousandOrdersOneFindMs: size > ONE_FIND_MAX ? null : await median(size >= 1000000 ? 1 : 3, () => col.find({ orderId: { $in: orders }, version: { $gte: 1 } }, { projection: { _id: 0, orderId: 1, version: 1 } }).toArray()),
+    thousandOrdersOneFindMs:
+      size > ONE_FIND_MAX
+        ? null
+        : await median(size >= 1000000 ? 1 : 3, () => col.find({ orderId: { $in: orders }, version: { $gte: 1 } }, { projection: { _id: 0, orderId: 1, version: 1 } }).toArray()),
     thousandOrdersEachMs:
       (await median(3, async () => {
         for (const o of orders.slice(0, EACH_ORDERS)) await top(o);

@@ -26,9 +26,15 @@ function parseArgs(argv) {
       return rest[++i];
     };
     switch (arg) {
-      case '--uri': args.uri = value(); break;
-      case '--db': args.db = value(); break;
-      case '--collection': args.collection = value(); break;
+      case '--uri':
+        args.uri = value();
+        break;
+      case '--db':
+        args.db = value();
+        break;
+      case '--collection':
+        args.collection = value();
+        break;
       case '--fields': {
         const text = value();
         try {
@@ -38,9 +44,14 @@ function parseArgs(argv) {
         }
         break;
       }
-      case '--fix': args.fix = true; break;
-      case '--json': args.json = true; break;
-      default: throw new UsageError(`unknown argument "${arg}"\n${USAGE}`);
+      case '--fix':
+        args.fix = true;
+        break;
+      case '--json':
+        args.json = true;
+        break;
+      default:
+        throw new UsageError(`unknown argument "${arg}"\n${USAGE}`);
     }
   }
   if (!args.uri) throw new UsageError(`--uri is required (or set MONGODB_URI)\n${USAGE}`);
@@ -86,7 +97,9 @@ function summary(d, index, fields, EJSON) {
   const lines = [];
   lines.push(`duplicate (${fields.orderId}, ${fields.version}) pairs: ${d.duplicates.length}`);
   for (const dup of d.duplicates) {
-    lines.push(`  ${fields.orderId} ${text(dup.order, EJSON)} ${fields.version} ${dup.version}: ${dup.ids.map((id) => text(id, EJSON)).join(', ')} (the earliest created, ${text(dup.kept, EJSON)}, keeps it)`);
+    lines.push(
+      `  ${fields.orderId} ${text(dup.order, EJSON)} ${fields.version} ${dup.version}: ${dup.ids.map((id) => text(id, EJSON)).join(', ')} (the earliest created, ${text(dup.kept, EJSON)}, keeps it)`,
+    );
   }
   lines.push(`documents without a numeric ${fields.version}: ${d.unversioned.length}`);
   for (const u of d.unversioned) lines.push(`  _id ${text(u._id, EJSON)} (${fields.orderId} ${text(u.order, EJSON)}): ${fields.version} ${text(u.version, EJSON)}`);
@@ -142,17 +155,35 @@ async function main(argv) {
       },
     });
     if (args.json) {
-      out(EJSON.stringify({
-        database: coll.dbName,
-        collection: coll.collectionName,
-        fields,
-        fix: args.fix,
-        clean: report.clean,
-        found: { duplicates: report.found.duplicates, unversioned: report.found.unversioned, labels: report.found.labels, noOrder: report.found.noOrder, index: report.found.index, documents: report.found.documents },
-        changes: report.changes,
-        indexBuilt: report.indexBuilt,
-        remaining: { duplicates: report.remaining.duplicates, unversioned: report.remaining.unversioned, labels: report.remaining.labels, noOrder: report.remaining.noOrder, index: report.index },
-      }, { relaxed: true }));
+      out(
+        EJSON.stringify(
+          {
+            database: coll.dbName,
+            collection: coll.collectionName,
+            fields,
+            fix: args.fix,
+            clean: report.clean,
+            found: {
+              duplicates: report.found.duplicates,
+              unversioned: report.found.unversioned,
+              labels: report.found.labels,
+              noOrder: report.found.noOrder,
+              index: report.found.index,
+              documents: report.found.documents,
+            },
+            changes: report.changes,
+            indexBuilt: report.indexBuilt,
+            remaining: {
+              duplicates: report.remaining.duplicates,
+              unversioned: report.remaining.unversioned,
+              labels: report.remaining.labels,
+              noOrder: report.remaining.noOrder,
+              index: report.index,
+            },
+          },
+          { relaxed: true },
+        ),
+      );
     } else {
       if (args.fix) {
         out(`${report.changes.length} change(s) applied${report.indexBuilt ? '; unique index built' : ''}. Now:`);

@@ -24,9 +24,7 @@ async function main() {
   try {
     const started = process.hrtime.bigint();
     const assets = await Promise.all(
-      Array.from({ length: UPLOADS }, (_, i) =>
-        repo.createWithAtomicVersion({ orderId, fileName: `proof-${i + 1}.pdf`, mimeType: 'application/pdf', fileSize: 1000 + i }),
-      ),
+      Array.from({ length: UPLOADS }, (_, i) => repo.createWithAtomicVersion({ orderId, fileName: `proof-${i + 1}.pdf`, mimeType: 'application/pdf', fileSize: 1000 + i })),
     );
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     console.log(`${UPLOADS} concurrent uploads to ${orderId} in ${ms.toFixed(0)} ms`);

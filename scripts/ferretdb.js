@@ -80,9 +80,7 @@ async function startFerretDB(opts = {}) {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
   const port = opts.port || (await freePort());
   const tlsPort = opts.tls ? await freePort() : null;
-  const tlsArgs = opts.tls
-    ? [`--listen-tls=127.0.0.1:${tlsPort}`, `--listen-tls-cert-file=${opts.tls.cert}`, `--listen-tls-key-file=${opts.tls.key}`]
-    : [];
+  const tlsArgs = opts.tls ? [`--listen-tls=127.0.0.1:${tlsPort}`, `--listen-tls-cert-file=${opts.tls.cert}`, `--listen-tls-key-file=${opts.tls.key}`] : [];
   const backendArgs =
     backend === 'postgresql' ? ['--handler=postgresql', `--postgresql-url=${customPlansUrl(postgresqlUrl)}`] : ['--handler=sqlite', `--sqlite-url=file:${path.resolve(dataDir)}/`];
   const args = [

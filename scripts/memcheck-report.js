@@ -15,7 +15,13 @@ const fs = require('fs');
 const REACH_ONLY = /^(?:Leak_|UninitCondition$|UninitValue$)/;
 const OURS = /(?:^|\/)(?:atomic_asset_version(?:\.glibc|\.musl)?\.node|libmongoc-[^/]*|libbson-[^/]*)$/;
 
-const unescape = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+const unescape = (s) =>
+  s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 const tag = (xml, name) => {
   const m = xml.match(new RegExp(`<${name}>([\\s\\S]*?)</${name}>`));
   return m ? unescape(m[1].trim()) : '';
@@ -53,7 +59,14 @@ if (require.main === module) {
   const { counted, ignored } = classify(parse(xml));
   if (ignored.length) {
     console.log(`memcheck: ${ignored.length} report(s) whose stacks never reach the addon, libmongoc or libbson (Node's own), not counted:`);
-    for (const e of ignored) console.log(`  ${e.kind}: ${e.what} in ${e.frames.map((f) => f.fn).filter(Boolean).slice(0, 4).join(' < ')}`);
+    for (const e of ignored)
+      console.log(
+        `  ${e.kind}: ${e.what} in ${e.frames
+          .map((f) => f.fn)
+          .filter(Boolean)
+          .slice(0, 4)
+          .join(' < ')}`,
+      );
   }
   if (counted.length) {
     console.log(`memcheck: ${counted.length} error(s) in the addon's reach:`);

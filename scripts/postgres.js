@@ -19,7 +19,10 @@ function binDir() {
   if (process.env.PG_BIN) return process.env.PG_BIN;
   const base = '/usr/lib/postgresql';
   const versions = fs.existsSync(base)
-    ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a))
+    ? fs
+        .readdirSync(base)
+        .filter((v) => fs.existsSync(path.join(base, v, 'bin', 'postgres')))
+        .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length === 0) {
     throw new Error('PostgreSQL server not found under /usr/lib/postgresql; run `bash scripts/setup.sh` (Debian: apt-get install -y postgresql) or set PG_BIN');
@@ -74,13 +77,18 @@ async function startPostgres(opts = {}) {
   }
   const port = opts.port || (await freePort());
   const args = [
-    '-D', cluster,
-    '-p', String(port),
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', `unix_socket_directories=${cluster}`,
+    '-D',
+    cluster,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    `unix_socket_directories=${cluster}`,
     // Each FerretDB front end keeps a pool of connections; several front ends
     // and the test processes behind them go past the default of 100.
-    '-c', 'max_connections=300',
+    '-c',
+    'max_connections=300',
   ];
   const child = spawn(path.join(bin, 'postgres'), args, { ...asServer, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
@@ -150,9 +158,13 @@ async function startPostgres(opts = {}) {
  */
 function createDatabase(url, name) {
   const { hostname, port, username } = new URL(url);
-  execFileSync(path.join(binDir(), 'psql'), ['-h', hostname, '-p', port, '-U', username || 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE "${name}"`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  execFileSync(
+    path.join(binDir(), 'psql'),
+    ['-h', hostname, '-p', port, '-U', username || 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE "${name}"`],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const own = new URL(url);
   own.pathname = `/${name}`;
   return own.toString();

@@ -87,7 +87,11 @@ function faults(ctx) {
       const candidates = random() < 0.5 ? hot : (await ctx.direct.collection(ctx.collection).distinct('orderId', { orderId: { $in: ctx.deletable } })).sort();
       if (candidates.length === 0) return false;
       const orderId = candidates[Math.floor(random() * candidates.length)];
-      const docs = await ctx.direct.collection(ctx.collection).find({ orderId }, { projection: { _id: 1, version: 1, tag: 1 } }).sort({ version: 1 }).toArray();
+      const docs = await ctx.direct
+        .collection(ctx.collection)
+        .find({ orderId }, { projection: { _id: 1, version: 1, tag: 1 } })
+        .sort({ version: 1 })
+        .toArray();
       if (docs.length === 0) return false;
       const r = random();
       // The top (a number the reference design reuses), the bottom (a hole

@@ -47,7 +47,15 @@ async function upload(repo, job, random, record, data) {
       record.final = 'resolved';
       return;
     } catch (err) {
-      const a = { start, end: Date.now(), outcome: isUnknown(err) ? 'unknown' : 'failed', sent: hex(attempt._id), name: err && err.name, code: err && err.code, _id: hex(err && err._id) };
+      const a = {
+        start,
+        end: Date.now(),
+        outcome: isUnknown(err) ? 'unknown' : 'failed',
+        sent: hex(attempt._id),
+        name: err && err.name,
+        code: err && err.code,
+        _id: hex(err && err._id),
+      };
       if (err && err.message) a.message = String(err.message).slice(0, 160);
       record.attempts.push(a);
       const knownId = (err && err._id) || attempt._id;

@@ -32,9 +32,7 @@ test('a closed port rejects within the server-selection timeout, naming the host
 test('every queued upload of the burst is rejected too, none hangs', async () => {
   const port = await closedPort();
   const repo = new AssetRepository({ uri: `mongodb://127.0.0.1:${port}/x?serverSelectionTimeoutMS=300`, collection: 'c' });
-  const results = await Promise.allSettled(
-    Array.from({ length: 20 }, (_, i) => repo.createWithAtomicVersion({ orderId: `o${i % 3}`, fileName: 'a.pdf' })),
-  );
+  const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => repo.createWithAtomicVersion({ orderId: `o${i % 3}`, fileName: 'a.pdf' })));
   expect(results.every((r) => r.status === 'rejected' && r.reason.code === 'ERR_ASSET_CONNECTION')).toBe(true);
   await repo.close();
 });

@@ -18,7 +18,10 @@ beforeAll(async () => {
 afterAll(() => t.done());
 
 function doctorSync(collection, extra = [], env = {}) {
-  const run = spawnSync(process.execPath, [BIN, 'doctor', '--uri', uri(), '--db', t.dbName, '--collection', collection, ...extra], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const run = spawnSync(process.execPath, [BIN, 'doctor', '--uri', uri(), '--db', t.dbName, '--collection', collection, ...extra], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   return run;
 }
 
@@ -45,10 +48,28 @@ async function damage(collection, orders, orderField = 'orderId') {
 
 /** The racy design's damage: duplicates, legacy rows without a version, a wrong label, an order of legacy rows only. */
 const DAMAGED = {
-  'ord-a': [[1, 'v1'], [2, 'v2'], [2, 'v2'], [3, 'v3'], [undefined, undefined], [3, 'v3']],
-  'ord-b': [[1, 'v1'], [2, 'v9'], [2, 'v2']],
-  'ord-c': [[undefined, undefined], ['v7', undefined], [null, 'v1']],
-  'ord-d': [[1, 'v1'], [2, 'v2']],
+  'ord-a': [
+    [1, 'v1'],
+    [2, 'v2'],
+    [2, 'v2'],
+    [3, 'v3'],
+    [undefined, undefined],
+    [3, 'v3'],
+  ],
+  'ord-b': [
+    [1, 'v1'],
+    [2, 'v9'],
+    [2, 'v2'],
+  ],
+  'ord-c': [
+    [undefined, undefined],
+    ['v7', undefined],
+    [null, 'v1'],
+  ],
+  'ord-d': [
+    [1, 'v1'],
+    [2, 'v2'],
+  ],
 };
 
 /** The promises hold: per order, versions 1..n exactly, each label its version, nothing deleted or otherwise changed. */
@@ -88,12 +109,21 @@ test('read-only by default: reports every kind of damage, exits 1, changes nothi
 
   const json = JSON.parse(doctorSync('readonly', ['--json']).stdout);
   expect(json).toMatchObject({ clean: false, fix: false, changes: [] });
-  expect(json.found.duplicates.map((d) => [d.order, d.version, d.ids.length])).toEqual([['ord-a', 2, 2], ['ord-a', 3, 2], ['ord-b', 2, 2]]);
+  expect(json.found.duplicates.map((d) => [d.order, d.version, d.ids.length])).toEqual([
+    ['ord-a', 2, 2],
+    ['ord-a', 3, 2],
+    ['ord-b', 2, 2],
+  ]);
   expect(json.found.duplicates[0].kept).toEqual({ $oid: before[1]._id.toHexString() }); // the earliest created keeps v2
 });
 
 test('a clean collection exits 0; an error (no server) exits 2', async () => {
-  await damage('clean', { o: [[1, 'v1'], [2, 'v2']] });
+  await damage('clean', {
+    o: [
+      [1, 'v1'],
+      [2, 'v2'],
+    ],
+  });
   expect(doctorSync('clean').status).toBe(0);
   const run = spawnSync(process.execPath, [BIN, 'doctor', '--uri', 'mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200', '--collection', 'x'], { encoding: 'utf8' });
   expect(run.status).toBe(2);
@@ -139,8 +169,18 @@ test('a crash halfway through --fix: the rerun finishes the repair', async () =>
   await expectRepaired('crash', before);
 });
 
-test('--fields: the app\'s own names', async () => {
-  const before = await damage('bugs', { 'bug-1': [[1, 'v1'], [1, 'v1'], [undefined, undefined]] }, 'bugId');
+test("--fields: the app's own names", async () => {
+  const before = await damage(
+    'bugs',
+    {
+      'bug-1': [
+        [1, 'v1'],
+        [1, 'v1'],
+        [undefined, undefined],
+      ],
+    },
+    'bugId',
+  );
   const run = doctorSync('bugs', ['--fix', '--fields', '{"orderId":"bugId","fileName":"originalName"}']);
   expect(run.status).toBe(0);
   expect(run.stdout).toContain('(bugId "bug-1")');

@@ -52,9 +52,11 @@ describe.each(['before', 'after'])('the bug tracker %s the swap', (variant) => {
     expect(await bugTracker.Attachment.countDocuments({ bugId: 'BUG-2' })).toBe(0);
   });
 
-  test('GET lists a bug\'s attachments in upload order', async () => {
+  test("GET lists a bug's attachments in upload order", async () => {
     for (const name of ['a.png', 'b.png']) {
-      await request(bugTracker.app).post('/bugs/BUG-3/attachments').send({ uploadedBy: 'bo', fileUrl: `/f/${name}`, originalName: name });
+      await request(bugTracker.app)
+        .post('/bugs/BUG-3/attachments')
+        .send({ uploadedBy: 'bo', fileUrl: `/f/${name}`, originalName: name });
     }
     const res = await request(bugTracker.app).get('/bugs/BUG-3/attachments');
     expect(res.status).toBe(200);
@@ -64,7 +66,13 @@ describe.each(['before', 'after'])('the bug tracker %s the swap', (variant) => {
   // ---- what the swap adds ----
   if (variant === 'after') {
     test('50 concurrent uploads to one bug through the route are stored as exactly 1..50', async () => {
-      const responses = await Promise.all(range(50).map((i) => request(bugTracker.app).post('/bugs/BUG-9/attachments').send({ uploadedBy: 'cy', fileUrl: `/f/${i}`, originalName: `${i}.png` })));
+      const responses = await Promise.all(
+        range(50).map((i) =>
+          request(bugTracker.app)
+            .post('/bugs/BUG-9/attachments')
+            .send({ uploadedBy: 'cy', fileUrl: `/f/${i}`, originalName: `${i}.png` }),
+        ),
+      );
       expect(responses.map((r) => r.status)).toEqual(range(50).map(() => 201));
       const stored = await bugTracker.Attachment.find({ bugId: 'BUG-9' }).lean();
       expect(stored.map((d) => d.version).sort((a, b) => a - b)).toEqual(range(50));

@@ -30,13 +30,16 @@ afterEach(async () => {
 
 /** The issue's attachment schema, with the two fields the swap adds. */
 function attachmentSchema(options) {
-  return new Schema({
-    orderId: { type: String, required: true },
-    fileName: { type: String, required: true },
-    uploadedBy: String,
-    version: { type: Number, required: true },
-    versionLabel: { type: String, required: true },
-  }, { timestamps: true, ...options });
+  return new Schema(
+    {
+      orderId: { type: String, required: true },
+      fileName: { type: String, required: true },
+      uploadedBy: String,
+      version: { type: Number, required: true },
+      versionLabel: { type: String, required: true },
+    },
+    { timestamps: true, ...options },
+  );
 }
 
 /** MONGODB_URI unset while fn runs: what an app's test suite sees at module load. */
@@ -68,7 +71,12 @@ describe('built at module load, before the app connects', () => {
     const got = await early;
     expect(got).toMatchObject({ orderId: 'bug-1', version: 1, versionLabel: 'v1' });
     expect(repo.options).toMatchObject({ uri: uri(), dbName: t.dbName, collection: 'early' });
-    expect(await t.db.collection('early').find({}, { projection: { _id: 0, version: 1 } }).toArray()).toEqual([{ version: 1 }]);
+    expect(
+      await t.db
+        .collection('early')
+        .find({}, { projection: { _id: 0, version: 1 } })
+        .toArray(),
+    ).toEqual([{ version: 1 }]);
   });
 
   test("an upload fails as Mongoose's own create() does after bufferTimeoutMS, with a clear error, and stores nothing", async () => {
@@ -134,7 +142,7 @@ describe('a schema the addon cannot serve is refused whole', () => {
   });
 });
 
-describe("a schema whose _id is not an ObjectId (issue 16, item 4)", () => {
+describe('a schema whose _id is not an ObjectId (issue 16, item 4)', () => {
   const schema = () => {
     const s = attachmentSchema();
     s.add({ _id: { type: String, default: () => randomUUID() } });
@@ -211,7 +219,10 @@ describe("a String _id and a lost reply (issue 16's repro)", () => {
 });
 
 describe('values made by bson 6 and bson 7, in plain mode', () => {
-  test.each([['bson 6', bson6], ['bson 7', bson7]])('%s: stored as their BSON types', async (_, b) => {
+  test.each([
+    ['bson 6', bson6],
+    ['bson 7', bson7],
+  ])('%s: stored as their BSON types', async (_, b) => {
     const repo = t.repository({ collection: `values_${b === bson6 ? 6 : 7}` });
     const order = new b.ObjectId();
     const uuid = new b.UUID();
@@ -255,8 +266,11 @@ describe('values made by bson 6 and bson 7, in plain mode', () => {
   test('a BSON value no major can be converted from is refused naming its field', async () => {
     const repo = t.repository({ collection: 'values_refused' });
     const alien = { _bsontype: 'Mystery', [Symbol.for('@@mdb.bson.version')]: 6 };
-    await expect(repo.createWithAtomicVersion({ orderId: 'o', fileName: 'f', meta: { list: [1, alien] } }))
-      .rejects.toMatchObject({ name: 'ValidationError', code: 'ERR_ASSET_VALUE', field: 'meta.list.1' });
+    await expect(repo.createWithAtomicVersion({ orderId: 'o', fileName: 'f', meta: { list: [1, alien] } })).rejects.toMatchObject({
+      name: 'ValidationError',
+      code: 'ERR_ASSET_VALUE',
+      field: 'meta.list.1',
+    });
     expect(await t.db.collection('values_refused').countDocuments()).toBe(0);
   });
 });

@@ -42,7 +42,10 @@ describe('as MongoDB sends them', () => {
   test('writeConcernError: the insert is executed and the driver throws MongoWriteConcernError 64 with errInfo.wtimeout', async () => {
     const db = await viaProxy();
     failOn({ times: 1 }, { writeConcernError: WRITE_CONCERN_TIMEOUT });
-    const err = await db.collection('wce').insertOne({ tag: 'wce-1' }).catch((e) => e);
+    const err = await db
+      .collection('wce')
+      .insertOne({ tag: 'wce-1' })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(MongoWriteConcernError);
     expect(err.code).toBe(64);
     expect(err.errInfo).toEqual({ wtimeout: true });
@@ -53,7 +56,10 @@ describe('as MongoDB sends them', () => {
   test('errorCode 112 with the TransientTransactionError label: the driver sees code, codeName and label; nothing is stored', async () => {
     const db = await viaProxy();
     failOn({ times: 1 }, { errorCode: 112, errorLabels: ['TransientTransactionError'] });
-    const err = await db.collection('conflict').insertOne({ tag: 'wc-1' }).catch((e) => e);
+    const err = await db
+      .collection('conflict')
+      .insertOne({ tag: 'wc-1' })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(MongoServerError);
     expect(err).toMatchObject({ code: 112, codeName: 'WriteConflict' });
     expect(err.hasErrorLabel('TransientTransactionError')).toBe(true);
@@ -72,7 +78,10 @@ describe('as MongoDB sends them', () => {
     expect(retryable.hasErrorLabel('RetryableWriteError')).toBe(true);
     // A plain insert (a standalone's) gets no server label, as on MongoDB
     // (the driver adds its own client-side ResetPool for a shutdown code).
-    const plain = await db.collection('labels').insertOne({ tag: 'l-2' }).catch((e) => e);
+    const plain = await db
+      .collection('labels')
+      .insertOne({ tag: 'l-2' })
+      .catch((e) => e);
     expect(plain).toMatchObject({ code: 91 });
     expect(plain.hasErrorLabel('RetryableWriteError')).toBe(false);
     expect(plain.hasErrorLabel('TransientTransactionError')).toBe(false);
@@ -82,7 +91,10 @@ describe('as MongoDB sends them', () => {
   test('closeConnection: a network error, and nothing is stored', async () => {
     const db = await viaProxy();
     failOn({ times: 1 }, { closeConnection: true });
-    const err = await db.collection('closed').insertOne({ tag: 'c-1' }).catch((e) => e);
+    const err = await db
+      .collection('closed')
+      .insertOne({ tag: 'c-1' })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(MongoNetworkError);
     expect(await stored('closed')).toHaveLength(0);
     await db.collection('closed').insertOne({ tag: 'c-2' }); // the next one goes through
@@ -105,7 +117,15 @@ describe('the fail point counts as MongoDB does', () => {
     failOn({ times: 2 }, { errorCode: 2 });
     const outcomes = [];
     for (let i = 0; i < 4; i++) {
-      outcomes.push(await db.collection('times').insertOne({ i }).then(() => 'ok', (e) => e.code));
+      outcomes.push(
+        await db
+          .collection('times')
+          .insertOne({ i })
+          .then(
+            () => 'ok',
+            (e) => e.code,
+          ),
+      );
     }
     expect(outcomes).toEqual([2, 2, 'ok', 'ok']);
     expect(proxy.failPoint.mode).toBe('off');
@@ -117,7 +137,15 @@ describe('the fail point counts as MongoDB does', () => {
     failOn({ skip: 2 }, { errorCode: 2 });
     const outcomes = [];
     for (let i = 0; i < 4; i++) {
-      outcomes.push(await db.collection('skip').insertOne({ i }).then(() => 'ok', (e) => e.code));
+      outcomes.push(
+        await db
+          .collection('skip')
+          .insertOne({ i })
+          .then(
+            () => 'ok',
+            (e) => e.code,
+          ),
+      );
     }
     expect(outcomes).toEqual(['ok', 'ok', 2, 2]);
     expect((await stored('skip')).map((d) => d.i).sort()).toEqual([0, 1]);
@@ -161,7 +189,10 @@ describe('faults the fail point cannot express', () => {
   test('dropReplyAfterExecute: a network error, yet the document is stored (a lost reply)', async () => {
     const db = await viaProxy();
     failOn({ times: 1 }, { dropReplyAfterExecute: true });
-    const err = await db.collection('lost').insertOne({ tag: 'lost-1' }).catch((e) => e);
+    const err = await db
+      .collection('lost')
+      .insertOne({ tag: 'lost-1' })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(MongoNetworkError);
     expect(await stored('lost', { tag: 'lost-1' })).toHaveLength(1);
   });
@@ -169,7 +200,10 @@ describe('faults the fail point cannot express', () => {
   test('stallReply: the insert runs, its reply never comes, the client times out; releaseStalled closes the connection', async () => {
     const db = await viaProxy({ socketTimeoutMS: 500 });
     failOn({ times: 1 }, { stallReply: true });
-    const err = await db.collection('stall').insertOne({ tag: 's-1' }).catch((e) => e);
+    const err = await db
+      .collection('stall')
+      .insertOne({ tag: 's-1' })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(MongoNetworkError);
     expect(err.message).toMatch(/timed out/);
     expect(proxy.stats.injected.stallReply).toBe(1);
@@ -181,7 +215,10 @@ describe('faults the fail point cannot express', () => {
   test('writeErrors: an insert reply with a write error at index 0 while nothing is executed', async () => {
     const db = await viaProxy();
     failOn({ times: 1 }, { writeErrors: [{ index: 0, code: 112, errmsg: 'WriteConflict' }] });
-    const err = await db.collection('we').insertOne({ tag: 'we-1' }).catch((e) => e);
+    const err = await db
+      .collection('we')
+      .insertOne({ tag: 'we-1' })
+      .catch((e) => e);
     // insertOne surfaces the first write error as a server error with its index.
     expect(err).toBeInstanceOf(MongoServerError);
     expect(err).toMatchObject({ code: 112, index: 0, errmsg: 'WriteConflict' });
@@ -198,7 +235,10 @@ describe('faults the fail point cannot express', () => {
     const db = await viaProxy({ serverSelectionTimeoutMS: 1500 });
     await db.collection('outage').insertOne({ tag: 'before' });
     await proxy.startOutage({ refuse });
-    const err = await db.collection('outage').insertOne({ tag: 'during' }).catch((e) => e);
+    const err = await db
+      .collection('outage')
+      .insertOne({ tag: 'during' })
+      .catch((e) => e);
     expect(err.name).toMatch(/MongoServerSelectionError|MongoNetworkError/);
     await proxy.endOutage();
     await db.collection('outage').insertOne({ tag: `after-${refuse}` });

@@ -21,9 +21,23 @@ describeOnFerretDB(`FerretDB v1 on ${backend || 'its backends'}`, () => {
   test('an ordered insertMany is ordered only within 100 documents: each chunk stops at its first error, the next goes on (both backends)', async () => {
     const col = t.db.collection('ordered');
     await versionIndex(col);
-    await col.insertMany([{ orderId: 'o', version: 51 }, { orderId: 'o', version: 151 }]);
-    const err = await col.insertMany(range(250).map((version) => ({ orderId: 'o', version })), { ordered: true }).then(() => null, (e) => e);
-    expect(err.writeErrors.map((w) => [w.index, w.code])).toEqual([[50, 11000], [150, 11000]]);
+    await col.insertMany([
+      { orderId: 'o', version: 51 },
+      { orderId: 'o', version: 151 },
+    ]);
+    const err = await col
+      .insertMany(
+        range(250).map((version) => ({ orderId: 'o', version })),
+        { ordered: true },
+      )
+      .then(
+        () => null,
+        (e) => e,
+      );
+    expect(err.writeErrors.map((w) => [w.index, w.code])).toEqual([
+      [50, 11000],
+      [150, 11000],
+    ]);
     const stored = (await col.find({ orderId: 'o' }).toArray()).map((d) => d.version).sort((a, b) => a - b);
     // MongoDB would stop at index 50 and store 1..50 only.
     expect(stored).toEqual([...range(50), 51, ...range(50, 101), 151, ...range(50, 201)]);
@@ -33,7 +47,10 @@ describeOnFerretDB(`FerretDB v1 on ${backend || 'its backends'}`, () => {
     const col = t.db.collection('dupshape');
     await versionIndex(col);
     await col.insertOne({ orderId: 'o', version: 1 });
-    const err = await col.insertOne({ orderId: 'o', version: 1 }).then(() => null, (e) => e);
+    const err = await col.insertOne({ orderId: 'o', version: 1 }).then(
+      () => null,
+      (e) => e,
+    );
     expect(err.code).toBe(11000);
     expect(err.message).not.toMatch(/orderId_1_version_1|index:|dup key/);
     expect(err.keyPattern).toBeUndefined();
@@ -46,7 +63,10 @@ describeOnFerretDB(`FerretDB v1 on ${backend || 'its backends'}`, () => {
     await expect(col.createIndex({ orderId: 1, version: 1 }, { name: 'orderId_1_version_1' })).resolves.toBe('orderId_1_version_1');
     await expect(col.createIndex({ orderId: 1, version: 1 }, { unique: true, name: 'other' })).rejects.toMatchObject({ code: 85 });
     const indexes = await col.listIndexes().toArray();
-    expect(indexes.map((i) => [i.name, i.unique === true])).toEqual([['_id_', false], ['orderId_1_version_1', true]]);
+    expect(indexes.map((i) => [i.name, i.unique === true])).toEqual([
+      ['_id_', false],
+      ['orderId_1_version_1', true],
+    ]);
   });
 
   test(`"highest version of an order": the filter is pushed down ${onPostgres ? 'to PostgreSQL' : 'only for _id on SQLite'}; sort and limit on neither`, async () => {
@@ -55,7 +75,10 @@ describeOnFerretDB(`FerretDB v1 on ${backend || 'its backends'}`, () => {
     await col.insertMany(range(200).map((i) => ({ orderId: `o${i % 10}`, version: Math.ceil(i / 10) + 1 })));
     const highest = await col.find({ orderId: 'o1' }).sort({ version: -1 }).limit(1).explain();
     expect([highest.filterPushdown, highest.sortPushdown, highest.limitPushdown]).toEqual([onPostgres, false, false]);
-    const above = await col.find({ orderId: 'o1', version: { $gte: 5 } }).limit(1).explain();
+    const above = await col
+      .find({ orderId: 'o1', version: { $gte: 5 } })
+      .limit(1)
+      .explain();
     expect(above.filterPushdown).toBe(onPostgres);
     const byId = await col.find({ _id: (await col.findOne())._id }).explain();
     expect(byId.filterPushdown).toBe(true);
@@ -91,7 +114,10 @@ describeOnFerretDB(`FerretDB v1 on ${backend || 'its backends'}`, () => {
     // and not stored. (Today an upload coalesced after it in the same insert
     // fails too, with its error: FerretDB answers code 1 for any backend
     // error, so nothing says the rest of the batch was fine.)
-    for (const [i, name] of [[0, 'a.pdf'], [2, 'c.pdf']]) {
+    for (const [i, name] of [
+      [0, 'a.pdf'],
+      [2, 'c.pdf'],
+    ]) {
       if (results[i].status === 'fulfilled') expect(byName.get(name)).toMatchObject({ version: results[i].value.version });
       else expect([results[i].reason.name, byName.has(name)]).toEqual(['ServerError', false]);
     }

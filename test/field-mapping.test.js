@@ -44,8 +44,13 @@ describe('plain mode', () => {
     const revs = t.repository({ collection: 'revs', fields: { version: 'rev', versionLabel: 'revLabel' } });
     const a = await revs.createWithAtomicVersion({ orderId: 'o', fileName: 'a', version: 'caller', rev: 99 });
     expect(a).toMatchObject({ rev: 1, revLabel: 'v1', version: 'caller' }); // a field that is not the version's stays the caller's
-    expect(await t.db.collection('revs').findOne({}, { projection: { _id: 0, createdAt: 0, updatedAt: 0 } }))
-      .toEqual({ orderId: 'o', fileName: 'a', version: 'caller', rev: 1, revLabel: 'v1' });
+    expect(await t.db.collection('revs').findOne({}, { projection: { _id: 0, createdAt: 0, updatedAt: 0 } })).toEqual({
+      orderId: 'o',
+      fileName: 'a',
+      version: 'caller',
+      rev: 1,
+      revLabel: 'v1',
+    });
 
     const bare = t.repository({ collection: 'unlabelled', fields: { versionLabel: null } });
     const [one, two] = await Promise.all([bare.createWithAtomicVersion({ orderId: 'o', fileName: 'a' }), bare.createWithAtomicVersion({ orderId: 'o', fileName: 'b' })]);
@@ -70,7 +75,9 @@ describe('plain mode', () => {
     const a = t.repository({ collection: 'bugs_race', fields: BUG_FIELDS, maxRetries: 0 });
     const b = t.repository({ collection: 'bugs_race', fields: BUG_FIELDS, maxRetries: 0, coalesce: false });
     await a.ensureIndex();
-    const results = await Promise.allSettled(range(20).flatMap((i) => [a.createWithAtomicVersion({ bugId: 'bug-9', originalName: `a${i}` }), b.createWithAtomicVersion({ bugId: 'bug-9', originalName: `b${i}` })]));
+    const results = await Promise.allSettled(
+      range(20).flatMap((i) => [a.createWithAtomicVersion({ bugId: 'bug-9', originalName: `a${i}` }), b.createWithAtomicVersion({ bugId: 'bug-9', originalName: `b${i}` })]),
+    );
     const lost = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
     expect(lost.length).toBeGreaterThan(0);
     for (const err of lost) {
@@ -93,23 +100,27 @@ describe('plain mode', () => {
   });
 });
 
-describe('model mode: the issue\'s attachment schema under its own names', () => {
+describe("model mode: the issue's attachment schema under its own names", () => {
   let conn;
   beforeAll(async () => {
     conn = await mongoose.createConnection(uri(), { dbName: t.dbName, autoIndex: false }).asPromise();
   });
   afterAll(() => conn.close());
 
-  const attachmentSchema = () => new mongoose.Schema({
-    bugId: { type: String, required: true },
-    uploadedBy: { type: String, required: true },
-    fileUrl: { type: String, required: true },
-    originalName: { type: String, required: true },
-    version: { type: Number, required: true },
-    versionLabel: { type: String, required: true },
-  }, { timestamps: true });
+  const attachmentSchema = () =>
+    new mongoose.Schema(
+      {
+        bugId: { type: String, required: true },
+        uploadedBy: { type: String, required: true },
+        fileUrl: { type: String, required: true },
+        originalName: { type: String, required: true },
+        version: { type: Number, required: true },
+        versionLabel: { type: String, required: true },
+      },
+      { timestamps: true },
+    );
 
-  test('50 concurrent uploads to one bug are stored as exactly 1..50 under the app\'s names; the returned document is the stored one', async () => {
+  test("50 concurrent uploads to one bug are stored as exactly 1..50 under the app's names; the returned document is the stored one", async () => {
     const Attachment = conn.model('Attachment', attachmentSchema(), 'attachments');
     const repo = new AssetRepository({ model: Attachment, fields: BUG_FIELDS });
     try {
@@ -125,7 +136,7 @@ describe('model mode: the issue\'s attachment schema under its own names', () =>
     }
   });
 
-  test('a schema without the mapped fields is refused, every problem named under the app\'s names', () => {
+  test("a schema without the mapped fields is refused, every problem named under the app's names", () => {
     const schema = new mongoose.Schema({ bugId: Number, title: String });
     const Model = conn.model('Broken', schema, 'broken');
     let err;

@@ -29,10 +29,44 @@ const nest = (levels) => {
 
 // [label, extra fields, expected code (refused) or check of the stored value]
 const refused = [
-  ['a cycle', () => { const o = base(); o.meta = { parent: o }; return o; }, 'ERR_ASSET_CYCLE', 'meta.parent'],
+  [
+    'a cycle',
+    () => {
+      const o = base();
+      o.meta = { parent: o };
+      return o;
+    },
+    'ERR_ASSET_CYCLE',
+    'meta.parent',
+  ],
   ['nesting 10 000 levels deep', () => ({ ...base(), deep: nest(10000) }), 'ERR_ASSET_TOO_DEEP', null],
-  ['a getter that throws', () => ({ ...base(), get secret() { throw new Error('no access'); } }), 'ERR_ASSET_UNSERIALIZABLE', 'secret'],
-  ['a Proxy whose trap throws', () => ({ ...base(), p: new Proxy({}, { ownKeys() { throw new Error('trap'); } }) }), 'ERR_ASSET_UNSERIALIZABLE', null],
+  [
+    'a getter that throws',
+    () => ({
+      ...base(),
+      get secret() {
+        throw new Error('no access');
+      },
+    }),
+    'ERR_ASSET_UNSERIALIZABLE',
+    'secret',
+  ],
+  [
+    'a Proxy whose trap throws',
+    () => ({
+      ...base(),
+      p: new Proxy(
+        {},
+        {
+          ownKeys() {
+            throw new Error('trap');
+          },
+        },
+      ),
+    }),
+    'ERR_ASSET_UNSERIALIZABLE',
+    null,
+  ],
   ['NaN', () => ({ ...base(), v: NaN }), 'ERR_ASSET_VALUE', 'v'],
   ['Infinity', () => ({ ...base(), v: Infinity }), 'ERR_ASSET_VALUE', 'v'],
   ['a BigInt past int64', () => ({ ...base(), v: 2n ** 63n }), 'ERR_ASSET_VALUE', 'v'],
@@ -48,14 +82,27 @@ const refused = [
   ['a boxed string', () => ({ ...base(), s: new String('ab') }), 'ERR_ASSET_VALUE', 's'],
   ['a 17 MiB document', () => ({ ...base(), blob: Buffer.alloc(17 * 1024 * 1024) }), 'ERR_ASSET_TOO_LARGE', ''],
   ['a Map at the top', () => new Map(Object.entries(base())), 'ERR_ASSET_NOT_OBJECT', ''],
-  ['a class instance at the top', () => new (class Upload { constructor() { Object.assign(this, base()); } })(), 'ERR_ASSET_NOT_OBJECT', ''],
+  [
+    'a class instance at the top',
+    () =>
+      new (class Upload {
+        constructor() {
+          Object.assign(this, base());
+        }
+      })(),
+    'ERR_ASSET_NOT_OBJECT',
+    '',
+  ],
   ['a Uint8Array at the top', () => new Uint8Array(8), 'ERR_ASSET_NOT_OBJECT', ''],
 ];
 
 describe.each(refused)('refuses %s', (_label, make, code, field) => {
   test('with a ValidationError, and writes nothing', async () => {
     const before = await t.db.collection('hostile').countDocuments();
-    const err = await repo.createWithAtomicVersion(make()).then(() => null, (e) => e);
+    const err = await repo.createWithAtomicVersion(make()).then(
+      () => null,
+      (e) => e,
+    );
     expect(err).toMatchObject({ name: 'ValidationError', code });
     if (field !== null) expect(err.field).toBe(field);
     expect(await t.db.collection('hostile').countDocuments()).toBe(before);
@@ -66,11 +113,31 @@ describe.each(refused)('refuses %s', (_label, make, code, field) => {
 const stored = [
   ['Symbol keys (ignored, as the driver does)', () => ({ [Symbol('k')]: 1, a: 1 }), (d) => expect(d.a).toBe(1)],
   ['a sparse array (holes become null)', () => ({ list: Object.assign(new Array(3), { 0: 1, 2: 3 }) }), (d) => expect(d.list).toEqual([1, null, 3])],
-  ['undefined (dropped in objects, null in arrays)', () => ({ gone: undefined, list: [undefined] }), (d) => { expect('gone' in d).toBe(false); expect(d.list).toEqual([null]); }],
+  [
+    'undefined (dropped in objects, null in arrays)',
+    () => ({ gone: undefined, list: [undefined] }),
+    (d) => {
+      expect('gone' in d).toBe(false);
+      expect(d.list).toEqual([null]);
+    },
+  ],
   ['a BigInt inside int64 (int64)', () => ({ big: -(2n ** 63n) }), (d) => expect(Long.fromValue(d.big).toString()).toBe((-(2n ** 63n)).toString())],
   ['a NUL byte inside a string', () => ({ s: 'a\u0000b' }), (d) => expect(d.s).toBe('a\u0000b')],
   ['a nested Map (a sub-document)', () => ({ m: new Map([['k', 1]]) }), (d) => expect(d.m).toEqual({ k: 1 })],
-  ['a nested class instance (its own fields)', () => ({ c: new (class P { constructor() { this.x = 1; } get y() { return 2; } })() }), (d) => expect(d.c).toEqual({ x: 1 })],
+  [
+    'a nested class instance (its own fields)',
+    () => ({
+      c: new (class P {
+        constructor() {
+          this.x = 1;
+        }
+        get y() {
+          return 2;
+        }
+      })(),
+    }),
+    (d) => expect(d.c).toEqual({ x: 1 }),
+  ],
   ['a Proxy (what its traps return)', () => ({ p: new Proxy({ a: 1 }, { get: (o, k) => (k === 'a' ? 7 : o[k]) }) }), (d) => expect(d.p).toEqual({ a: 7 })],
   ['a Buffer (binary)', () => ({ b: Buffer.from([0, 255]) }), (d) => expect(Buffer.from(d.b.buffer)).toEqual(Buffer.from([0, 255]))],
   ['a 15 MiB document', () => ({ blob: Buffer.alloc(15 * 1024 * 1024, 7) }), (d) => expect(d.blob.buffer.length).toBe(15 * 1024 * 1024)],
@@ -103,7 +170,18 @@ test('property: random documents round-trip exactly through the addon and the of
   // ("valueOf", "toString"…) inside an array as raw bytes: its fieldsAsRaw
   // lookup walks the prototype. Our stored bytes are right; its reading is not.
   const prototypeName = (k) => k in Object.prototype;
-  const key = fc.string({ minLength: 1, maxLength: 8 }).filter((k) => !k.startsWith('$') && !k.includes('.') && !k.includes('\u0000') && k.isWellFormed() && !ferretUnsafeKey(k) && !prototypeName(k) && !['orderId', 'fileName', 'fileSize', '_id', 'version', 'versionLabel', 'createdAt', 'updatedAt', '__proto__'].includes(k));
+  const key = fc
+    .string({ minLength: 1, maxLength: 8 })
+    .filter(
+      (k) =>
+        !k.startsWith('$') &&
+        !k.includes('.') &&
+        !k.includes('\u0000') &&
+        k.isWellFormed() &&
+        !ferretUnsafeKey(k) &&
+        !prototypeName(k) &&
+        !['orderId', 'fileName', 'fileSize', '_id', 'version', 'versionLabel', 'createdAt', 'updatedAt', '__proto__'].includes(k),
+    );
   const leaf = fc.oneof(
     fc.string().filter((s) => s.isWellFormed()),
     fc.integer(),

@@ -13,8 +13,7 @@ beforeAll(async () => {
 afterAll(() => t.done());
 
 const upload = (repo, orderId = 'ord-i') => repo.createWithAtomicVersion({ orderId, fileName: 'a.pdf' });
-const versionIndexes = async (collection) =>
-  (await t.db.collection(collection).listIndexes().toArray()).filter((i) => i.key.orderId && i.key.version);
+const versionIndexes = async (collection) => (await t.db.collection(collection).listIndexes().toArray()).filter((i) => i.key.orderId && i.key.version);
 
 test('the index is created before the first write, unique, under the name Mongoose gives it', async () => {
   const repo = t.repository({ collection: 'fresh' });

@@ -227,7 +227,10 @@ describe('one upload never fails or holds its batch', () => {
     const repo = repository('transient_orders', { maxRetries: 3 });
     failInserts({ errorCode: 112, onlyIfContains: 'mark' });
     const before = proxy.stats.seen.insert || 0;
-    const ends = await coalesced(repo, Array.from({ length: 40 }, (_, i) => data(`order-${i}`, 1, { mark: 1 })));
+    const ends = await coalesced(
+      repo,
+      Array.from({ length: 40 }, (_, i) => data(`order-${i}`, 1, { mark: 1 })),
+    );
     for (const e of ends) expect(e.error).toMatchObject({ name: 'ServerError', reason: 'RETRIES_EXHAUSTED', code: 112 });
     expect((proxy.stats.seen.insert || 0) - before).toBeLessThanOrEqual(3 + 1 + 2); // and the fillers'
     expect(await t.db.collection('transient_orders').countDocuments({ mark: 1 })).toBe(0);

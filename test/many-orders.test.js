@@ -93,18 +93,16 @@ test('a hot order contended by another process costs the cold orders of the same
   const repo = t.repository({ collection: 'hotcold' });
   await repo.ensureIndex();
   const job = { uri: uri(), dbName: t.dbName, collection: 'hotcold', orderId: 'hot', count: 300, options: {} };
-  const [[other], mine] = await runWriters([job], () =>
-    Promise.allSettled(
-      range(300).map((i) => (i % 3 === 0 ? upload(repo, 'hot', i) : upload(repo, `cold-${i % 30}`, i))),
-    ),
-  );
+  const [[other], mine] = await runWriters([job], () => Promise.allSettled(range(300).map((i) => (i % 3 === 0 ? upload(repo, 'hot', i) : upload(repo, `cold-${i % 30}`, i)))));
   expect(other.failed).toBe(0);
   expect(mine.filter((r) => r.status === 'rejected').map((r) => r.reason.message)).toEqual([]);
   await expectGapless(t.db, 'hotcold', 'hot', 400);
   for (let c = 1; c < 30; c++) {
     if (c % 3 === 0) continue;
     const docs = await storedVersions(t.db, 'hotcold', `cold-${c}`);
-    const expected = range(300).filter((i) => i % 3 !== 0 && i % 30 === c).map((i) => `cold-${c}-${i}.pdf`);
+    const expected = range(300)
+      .filter((i) => i % 3 !== 0 && i % 30 === c)
+      .map((i) => `cold-${c}-${i}.pdf`);
     expect(docs.map((d) => d.version)).toEqual(range(expected.length));
     expect(docs.map((d) => d.fileName)).toEqual(expected);
   }

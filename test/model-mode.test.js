@@ -123,7 +123,7 @@ describe('an upload is built as save() builds it', () => {
     expect(new Set(stored.map((d) => d.orderId.toHexString()))).toEqual(new Set([ORDER]));
   });
 
-  test('a schema violation rejects with Mongoose\'s own ValidationError, and nothing is written', async () => {
+  test("a schema violation rejects with Mongoose's own ValidationError, and nothing is written", async () => {
     const Fresh = assetModel();
     const fresh = repository(Fresh);
     const bad = [
@@ -163,7 +163,7 @@ describe('an upload is built as save() builds it', () => {
   });
 });
 
-describe('save middleware runs in save()\'s order', () => {
+describe("save middleware runs in save()'s order", () => {
   function recording() {
     const calls = [];
     const extend = (schema) => {
@@ -183,7 +183,7 @@ describe('save middleware runs in save()\'s order', () => {
     return { calls, extend };
   }
 
-  test('the same calls, in the same order, with what the reference design\'s hooks see', async () => {
+  test("the same calls, in the same order, with what the reference design's hooks see", async () => {
     const a = recording();
     const b = recording();
     const Reference = assetModel({ extend: a.extend });
@@ -195,21 +195,27 @@ describe('save middleware runs in save()\'s order', () => {
     expect(b.calls).toEqual([['pre validate', true], ['post validate'], ['pre save', 'pdf'], ['post save', 1, 'v1', false]]);
   });
 
-  test('a pre(\'save\') hook that fails rejects with its error and nothing is written', async () => {
-    const Model = assetModel({ extend: (s) => s.pre('save', function audit() {
-      if (this.fileName.startsWith('virus')) throw new Error('refused by audit');
-    }) });
+  test("a pre('save') hook that fails rejects with its error and nothing is written", async () => {
+    const Model = assetModel({
+      extend: (s) =>
+        s.pre('save', function audit() {
+          if (this.fileName.startsWith('virus')) throw new Error('refused by audit');
+        }),
+    });
     const repo = repository(Model);
     await expect(repo.createWithAtomicVersion(upload(1, { fileName: 'virus.exe' }))).rejects.toThrow('refused by audit');
     expect(await db().collection(Model.collection.collectionName).countDocuments()).toBe(0);
   });
 
-  test('a post(\'save\') error handler sees a failure of the write, as under save()', async () => {
+  test("a post('save') error handler sees a failure of the write, as under save()", async () => {
     const seen = [];
-    const Model = assetModel({ extend: (s) => s.post('save', (err, doc, next) => {
-      seen.push(err.name);
-      next(err);
-    }) });
+    const Model = assetModel({
+      extend: (s) =>
+        s.post('save', (err, doc, next) => {
+          seen.push(err.name);
+          next(err);
+        }),
+    });
     const repo = repository(Model, { maxRetries: 0 });
     const other = repository(Model, { maxRetries: 0, coalesce: false });
     // Two writers on one order with no retries: some uploads lose the race.
@@ -227,9 +233,30 @@ describe('save middleware runs in save()\'s order', () => {
 
 describe('what the insert assigns is not known to a pre hook', () => {
   test.each([
-    ['pre save reading this.version', (s) => s.pre('save', function label() { this.title = `${this.fileName} ${this.version}`; }), /pre\('save'\) hook label\(\) reads "version"/],
-    ['pre validate reading versionLabel', (s) => s.pre('validate', function () { this.title = this.get('versionLabel'); }), /pre\('validate'\) hook the anonymous hook .* reads "versionLabel"/],
-    ['pre save reading _id', (s) => s.pre('save', function key() { this.fileUrl = `/files/${this._id}`; }), /key\(\) reads "_id"/],
+    [
+      'pre save reading this.version',
+      (s) =>
+        s.pre('save', function label() {
+          this.title = `${this.fileName} ${this.version}`;
+        }),
+      /pre\('save'\) hook label\(\) reads "version"/,
+    ],
+    [
+      'pre validate reading versionLabel',
+      (s) =>
+        s.pre('validate', function () {
+          this.title = this.get('versionLabel');
+        }),
+      /pre\('validate'\) hook the anonymous hook .* reads "versionLabel"/,
+    ],
+    [
+      'pre save reading _id',
+      (s) =>
+        s.pre('save', function key() {
+          this.fileUrl = `/files/${this._id}`;
+        }),
+      /key\(\) reads "_id"/,
+    ],
     ['a validator on version', (s) => s.path('version').max(1000), /"max" validator on "version"/],
     ['no versionLabel', (s) => s.remove('versionLabel'), /must declare "versionLabel" as String/],
   ])('refused at construction: %s', (_, extend, message) => {
@@ -238,15 +265,25 @@ describe('what the insert assigns is not known to a pre hook', () => {
   });
 
   test('a hook that reads the version where the check cannot see it fails loudly, nothing written', async () => {
-    const Model = assetModel({ extend: (s) => s.pre('save', function sneaky() { this.title = this['ver' + 'sion']; }) });
+    const Model = assetModel({
+      extend: (s) =>
+        s.pre('save', function sneaky() {
+          this.title = this['ver' + 'sion'];
+        }),
+    });
     const repo = repository(Model);
     await expect(repo.createWithAtomicVersion(upload(1))).rejects.toMatchObject({ code: 'ERR_ASSET_VERSION_UNKNOWN', field: 'version' });
     expect(await db().collection(Model.collection.collectionName).countDocuments()).toBe(0);
   });
 
-  test('a post(\'save\') hook gets the stored document', async () => {
+  test("a post('save') hook gets the stored document", async () => {
     let seen;
-    const Model = assetModel({ extend: (s) => s.post('save', (doc) => { seen = doc.toObject(); }) });
+    const Model = assetModel({
+      extend: (s) =>
+        s.post('save', (doc) => {
+          seen = doc.toObject();
+        }),
+    });
     const repo = repository(Model);
     const got = await repo.createWithAtomicVersion(upload(1));
     expect(seen).toEqual(got);
@@ -327,8 +364,15 @@ describe('the rest of the API in model mode', () => {
   test('createManyWithAtomicVersion: consecutive versions in item order; a refused item is reported in the BatchError', async () => {
     const Model = assetModel();
     const repo = repository(Model);
-    const many = await repo.createManyWithAtomicVersion(ORDER, [0, 1, 2].map((i) => upload(i, { orderId: undefined })));
-    expect(many.map((a) => [a.version, a.fileName])).toEqual([[1, 'Scan-0.PDF'], [2, 'Scan-1.PDF'], [3, 'Scan-2.PDF']]);
+    const many = await repo.createManyWithAtomicVersion(
+      ORDER,
+      [0, 1, 2].map((i) => upload(i, { orderId: undefined })),
+    );
+    expect(many.map((a) => [a.version, a.fileName])).toEqual([
+      [1, 'Scan-0.PDF'],
+      [2, 'Scan-1.PDF'],
+      [3, 'Scan-2.PDF'],
+    ]);
     const err = await repo.createManyWithAtomicVersion(ORDER, [upload(3), upload(4, { status: 'lost' })]).catch((e) => e);
     expect(err).toMatchObject({ name: 'BatchError', stored: 1, failed: 1 });
     expect(err.results[1].reason).toBeInstanceOf(mongoose.Error.ValidationError);
@@ -352,7 +396,12 @@ describe(`private Mongoose fields model mode reads (Mongoose ${mongoose.major})`
     expect(Model.prototype[symbol]).toBe(Model.collection);
     const doc = new Model({ ...upload(1), version: 1, versionLabel: 'v1' });
     const calls = [];
-    doc[symbol] = { insertOne: async (obj, options) => { calls.push([obj, options]); return { acknowledged: true, insertedId: obj._id }; } };
+    doc[symbol] = {
+      insertOne: async (obj, options) => {
+        calls.push([obj, options]);
+        return { acknowledged: true, insertedId: obj._id };
+      },
+    };
     await doc.save();
     expect(calls).toHaveLength(1);
     expect(calls[0][0]).toMatchObject({ fileName: 'Scan-1.PDF', version: 1, __v: 0 });

@@ -29,7 +29,9 @@ const tableOf = (collection) => sql(`SELECT _jsonb->>'table' FROM "${t.dbName}".
 const indexesOf = (collection) => sql(`SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = '${t.dbName}' AND tablename = '${tableOf(collection)}'`).split('\n');
 const orderIndexOf = (collection) => indexesOf(collection).filter((i) => /USING gin \(\(\(_jsonb -> 'orderId'::text\)\) jsonb_path_ops\)/.test(i));
 const orderIndexScans = (collection) =>
-  Number(sql(`SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes WHERE schemaname = '${t.dbName}' AND relname = '${tableOf(collection)}' AND indexrelname LIKE '%_order_gin'`));
+  Number(
+    sql(`SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_user_indexes WHERE schemaname = '${t.dbName}' AND relname = '${tableOf(collection)}' AND indexrelname LIKE '%_order_gin'`),
+  );
 
 /** PostgreSQL publishes a backend's counters when it goes idle, up to seconds later. */
 async function scansReach(collection, atLeast) {

@@ -195,7 +195,11 @@ test('installed beside mongoose@9, mongodb@7 and bson@7 without --legacy-peer-de
     expect(printed).toMatchObject({ versions: [1, 2, 3], plain: 1 });
     expect(printed.mongoose).toBe(dependencies.mongoose);
     const attachments = await t.db.collection('attachments').find().sort({ version: 1 }).toArray();
-    expect(attachments.map((a) => [a.version, a.versionLabel, a.__v])).toEqual([[1, 'v1', 0], [2, 'v2', 0], [3, 'v3', 0]]);
+    expect(attachments.map((a) => [a.version, a.versionLabel, a.__v])).toEqual([
+      [1, 'v1', 0],
+      [2, 'v2', 0],
+      [3, 'v3', 0],
+    ]);
     const plain = await t.db.collection('plain').findOne();
     expect(plain.orderId.toHexString()).toBe(printed.order);
   } finally {

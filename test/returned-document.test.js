@@ -50,7 +50,25 @@ test('flat values of every kind come back as stored, in stored order', async () 
   });
   const stored = await expectReturnedIsStored(asset);
   expect('gone' in stored).toBe(false);
-  expect(Object.keys(asset)).toEqual(['_id', 'fileName', 'orderId', 's', 'i', 'big', 'top', 'f', 'tiny', 'yes', 'nothing', 'when', 'ref', 'version', 'versionLabel', 'createdAt', 'updatedAt']);
+  expect(Object.keys(asset)).toEqual([
+    '_id',
+    'fileName',
+    'orderId',
+    's',
+    'i',
+    'big',
+    'top',
+    'f',
+    'tiny',
+    'yes',
+    'nothing',
+    'when',
+    'ref',
+    'version',
+    'versionLabel',
+    'createdAt',
+    'updatedAt',
+  ]);
 });
 
 test('a Date or ObjectId the caller changes after the call does not change what is returned', async () => {
@@ -114,7 +132,10 @@ test('nested values, BigInts and a __proto__ key are decoded from the stored byt
 });
 
 test('createManyWithAtomicVersion returns each stored document too', async () => {
-  const assets = await repo.createManyWithAtomicVersion('ret-many', [{ fileName: 'a.pdf', when: new Date() }, { fileName: 'b.pdf', tags: ['x'] }]);
+  const assets = await repo.createManyWithAtomicVersion('ret-many', [
+    { fileName: 'a.pdf', when: new Date() },
+    { fileName: 'b.pdf', tags: ['x'] },
+  ]);
   for (const asset of assets) await expectReturnedIsStored(asset);
   expect(assets.map((a) => a.version)).toEqual([1, 2]);
 });

@@ -41,7 +41,10 @@ test('a replicaSet name the server does not have: a clear ConnectionError', asyn
 
 test('an invalid writeConcern is refused by the server, not ignored', async () => {
   const repo = t.repository({ collection: 'wc', writeConcern: { w: 'no-such-tag-set' } });
-  const err = await repo.createWithAtomicVersion({ orderId: 'o', fileName: 'f' }).then(() => null, (e) => e);
+  const err = await repo.createWithAtomicVersion({ orderId: 'o', fileName: 'f' }).then(
+    () => null,
+    (e) => e,
+  );
   // MongoDB refuses the unknown tag set; FerretDB v1 ignores write concerns.
   if (process.env.AAV_SERVER_KIND === 'mongodb') expect(err).toMatchObject({ name: 'ServerError' });
   else expect(err).toBeNull();

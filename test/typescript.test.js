@@ -13,7 +13,18 @@ const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 function compile(file, options = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsc-'));
   const config = {
-    compilerOptions: { strict: true, noEmit: true, target: 'ES2022', module: 'commonjs', moduleResolution: 'node', baseUrl: root, paths: { 'atomic-asset-version': ['index.d.ts'] }, skipLibCheck: false, types: [], ...options },
+    compilerOptions: {
+      strict: true,
+      noEmit: true,
+      target: 'ES2022',
+      module: 'commonjs',
+      moduleResolution: 'node',
+      baseUrl: root,
+      paths: { 'atomic-asset-version': ['index.d.ts'] },
+      skipLibCheck: false,
+      types: [],
+      ...options,
+    },
     files: [file],
   };
   fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(config));
@@ -28,7 +39,7 @@ test('a consumer compiles under tsc --strict, and every @ts-expect-error is a re
   expect(run.status).toBe(0);
 });
 
-test('model mode: the seed\'s Partial<IAsset> signature is satisfied under --strict, and a wrong call fails', () => {
+test("model mode: the seed's Partial<IAsset> signature is satisfied under --strict, and a wrong call fails", () => {
   // Mongoose's own declarations need Node's and are not ours to check (skipLibCheck
   // covers .d.ts files only: index.d.ts is still checked through its use here).
   const withMongoose = { types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], skipLibCheck: true };
@@ -41,7 +52,7 @@ test('model mode: the seed\'s Partial<IAsset> signature is satisfied under --str
   fs.writeFileSync(bare, fs.readFileSync(file, 'utf8').replace(/\/\/ @ts-expect-error.*\n/g, ''));
   try {
     const failed = compile(bare, withMongoose);
-    expect((failed.stdout.match(/error TS\d+/g) || [])).toHaveLength(1);
+    expect(failed.stdout.match(/error TS\d+/g) || []).toHaveLength(1);
   } finally {
     fs.rmSync(bare, { force: true });
   }

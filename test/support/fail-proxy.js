@@ -108,10 +108,7 @@ function mongoLabels(body, code, wceCode) {
 }
 
 function checkFailPoint({ mode, data }) {
-  const okMode =
-    mode === 'off' ||
-    mode === 'alwaysOn' ||
-    (mode && typeof mode === 'object' && (Number.isInteger(mode.times) || Number.isInteger(mode.skip)));
+  const okMode = mode === 'off' || mode === 'alwaysOn' || (mode && typeof mode === 'object' && (Number.isInteger(mode.times) || Number.isInteger(mode.skip)));
   if (!okMode) throw new Error(`fail point mode must be 'off', 'alwaysOn', { times: n } or { skip: n }, got ${JSON.stringify(mode)}`);
   if (mode !== 'off' && !(data && Array.isArray(data.failCommands))) throw new Error('fail point data.failCommands must be an array');
 }
@@ -299,52 +296,52 @@ async function startFailProxy({ upstreamPort, upstreamHost = '127.0.0.1', port =
     client.on('data', (chunk) => guarded(fromClient, chunk));
 
     const fromServer = wire.messageSplitter((msg) => {
-        const responseTo = msg.readInt32LE(8);
-        const pending = conn.pending.get(responseTo);
-        if (!pending) {
-          client.write(msg);
-          return;
-        }
-        conn.pending.delete(responseTo);
-        const { body, data } = pending;
-        if (data.stallReply) {
-          // The command ran; its answer never arrives. The connection stays
-          // open (a half-dead peer) until released, closed, or stallMs.
-          stats.injected.stallReply += 1;
-          stalled.add(conn);
-          if (data.stallMs !== undefined) after(data.stallMs).then(kill);
-          return;
-        }
-        if (data.partialCommit !== undefined) {
-          // The first k are committed; the answer names none of them.
-          const head = wire.header(msg);
-          client.write(
-            wire.encodeOpMsg({
-              requestId: head.requestId,
-              responseTo: head.responseTo,
-              body: PARTIAL_COMMIT_REPLY(),
-            }),
-          );
-          return;
-        }
-        if (data.dropReplyAfterExecute) {
-          stats.injected.dropReplyAfterExecute += 1;
-          kill(); // the server has answered, so the command is committed
-          return;
-        }
-        if (data.writeConcernError) {
-          stats.injected.writeConcernError += 1;
-          const head = wire.header(msg);
-          const parsed = wire.parseOpMsg(msg);
-          const out = parsed.body;
-          out.writeConcernError = data.writeConcernError;
-          const labels = data.errorLabels !== undefined ? data.errorLabels : mongoLabels(body, undefined, data.writeConcernError.code);
-          if (labels.length) out.errorLabels = labels;
-          else delete out.errorLabels;
-          client.write(wire.encodeOpMsg({ requestId: head.requestId, responseTo: head.responseTo, flags: parsed.flags, body: out }));
-          return;
-        }
+      const responseTo = msg.readInt32LE(8);
+      const pending = conn.pending.get(responseTo);
+      if (!pending) {
         client.write(msg);
+        return;
+      }
+      conn.pending.delete(responseTo);
+      const { body, data } = pending;
+      if (data.stallReply) {
+        // The command ran; its answer never arrives. The connection stays
+        // open (a half-dead peer) until released, closed, or stallMs.
+        stats.injected.stallReply += 1;
+        stalled.add(conn);
+        if (data.stallMs !== undefined) after(data.stallMs).then(kill);
+        return;
+      }
+      if (data.partialCommit !== undefined) {
+        // The first k are committed; the answer names none of them.
+        const head = wire.header(msg);
+        client.write(
+          wire.encodeOpMsg({
+            requestId: head.requestId,
+            responseTo: head.responseTo,
+            body: PARTIAL_COMMIT_REPLY(),
+          }),
+        );
+        return;
+      }
+      if (data.dropReplyAfterExecute) {
+        stats.injected.dropReplyAfterExecute += 1;
+        kill(); // the server has answered, so the command is committed
+        return;
+      }
+      if (data.writeConcernError) {
+        stats.injected.writeConcernError += 1;
+        const head = wire.header(msg);
+        const parsed = wire.parseOpMsg(msg);
+        const out = parsed.body;
+        out.writeConcernError = data.writeConcernError;
+        const labels = data.errorLabels !== undefined ? data.errorLabels : mongoLabels(body, undefined, data.writeConcernError.code);
+        if (labels.length) out.errorLabels = labels;
+        else delete out.errorLabels;
+        client.write(wire.encodeOpMsg({ requestId: head.requestId, responseTo: head.responseTo, flags: parsed.flags, body: out }));
+        return;
+      }
+      client.write(msg);
     });
     upstream.on('data', (chunk) => guarded(fromServer, chunk));
     // A malformed message is the peer's fault; it ends this connection only.

@@ -10,14 +10,15 @@ const path = require('path');
  * caller's own burst at the same moment, with [summaries, its result].
  */
 async function runWriters(jobs, onGo = () => {}) {
-  const children = jobs.map((job) =>
-    fork(path.join(__dirname, 'writer.js'), [JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }),
-  );
+  const children = jobs.map((job) => fork(path.join(__dirname, 'writer.js'), [JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
   const outputs = children.map((child) => {
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
-    child.stderr.on("data", (d) => { err += d; process.stderr.write(d); });
+    child.stderr.on('data', (d) => {
+      err += d;
+      process.stderr.write(d);
+    });
     return new Promise((resolve, reject) => {
       child.on('exit', (code, signal) => {
         if (code !== 0) reject(new Error(`writer exited ${code ?? signal}: ${err}`));

@@ -64,10 +64,11 @@ if (!isMainThread) {
 } else {
   const { uri, dbName, collection, mode, workers: n, terminate } = JSON.parse(process.argv[2]);
   const spawn = (data) => new Worker(__filename, { workerData: { mode, ...data } });
-  const next = (w, key) => new Promise((resolve, reject) => {
-    w.on('message', (m) => m[key] !== undefined && resolve(m[key]));
-    w.on('error', reject);
-  });
+  const next = (w, key) =>
+    new Promise((resolve, reject) => {
+      w.on('message', (m) => m[key] !== undefined && resolve(m[key]));
+      w.on('error', reject);
+    });
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const exited = (w) => new Promise((resolve) => w.once('exit', resolve));
 
@@ -115,17 +116,16 @@ if (!isMainThread) {
     const upstreamPort = Number(new URL(uri).port || 27017);
     const proxy = await startStallServer(upstreamPort);
     // Long enough that every stalled job holds its thread until the release.
-    const proxied =
-      `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` +
-      '&serverSelectionTimeoutMS=60000&socketTimeoutMS=60000&connectTimeoutMS=60000';
+    const proxied = `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` + '&serverSelectionTimeoutMS=60000&socketTimeoutMS=60000&connectTimeoutMS=60000';
     const repo = new AssetRepository({ uri: proxied, dbName, collection });
     const workers = Array.from({ length: n }, (_, i) => spawn({ uri: proxied, dbName, collection, env: `w${i}` }));
     const gone = workers.map(exited);
     const results = workers.map(
-      (w, i) => new Promise((resolve) => {
-        w.on('message', (m) => m.result && resolve(m.result));
-        w.once('exit', (code) => resolve({ env: `w${i}`, exited: code }));
-      }),
+      (w, i) =>
+        new Promise((resolve) => {
+          w.on('message', (m) => m.result && resolve(m.result));
+          w.once('exit', (code) => resolve({ env: `w${i}`, exited: code }));
+        }),
     );
     await Promise.all([repo.ensureIndex(), ...workers.map((w) => next(w, 'ready'))]);
 

@@ -36,10 +36,13 @@ if (!isMainThread) {
   const collection = `workers_${mode}`;
   const workers = Array.from({ length: n }, (_, id) => new Worker(__filename, { workerData: { uri, dbName, collection, orderId: mode, count: mode === 'four' ? 250 : 2000, id } }));
   const ready = workers.map((w) => new Promise((resolve) => w.on('message', (m) => m.ready !== undefined && resolve())));
-  const finished = workers.map((w) => new Promise((resolve) => {
-    w.on('message', (m) => m.versions && resolve(m));
-    w.on('exit', (code) => resolve({ exited: code }));
-  }));
+  const finished = workers.map(
+    (w) =>
+      new Promise((resolve) => {
+        w.on('message', (m) => m.versions && resolve(m));
+        w.on('exit', (code) => resolve({ exited: code }));
+      }),
+  );
   (async () => {
     await Promise.all(ready);
     workers.forEach((w) => w.postMessage('go'));

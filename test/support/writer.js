@@ -19,15 +19,15 @@ async function main() {
   }
   const orderId = job.objectIdOrder ? new ObjectId(job.orderId) : job.orderId;
   const orders = job.uploads || Array.from({ length: job.count }, () => orderId);
-  const results = await Promise.allSettled(
-    orders.map((orderId, i) => repo.createWithAtomicVersion({ orderId, fileName: `p${process.pid}-${i}.pdf`, fileSize: i })),
-  );
+  const results = await Promise.allSettled(orders.map((orderId, i) => repo.createWithAtomicVersion({ orderId, fileName: `p${process.pid}-${i}.pdf`, fileSize: i })));
   const fulfilled = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
   const versions = fulfilled.map((a) => a.version);
-  const errors = results.filter((r) => r.status === "rejected").map((r) => `${r.reason.name} (attempts ${r.reason.attempts}, retries ${r.reason.retries}): ${r.reason.message}`);
+  const errors = results.filter((r) => r.status === 'rejected').map((r) => `${r.reason.name} (attempts ${r.reason.attempts}, retries ${r.reason.retries}): ${r.reason.message}`);
   const stats = repo.stats();
   await repo.close();
-  process.stdout.write(`${JSON.stringify({ ok: versions.length, failed: errors.length, versions, errors: errors.slice(0, 3), stats, assets: fulfilled.map((a) => [a.fileName, a.version]) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ok: versions.length, failed: errors.length, versions, errors: errors.slice(0, 3), stats, assets: fulfilled.map((a) => [a.fileName, a.version]) })}\n`,
+  );
 }
 
 main().catch((err) => {

@@ -30,7 +30,13 @@ function upload(port, i, bytes) {
   const boundary = `rss${i}`;
   return new Promise((resolve) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: `/orders/65f1a2b3c4d5e6f708192a3b/assets` /* an ObjectId: today's app refuses other order ids; the old one takes any */, headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Transfer-Encoding': 'chunked' } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: `/orders/65f1a2b3c4d5e6f708192a3b/assets` /* an ObjectId: today's app refuses other order ids; the old one takes any */,
+        headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Transfer-Encoding': 'chunked' },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode));

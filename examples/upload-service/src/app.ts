@@ -198,13 +198,11 @@ export function createApp({ service, ...given }: AppOptions): express.Express {
   );
 
   // Reads: their own cap, a deadline, and the service's maxTimeMS on the query.
-  const read =
-    (handle: (req: Request, res: Response) => Promise<void>) =>
-    (req: Request, res: Response, next: NextFunction) => {
-      withinDeadline(req, res, 'read', limits.answerTimeoutMs, () => handle(req, res))
-        .then(() => workEnded(res))
-        .catch((err) => (res.headersSent ? (workEnded(res), res.destroy()) : next(err)));
-    };
+  const read = (handle: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => {
+    withinDeadline(req, res, 'read', limits.answerTimeoutMs, () => handle(req, res))
+      .then(() => workEnded(res))
+      .catch((err) => (res.headersSent ? (workEnded(res), res.destroy()) : next(err)));
+  };
 
   app.get(
     '/orders/:orderId/assets',
@@ -218,26 +216,22 @@ export function createApp({ service, ...given }: AppOptions): express.Express {
     }),
   );
 
-  app.get(
-    '/orders/:orderId/assets/:version',
-    readSlots.middleware(),
-    (req: Request, res: Response, next: NextFunction) => {
-      let found: Awaited<ReturnType<AssetService['openAssetFile']>> | undefined;
-      // The deadline covers the lookup, not a slow client's download.
-      withinDeadline(req, res, 'read', limits.answerTimeoutMs, async () => {
-        found = await service.openAssetFile(req.params.orderId, versionParam(req.params.version));
+  app.get('/orders/:orderId/assets/:version', readSlots.middleware(), (req: Request, res: Response, next: NextFunction) => {
+    let found: Awaited<ReturnType<AssetService['openAssetFile']>> | undefined;
+    // The deadline covers the lookup, not a slow client's download.
+    withinDeadline(req, res, 'read', limits.answerTimeoutMs, async () => {
+      found = await service.openAssetFile(req.params.orderId, versionParam(req.params.version));
+    })
+      .then(async () => {
+        if (!found) return;
+        if (res.headersSent) return void found.stream.destroy();
+        setFileHeaders(res, found.asset, found.size);
+        // Past the headers there is nothing left to answer: a client gone mid-download just ends it.
+        await pipeline(found.stream, res).catch(() => res.destroy());
       })
-        .then(async () => {
-          if (!found) return;
-          if (res.headersSent) return void found.stream.destroy();
-          setFileHeaders(res, found.asset, found.size);
-          // Past the headers there is nothing left to answer: a client gone mid-download just ends it.
-          await pipeline(found.stream, res).catch(() => res.destroy());
-        })
-        .then(() => workEnded(res))
-        .catch((err) => (res.headersSent ? (workEnded(res), found?.stream.destroy()) : next(err)));
-    },
-  );
+      .then(() => workEnded(res))
+      .catch((err) => (res.headersSent ? (workEnded(res), found?.stream.destroy()) : next(err)));
+  });
 
   // Anything else: a 404 that does not echo what was asked for.
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new NotFoundError('not found')));

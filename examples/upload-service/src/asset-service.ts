@@ -133,8 +133,7 @@ export class AssetService {
       if (isOutcomeUnknown(err)) {
         const unknown = err as { _id?: unknown; reason?: string };
         await this.files.markUnsettled(stored.key, { _id: String(file._id ?? unknown._id ?? ''), reason: unknown.reason }).catch(() => {});
-      }
-      else if (stored.ours) await this.files.remove(stored.key);
+      } else if (stored.ours) await this.files.remove(stored.key);
       throw err;
     }
   }

@@ -92,7 +92,10 @@ export class FileStore {
    * period is over, and an operator can see why it is there.
    */
   async markUnsettled(key: string, note: { _id: string; reason?: string }): Promise<void> {
-    await fs.writeFile(this.markerPath(key), `${JSON.stringify({ ...note, since: new Date().toISOString(), note: 'upload outcome unknown; kept for a retry with the same Idempotency-Key to settle it' })}\n`);
+    await fs.writeFile(
+      this.markerPath(key),
+      `${JSON.stringify({ ...note, since: new Date().toISOString(), note: 'upload outcome unknown; kept for a retry with the same Idempotency-Key to settle it' })}\n`,
+    );
   }
 
   async clearMarker(key: string): Promise<void> {

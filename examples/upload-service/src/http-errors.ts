@@ -33,7 +33,16 @@ interface Answer {
  * What the answers read from an error, whatever threw it (Node, the driver,
  * Mongoose, multer, Express, the addon): any of it may be missing.
  */
-export function errorFields(err: unknown): { name?: string; message?: string; code?: unknown; codeName?: string; field?: string; status?: unknown; statusCode?: unknown; syscall?: string } {
+export function errorFields(err: unknown): {
+  name?: string;
+  message?: string;
+  code?: unknown;
+  codeName?: string;
+  field?: string;
+  status?: unknown;
+  statusCode?: unknown;
+  syscall?: string;
+} {
   return typeof err === 'object' && err !== null ? err : {};
 }
 
@@ -82,18 +91,20 @@ export function answerFor(err: unknown): Answer {
   if (e.code === 11000) return { status: 409, error: e.message, code: e.code, headers: { 'Retry-After': '1' } }; // the reference design's exhausted retries
   // Express's own client errors: a bad percent-encoding in the path (URIError), a body it refused.
   const status = e.status ?? e.statusCode;
-  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status < 500) return { status, error: status === 400 ? 'bad request: malformed URL or body' : e.message };
+  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status < 500)
+    return { status, error: status === 400 ? 'bad request: malformed URL or body' : e.message };
   return { status: 500, error: 'internal error' };
 }
 
 /** What an unknown outcome asks of the client, in every answer that reports one. */
-export const HOW_TO_SETTLE =
-  'send it again with the same Idempotency-Key to get its one version (a request sent without one: list the order\'s versions before sending it again)';
+export const HOW_TO_SETTLE = "send it again with the same Idempotency-Key to get its one version (a request sent without one: list the order's versions before sending it again)";
 
 /** The answer for a request whose database work outlived answerTimeoutMs; the work goes on, holding its slot. */
 export function deadlineError(kind: 'upload' | 'read', ms: number): HttpError {
   return kind === 'upload'
-    ? new HttpError(503, `the database did not answer within ${ms} ms, so whether the upload was stored is not known yet; ${HOW_TO_SETTLE}`, 'ERR_ASSET_OUTCOME_UNKNOWN', { 'Retry-After': '5' })
+    ? new HttpError(503, `the database did not answer within ${ms} ms, so whether the upload was stored is not known yet; ${HOW_TO_SETTLE}`, 'ERR_ASSET_OUTCOME_UNKNOWN', {
+        'Retry-After': '5',
+      })
     : new HttpError(503, `the database did not answer within ${ms} ms; nothing was changed, try again later`, 'ERR_DATABASE_TIMEOUT', { 'Retry-After': '5' });
 }
 

@@ -88,7 +88,8 @@ export class IdempotencyKeys {
     }
     const first = await this.keys.findOne({ _id: id }, { maxTimeMS: this.maxTimeMS });
     // A duplicate key whose document cannot be read yet: another process's claim still committing.
-    if (!first) throw new HttpError(409, `a request with this ${HEADER} is still in progress; retry once it has been answered`, 'ERR_IDEMPOTENCY_KEY_IN_USE', { 'Retry-After': '1' });
+    if (!first)
+      throw new HttpError(409, `a request with this ${HEADER} is still in progress; retry once it has been answered`, 'ERR_IDEMPOTENCY_KEY_IN_USE', { 'Retry-After': '1' });
     if (first.fingerprint !== print) {
       throw new HttpError(422, `this ${HEADER} was used for a different request (other files, names or order); use a new key for a new request`, 'ERR_IDEMPOTENCY_KEY_REUSED');
     }

@@ -43,7 +43,9 @@ export class Slots {
         next(
           this.total >= this.max
             ? new HttpError(503, `too many ${this.what} in flight (${this.max}); try again shortly`, `ERR_TOO_MANY_${this.what.toUpperCase()}`, { 'Retry-After': '2' })
-            : new HttpError(429, `too many ${this.what} in flight from one client (${this.perClient}); try again shortly`, `ERR_TOO_MANY_${this.what.toUpperCase()}_FROM_CLIENT`, { 'Retry-After': '2' }),
+            : new HttpError(429, `too many ${this.what} in flight from one client (${this.perClient}); try again shortly`, `ERR_TOO_MANY_${this.what.toUpperCase()}_FROM_CLIENT`, {
+                'Retry-After': '2',
+              }),
         );
         return;
       }

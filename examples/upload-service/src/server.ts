@@ -83,7 +83,9 @@ function sweepOrphans(service: AssetService, graceMs: number, everyMs: number): 
       const removed = await service.removeOrphans(graceMs);
       if (removed.length) {
         const unsettled = removed.filter((r) => r.unsettled).length;
-        console.log(`removed ${removed.length} orphan file(s) older than ${graceMs} ms that no record names (${unsettled} kept after an unknown outcome no retry settled): ${removed.map((r) => r.key).join(' ')}`);
+        console.log(
+          `removed ${removed.length} orphan file(s) older than ${graceMs} ms that no record names (${unsettled} kept after an unknown outcome no retry settled): ${removed.map((r) => r.key).join(' ')}`,
+        );
       }
     } catch (err) {
       console.warn(`orphan sweep failed, will try again: ${(err as Error | null)?.message}`);
