@@ -37,13 +37,13 @@ module.exports = defineConfig(
     rules: { 'prefer-const': ['error', { ignoreReadBeforeAssign: true }] },
   },
   {
-    files: ['test/**'],
+    files: ['test/**', 'examples/*/test/**'],
     languageOptions: { globals: { ...globals.jest } },
   },
   {
     // The tests handle untyped data on purpose: the JavaScript test helpers'
     // results, hostile inputs sent past the types, raw documents read back.
-    files: ['test/**/*.ts'],
+    files: ['test/**/*.ts', 'examples/*/test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );
