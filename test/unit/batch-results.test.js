@@ -57,10 +57,7 @@ test('a built flat upload is rebuilt from its values, equal to decoding its stor
 test('a document read back from the server, or an upload without a view, is decoded', () => {
   const { view } = prepareUpload({ orderId: 'o1', fileName: 'mine.pdf' });
   const theirs = storedBytes('same-id', { orderId: 'o1', fileName: 'stored-earlier.pdf' }, 3, 1);
-  const r = results([
-    { bytes: theirs, version: 3, built: false },
-    { bytes: theirs, version: 3, built: true, createdMs: 1 },
-  ]);
+  const r = results([{ bytes: theirs, version: 3, built: false }, { bytes: theirs, version: 3, built: true, createdMs: 1 }]);
   expect(r.document(0, view).fileName).toBe('stored-earlier.pdf');
   expect(r.document(1, null).fileName).toBe('stored-earlier.pdf');
 });
@@ -68,11 +65,7 @@ test('a document read back from the server, or an upload without a view, is deco
 test('uploads that failed carry their own error; stored ones around them still read', () => {
   const { view } = prepareUpload({ orderId: 'o2', fileName: 'b.pdf' });
   const bytes = storedBytes(new ObjectId(), view, 1, 10);
-  const r = results([
-    { bytes, version: 1, built: true, createdMs: 10 },
-    { error: { kind: 'ConnectionError', message: 'down' } },
-    { bytes, version: 1, built: true, createdMs: 10 },
-  ]);
+  const r = results([{ bytes, version: 1, built: true, createdMs: 10 }, { error: { kind: 'ConnectionError', message: 'down' } }, { bytes, version: 1, built: true, createdMs: 10 }]);
   expect(r.error(1)).toMatchObject({ kind: 'ConnectionError' });
   expect(r.findError((e) => e.kind === 'ConnectionError')).toMatchObject({ message: 'down' });
   expect(r.document(2, view).version).toBe(1);

@@ -84,9 +84,7 @@ test('callers answered by a batch queue again before its slot is free, and go to
   h.push('b', 'b1');
   h.sent[0].done();
   // As a caller would: its next upload a few promise hops after the answer.
-  await Promise.resolve()
-    .then(() => Promise.resolve())
-    .then(() => h.push('c', 'c1'));
+  await Promise.resolve().then(() => Promise.resolve()).then(() => h.push('c', 'c1'));
   for (let turn = 0; turn < 2; turn++) await new Promise(setImmediate);
   expect(h.sent.map((b) => b.names)).toEqual([['a1'], ['b1', 'c1']]);
 });
