@@ -24,8 +24,9 @@ typedef struct {
   uv_async_t wake;
   threadpool_waiter_t waiter;
   uv_work_t reqs[PER_ENV];
-  unsigned runs[PER_ENV]; /* each written by its job on the pool, read after its completion */
-  bool busy[PER_ENV];     /* the rest: this environment's thread only */
+  unsigned
+      runs[PER_ENV];  /* each written by its job on the pool, read after its completion */
+  bool busy[PER_ENV]; /* the rest: this environment's thread only */
   unsigned queued, completed, wakes;
   unsigned long work_done;
 } env_t;
@@ -135,7 +136,8 @@ int main(void) {
     jobs += envs[i].work_done;
     wakes += envs[i].wakes;
     if (envs[i].completed != JOBS) {
-      fprintf(stderr, "FAIL environment %d completed %u of %u jobs\n", i, envs[i].completed, JOBS);
+      fprintf(stderr, "FAIL environment %d completed %u of %u jobs\n", i,
+              envs[i].completed, JOBS);
       failed = 1;
     }
   }
@@ -145,16 +147,20 @@ int main(void) {
     fprintf(stderr, "FAIL %u jobs on the pool at once, budget %u\n", most, u.slots);
     failed = 1;
   }
-  if (u.slots != 2 || u.used != 0 || u.waiting != 0 || u.environments != 0 || u.peak != u.slots) {
-    fprintf(stderr, "FAIL budget at the end: slots %u used %u waiting %u environments %u peak %u\n", u.slots, u.used,
-            u.waiting, u.environments, u.peak);
+  if (u.slots != 2 || u.used != 0 || u.waiting != 0 || u.environments != 0 ||
+      u.peak != u.slots) {
+    fprintf(
+        stderr,
+        "FAIL budget at the end: slots %u used %u waiting %u environments %u peak %u\n",
+        u.slots, u.used, u.waiting, u.environments, u.peak);
     failed = 1;
   }
   if (wakes == 0) {
     fprintf(stderr, "FAIL no slot was ever handed over between environments\n");
     failed = 1;
   }
-  printf("threadpool budget: %lu jobs in %d environments, at most %u on the pool (budget %u), %lu hand-overs: %s\n", jobs,
-         ENVS, most, u.slots, wakes, failed ? "FAILED" : "ok");
+  printf("threadpool budget: %lu jobs in %d environments, at most %u on the pool (budget "
+         "%u), %lu hand-overs: %s\n",
+         jobs, ENVS, most, u.slots, wakes, failed ? "FAILED" : "ok");
   return failed;
 }
