@@ -7,7 +7,9 @@
 //
 // Which binary (lib/prebuild.js): the prebuilt one in prebuilds/ when it fits
 // this machine and loads, otherwise the source build in build/Release/.
-// ATOMIC_ASSET_VERSION_BUILD_FROM_SOURCE=1 skips the prebuild.
+// ATOMIC_ASSET_VERSION_BUILD_FROM_SOURCE=1 skips the prebuild;
+// ATOMIC_ASSET_VERSION_ADDON=<file> loads that source build instead of either
+// (scripts/test-sanitizers.sh: the AddressSanitizer build).
 // `binding.kind` ('prebuilt' or 'source') and `binding.file` say which one
 // was loaded, and why a prebuild was passed over; ATOMIC_ASSET_VERSION_DEBUG
 // prints the same on stderr.
@@ -46,6 +48,8 @@ function open(file, deep) {
 if (process.env.MONGOC_DISABLE_SHM === undefined) process.env.MONGOC_DISABLE_SHM = '1';
 
 function load() {
+  const forced = process.env.ATOMIC_ASSET_VERSION_ADDON;
+  if (forced) return { exports: open(forced, true), binding: { kind: 'source', file: forced } };
   const prebuild = findPrebuild();
   let passedOver = prebuild.reason;
   if (prebuild.file) {

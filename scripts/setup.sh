@@ -25,7 +25,15 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-# Optional: without them the memcheck, fuzz and page tests are skipped, and say so.
+# Optional: without them the memcheck, fuzz, page and tls tests are skipped
+# and say so (test/support/needs.js), except in CI (CI=true), where they fail;
+# libuv1-dev is for the threadpool budget's ThreadSanitizer test.
+if ! command -v openssl >/dev/null 2>&1; then
+  if can_apt; then apt_install openssl; else echo "setup: openssl not found; the tls tests will be skipped" >&2; fi
+fi
+if ! pkg-config --exists libuv 2>/dev/null; then
+  if can_apt; then apt_install libuv1-dev; else echo "setup: libuv1-dev not found; npm run test:sanitizers cannot build its tsan test" >&2; fi
+fi
 if ! command -v valgrind >/dev/null 2>&1; then
   if can_apt; then apt_install valgrind; else echo "setup: valgrind not found; the memcheck test will be skipped" >&2; fi
 fi

@@ -17,16 +17,13 @@ read -r -a versions <<<"${NODE_VERSIONS:-22 24}"
 if [ $# -gt 0 ]; then
   suites=("$@")
 else
-  # The whole suite under three Nodes does not fit CI's budget. These prove the
-  # addon loads and behaves: the core contract and validation (types, reference
-  # scenarios, validation, hostile inputs), the database-checked concurrency,
-  # faults and index suites, worker_threads (per-environment native state), and
+  # The whole suite under three Nodes does not fit CI's budget. The core
+  # suites prove the addon loads and behaves (scripts/core-suites.txt), and
   # valgrind (Node 24's start-up allocations are the reason it is here). The
   # rest exercise Express, TypeScript, chromium, FerretDB topologies and npm:
   # nothing in them depends on which Node loads the addon.
-  suites=(test/types.test.js test/reference-scenarios.test.js test/validation.test.js test/hostile.test.js
-    test/concurrency.test.js test/faults.test.js test/integrity.test.js test/fault-injection.test.js test/index.test.js
-    test/workers.test.js test/memcheck.test.js)
+  mapfile -t suites < <(grep -v '^#' scripts/core-suites.txt)
+  suites+=(test/memcheck.test.js)
 fi
 
 case "$(uname -s)-$(uname -m)" in

@@ -668,7 +668,8 @@ static bool load_docs(napi_env env, napi_value bytes, napi_value ends, insert_ba
     napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
     return false;
   }
-  memcpy(b->raw, data, len);
+  if (len > 0) /* an empty Buffer's data may be NULL, which memcpy must not get */
+    memcpy(b->raw, data, len);
   /* Each end is read once, into raw_end, and checked there. */
   const double *end_at = ends_data;
   size_t start = 0;

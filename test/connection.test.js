@@ -24,7 +24,9 @@ test('a closed port rejects within the server-selection timeout, naming the host
   expect(err).toBeInstanceOf(ConnectionError);
   expect(err.code).toBe('ERR_ASSET_CONNECTION');
   expect(err.message).toContain(`127.0.0.1:${port}`);
-  expect(elapsed).toBeLessThan(5000);
+  // The URI's 300 ms, not the driver's 30 s default: a third of that default
+  // leaves a loaded shared machine room and still fails if the option is lost.
+  expect(elapsed).toBeLessThan(10000);
   expect(repo.stats()).toMatchObject({ uploads: 1, failed: 1, succeeded: 0 });
   await repo.close();
 });

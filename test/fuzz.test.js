@@ -6,9 +6,9 @@
 const { spawnSync } = require('child_process');
 const path = require('path');
 
-const hasClang = spawnSync('clang', ['--version']).status === 0;
+const { needs } = require('./support/needs');
 
-(hasClang ? test : test.skip)('fuzzing the conversion code finds no crash, leak or undefined behaviour', () => {
+needs('clang').test('fuzzing the conversion code finds no crash, leak or undefined behaviour', () => {
   const run = spawnSync('bash', [path.join(__dirname, '..', 'scripts', 'fuzz.sh')], {
     encoding: 'utf8',
     env: { ...process.env, FUZZ_SECONDS: process.env.FUZZ_SECONDS || '15' },

@@ -9,9 +9,9 @@ const { spawnSync } = require('child_process');
 const path = require('path');
 const { parse, classify } = require('../scripts/memcheck-report');
 
-const hasValgrind = spawnSync('valgrind', ['--version']).status === 0;
+const { needs } = require('./support/needs');
 
-(hasValgrind ? test : test.skip)('valgrind finds no invalid access and no definite leak in the addon\'s reach', () => {
+needs('valgrind').test('valgrind finds no invalid access and no definite leak in the addon\'s reach', () => {
   const run = spawnSync('bash', [path.join(__dirname, '..', 'scripts', 'memcheck.sh')], {
     encoding: 'utf8',
     env: { ...process.env, NODE_NO_WARNINGS: '1' },

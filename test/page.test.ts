@@ -14,7 +14,7 @@ import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-r
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = path.join(__dirname, '..', 'artifacts');
-const maybe = fs.existsSync(CHROMIUM) ? test : test.skip;
+const maybe = require('./support/needs').needs('chromium').test;
 
 let t: any;
 let repository: AssetRepositoryPort;

@@ -28,7 +28,7 @@ const maybe = have ? describe : describe.skip;
 // Mount namespaces let a child see another distribution's CA layout, or no
 // libmongoc at all, without touching the machine's files. Root only.
 const canUnshare = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']).status === 0;
-const withMounts = canUnshare ? test : test.skip;
+const withMounts = require('./support/needs').needs('root', canUnshare || 'unshare --mount failed').test;
 
 function sh(args) {
   return execFileSync(args[0], args.slice(1), { encoding: 'utf8' });

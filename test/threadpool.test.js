@@ -32,15 +32,16 @@ function scenario(options, env = {}) {
 }
 
 /**
- * A read that waits for a thread waits for the network (capped at 3 s in
- * the scenario). One that finds a free thread takes about a millisecond; on
- * this loaded 2-core machine a single one can still be descheduled for tens
- * of milliseconds, so the median is held to 50 ms and every read to 1 s.
+ * Each read is timed while the network is stalled, and the network stays
+ * stalled until every read has ended. A read that had to wait for a thread
+ * (the pool held by stalled jobs) would end only at the 3 s cap, recorded as
+ * 3000; one that finds a free thread takes about a millisecond. How fast is
+ * not asserted: on a shared 2-core machine a read can be descheduled for
+ * hundreds of milliseconds (a 50 ms median failed there). That each read ended
+ * on its own, before the network came back, is what shows a thread was free.
  */
 function expectReadsFast(readMs) {
-  const sorted = [...readMs].sort((a, b) => a - b);
-  expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(50);
-  expect(sorted[sorted.length - 1]).toBeLessThan(1000);
+  for (const ms of readMs) expect(ms).toBeLessThan(3000);
 }
 
 const orders = (envs) => envs.flatMap((env) => [0, 1, 2, 3].map((k) => `${env}-o${k}`));
@@ -54,7 +55,7 @@ async function expectAllStored(results, collection) {
   for (const orderId of orders(results.map((r) => r.env))) await expectGapless(t.db, collection, orderId, 5);
 }
 
-test('main thread + 2 workers with the network stalled: fs.readFile does not wait (median under 50 ms), uploads complete once it is back', async () => {
+test('main thread + 2 workers with the network stalled: fs.readFile finds a free thread (each read ends while the network is still held), uploads complete once it is back', async () => {
   const { out } = scenario({ mode: 'stall', workers: 2, collection: 'stall4' }, { UV_THREADPOOL_SIZE: '4' });
   // Three environments, 12 orders wanting a thread each: 2 slots held in all.
   expect(out.during).toMatchObject({ size: 4, slots: 2, running: 2, environments: 3 });

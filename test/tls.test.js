@@ -11,8 +11,7 @@ const { startFerretDB } = require('../scripts/ferretdb');
 const { ownFrontEnd } = require('./support/backend');
 const { range } = require('./support/db');
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
-const maybe = hasOpenssl ? describe : describe.skip;
+const maybe = require('./support/needs').needs('openssl').describe;
 
 function makeCa(dir, name) {
   const key = path.join(dir, `${name}.key`);
