@@ -13,6 +13,7 @@
 const { BSON } = require('bson');
 const { validationError } = require('./errors');
 const { isForeign } = require('./bson_values');
+const { checkIsUpload } = require('./asset_input');
 
 // Built-in pre('save') and pre('validate') middleware of Mongoose 8 and 9,
 // which read none of the fields the insert assigns.
@@ -195,14 +196,15 @@ class MongooseModel {
    * `store` as one batch: store(orderKey, orderId, bsonDocs, callerIds) resolves with,
    * per document, { doc } (as stored) or { error }. Resolves with one
    * settled result per item: the saved document's toObject(), or save()'s
-   * rejection. `refused(err)` hears of an item refused before the write.
+   * rejection. `refused(err)` hears of an item refused before the write;
+   * `many`: the items are createManyWithAtomicVersion's, named items[i].
    */
-  async saveAll(items, { orderKey, toBson, store, refused }) {
+  async saveAll(items, { orderKey, toBson, store, refused, many = false }) {
     const docs = [];
     const outcomes = [];
-    for (const data of items) {
+    for (const [i, data] of items.entries()) {
       try {
-        docs.push(this.#build(data));
+        docs.push(this.#build(data, many ? `items[${i}]` : ''));
       } catch (err) {
         docs.push(null);
         refused(err);
@@ -258,7 +260,7 @@ class MongooseModel {
           throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].${orderPath}`, `items[${i}].${orderPath} differs from orderId once cast by the model`);
         }
         // The caller's _id as the model cast it; undefined when the insert makes it.
-        writes.push({ ...arrival, key, orderId: obj[orderPath], bytes: toBson(obj), callerId: given ? obj._id : undefined });
+        writes.push({ ...arrival, key, orderId: obj[orderPath], bytes: toBson(obj, many ? `items[${i}]` : ''), callerId: given ? obj._id : undefined });
       } catch (err) {
         refused(err);
         arrival.reject(err);
@@ -288,10 +290,8 @@ class MongooseModel {
     return theirs.deserialize(BSON.serialize(stored));
   }
 
-  #build(data) {
-    if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-      throw validationError('ERR_ASSET_NOT_OBJECT', '', 'data must be an object');
-    }
+  #build(data, where) {
+    checkIsUpload(data, where, true);
     const doc = new this.#model(data);
     trap(doc, this.#names);
     return doc;

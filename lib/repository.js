@@ -93,7 +93,7 @@ class AssetRepository {
    * reference design's recursion counter, is accepted and ignored.
    */
   createWithAtomicVersion(data, retryCount) { // eslint-disable-line no-unused-vars
-    if (this.#model) return this.#saveWithModel([data]).then(([result]) => unwrap(result));
+    if (this.#model) return this.#saveWithModel([data], false).then(([result]) => unwrap(result));
     let upload;
     try {
       this.#assertOpen();
@@ -132,7 +132,7 @@ class AssetRepository {
         throw validationError('ERR_ASSET_ITEMS', 'items', `items may hold at most ${native.limits.maxBatch} assets per call`);
       }
       if (this.#model) {
-        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: orderId } : item)))
+        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: orderId } : item)), true)
           .then((results) => batchOutcome(results, orderId));
       }
       const key = orderKey(orderId);
@@ -178,7 +178,7 @@ class AssetRepository {
       );
     }
     this.#assertOpen();
-    checkOrderId(orderId);
+    checkOrderId(orderId, this.#fields.orderId);
     const filter = BSON.serialize({ [this.#fields.orderId]: orderId });
     const highest = await this.#track(this.#connect().then((n) => n.readHighest(filter)).catch(rethrow));
     return highest + 1;
@@ -269,7 +269,7 @@ class AssetRepository {
    * Model mode: each item goes through the model's save(), whose write is
    * this repository's batch (lib/mongoose_model.js). Settled results, in order.
    */
-  #saveWithModel(items) {
+  #saveWithModel(items, many) {
     try {
       this.#assertOpen();
     } catch (err) {
@@ -277,7 +277,8 @@ class AssetRepository {
     }
     return this.#track(this.#model.saveAll(items, {
       orderKey,
-      toBson: (obj) => toBson(obj, '', this.#fields),
+      many,
+      toBson: (obj, where) => toBson(obj, where, this.#fields),
       refused: (err) => this.#countRefusal(err),
       store: async (key, orderId, docs, callerIds) => {
         try {
