@@ -194,7 +194,8 @@ class MongooseModel {
   /**
    * Saves each of `items` with the model's save(), all of them handed to
    * `store` as one batch: store(orderKey, orderId, bsonDocs, callerIds) resolves with,
-   * per document, { doc } (as stored) or { error }. Resolves with one
+   * per document, { status: 'fulfilled', value: the stored document } or
+   * { status: 'rejected', reason }. Resolves with one
    * settled result per item: the saved document's toObject(), or save()'s
    * rejection. `refused(err)` hears of an item refused before the write;
    * `many`: the items are createManyWithAtomicVersion's, named items[i].
@@ -271,7 +272,7 @@ class MongooseModel {
       try {
         results = await store(writes[0].key, writes[0].orderId, writes.map((w) => w.bytes), writes.map((w) => w.callerId));
       } catch (err) {
-        results = writes.map(() => ({ error: err }));
+        results = writes.map(() => ({ status: 'rejected', reason: err }));
       }
       writes.forEach((w, i) => this.#finish(w, results[i]));
     }
@@ -304,12 +305,12 @@ class MongooseModel {
    * as after the driver's insertOne, or to its error handlers.
    */
   #finish(write, result) {
-    if (result.error) {
-      write.reject(result.error);
+    if (result.status === 'rejected') {
+      write.reject(result.reason);
       return;
     }
     const { doc } = write;
-    const stored = this.#inModelBson(result.doc);
+    const stored = this.#inModelBson(result.value);
     if (write.callerId !== undefined) {
       // A retry may find the upload stored by an earlier call, with that
       // call's data: the document becomes the stored one, loaded as a query
