@@ -74,8 +74,6 @@ export interface AssetRepositoryOptions {
   maxRetries?: number;
   /** Batch concurrent uploads of one order into one insertMany. Default true. */
   coalesce?: boolean;
-  /** Accepted for old callers; no effect: every batch reads the order's highest version. */
-  versionMemory?: number | boolean;
   /** How long an upload whose reply was lost may take to settle before OutcomeUnknownError. Default 60000. */
   recoveryTimeMS?: number;
   /** Uploads per insertMany. Default 1000. */

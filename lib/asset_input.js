@@ -180,15 +180,24 @@ function topLevelView(data, where, keyRule, fields) {
 }
 
 /**
+ * The one not-an-object rule, for every entry point. Plain mode takes a plain
+ * object, what it serializes as given; model mode (`anyObject`) any object
+ * the model's constructor takes, as save() does.
+ */
+function checkIsUpload(data, where = '', anyObject = false) {
+  if (anyObject ? data === null || typeof data !== 'object' || Array.isArray(data) : !isPlainObject(data)) {
+    throw validationError('ERR_ASSET_NOT_OBJECT', where, `${where || 'data'} must be a ${anyObject ? '' : 'plain '}object, got ${describe(data)}`);
+  }
+}
+
+/**
  * Validates and serializes one upload; `where` prefixes field names. Returns
  * { bytes, values, view }: `values` its top-level values as serialized,
  * `view` the same when the stored document can be rebuilt from them (see
  * topLevelView), else null.
  */
 function prepareUpload(data, where = '', fields = DEFAULT_FIELDS) {
-  if (!isPlainObject(data)) {
-    throw validationError('ERR_ASSET_NOT_OBJECT', where, `${where || 'data'} must be a plain object, got ${describe(data)}`);
-  }
+  checkIsUpload(data, where);
   // error: the first key rule broken; foreign: a nested value of another bson major seen.
   const keyRule = { error: null, foreign: false };
   let bytes;
@@ -225,7 +234,10 @@ function tooLarge(where) {
 
 const foreignRefused = (field, err) => bad('ERR_ASSET_VALUE', field, err.message);
 
-const isBlank = (s) => /^[ \t\n\r]*$/.test(s);
+// Blank-looking: nothing but white space (all that String.prototype.trim
+// removes, a no-break space too) and invisible format characters (a zero-width
+// space, a byte order mark). One rule for orderId and fileName everywhere.
+const isBlank = (s) => /^[\s\p{Cf}]*$/u.test(s);
 
 function checkAssetFields(data, where, fields) {
   const { orderId: ORDER, fileName: FILE } = fields;
@@ -233,14 +245,7 @@ function checkAssetFields(data, where, fields) {
   const orderId = own(data, ORDER);
   const fileName = own(data, FILE);
   const fileSize = own(data, 'fileSize');
-  if (orderId === undefined || orderId === null) throw bad('ERR_ASSET_ORDER_ID', at(ORDER), 'is required');
-  if (!isObjectId(orderId)) {
-    if (typeof orderId !== 'string') {
-      throw bad('ERR_ASSET_ORDER_ID', at(ORDER), 'must be a non-empty string or an ObjectId (a query object such as { $ne: null } is refused)');
-    }
-    if (isBlank(orderId)) throw bad('ERR_ASSET_ORDER_ID', at(ORDER), 'must not be empty');
-    if (orderId.includes('\0')) throw bad('ERR_ASSET_ORDER_ID', at(ORDER), 'must not contain a NUL character');
-  }
+  checkOrderId(orderId, at(ORDER));
   if (fileName === undefined || fileName === null) throw bad('ERR_ASSET_FILE_NAME', at(FILE), 'is required');
   if (typeof fileName !== 'string') throw bad('ERR_ASSET_FILE_NAME', at(FILE), 'must be a string');
   if (isBlank(fileName)) throw bad('ERR_ASSET_FILE_NAME', at(FILE), 'must not be empty');
@@ -273,15 +278,20 @@ function orderKey(orderId) {
   return isObjectId(orderId) ? `\0${orderId.toHexString()}` : String(orderId);
 }
 
+/**
+ * The one rule for an orderId, at every entry point (an upload's field, the
+ * orderId of createManyWithAtomicVersion and getNextVersion, a model's cast
+ * value): a string that is not blank-looking and holds no NUL (orderKey), or
+ * an ObjectId. `field` is the name the ValidationError gives.
+ */
 function checkOrderId(orderId, field = 'orderId') {
-  const ok = (typeof orderId === 'string' && orderId.trim() !== '' && !orderId.includes('\0')) || isObjectId(orderId);
-  if (!ok) {
-    throw validationError(
-      'ERR_ASSET_ORDER_ID',
-      field,
-      `field "${field}" must be a non-empty string or an ObjectId, got ${describe(orderId)}`,
-    );
+  if (orderId === undefined || orderId === null) throw bad('ERR_ASSET_ORDER_ID', field, 'is required');
+  if (isObjectId(orderId)) return;
+  if (typeof orderId !== 'string') {
+    throw bad('ERR_ASSET_ORDER_ID', field, `must be a non-empty string or an ObjectId, got ${describe(orderId)} (a query object such as { $ne: null } is refused)`);
   }
+  if (isBlank(orderId)) throw bad('ERR_ASSET_ORDER_ID', field, 'must not be empty or blank');
+  if (orderId.includes('\0')) throw bad('ERR_ASSET_ORDER_ID', field, 'must not contain a NUL character');
 }
 
-module.exports = { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own, fieldPlan, DEFAULT_FIELDS };
+module.exports = { prepareUpload, toBson, orderKey, checkOrderId, checkIsUpload, isPlainObject, own, fieldPlan, DEFAULT_FIELDS };

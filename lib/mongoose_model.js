@@ -13,6 +13,7 @@
 const { BSON } = require('bson');
 const { validationError } = require('./errors');
 const { isForeign } = require('./bson_values');
+const { checkIsUpload } = require('./asset_input');
 
 // Built-in pre('save') and pre('validate') middleware of Mongoose 8 and 9,
 // which read none of the fields the insert assigns.
@@ -193,16 +194,18 @@ class MongooseModel {
   /**
    * Saves each of `items` with the model's save(), all of them handed to
    * `store` as one batch: store(orderKey, orderId, bsonDocs, callerIds) resolves with,
-   * per document, { doc } (as stored) or { error }. Resolves with one
+   * per document, { status: 'fulfilled', value: the stored document } or
+   * { status: 'rejected', reason }. Resolves with one
    * settled result per item: the saved document's toObject(), or save()'s
-   * rejection. `refused(err)` hears of an item refused before the write.
+   * rejection. `refused(err)` hears of an item refused before the write;
+   * `many`: the items are createManyWithAtomicVersion's, named items[i].
    */
-  async saveAll(items, { orderKey, toBson, store, refused }) {
+  async saveAll(items, { orderKey, toBson, store, refused, many = false }) {
     const docs = [];
     const outcomes = [];
-    for (const data of items) {
+    for (const [i, data] of items.entries()) {
       try {
-        docs.push(this.#build(data));
+        docs.push(this.#build(data, many ? `items[${i}]` : ''));
       } catch (err) {
         docs.push(null);
         refused(err);
@@ -258,7 +261,7 @@ class MongooseModel {
           throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].${orderPath}`, `items[${i}].${orderPath} differs from orderId once cast by the model`);
         }
         // The caller's _id as the model cast it; undefined when the insert makes it.
-        writes.push({ ...arrival, key, orderId: obj[orderPath], bytes: toBson(obj), callerId: given ? obj._id : undefined });
+        writes.push({ ...arrival, key, orderId: obj[orderPath], bytes: toBson(obj, many ? `items[${i}]` : ''), callerId: given ? obj._id : undefined });
       } catch (err) {
         refused(err);
         arrival.reject(err);
@@ -269,7 +272,7 @@ class MongooseModel {
       try {
         results = await store(writes[0].key, writes[0].orderId, writes.map((w) => w.bytes), writes.map((w) => w.callerId));
       } catch (err) {
-        results = writes.map(() => ({ error: err }));
+        results = writes.map(() => ({ status: 'rejected', reason: err }));
       }
       writes.forEach((w, i) => this.#finish(w, results[i]));
     }
@@ -288,10 +291,8 @@ class MongooseModel {
     return theirs.deserialize(BSON.serialize(stored));
   }
 
-  #build(data) {
-    if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-      throw validationError('ERR_ASSET_NOT_OBJECT', '', 'data must be an object');
-    }
+  #build(data, where) {
+    checkIsUpload(data, where, true);
     const doc = new this.#model(data);
     trap(doc, this.#names);
     return doc;
@@ -304,12 +305,12 @@ class MongooseModel {
    * as after the driver's insertOne, or to its error handlers.
    */
   #finish(write, result) {
-    if (result.error) {
-      write.reject(result.error);
+    if (result.status === 'rejected') {
+      write.reject(result.reason);
       return;
     }
     const { doc } = write;
-    const stored = this.#inModelBson(result.doc);
+    const stored = this.#inModelBson(result.value);
     if (write.callerId !== undefined) {
       // A retry may find the upload stored by an earlier call, with that
       // call's data: the document becomes the stored one, loaded as a query

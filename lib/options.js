@@ -10,7 +10,6 @@ const DEFAULTS = {
   collection: 'assets',
   maxRetries: 5, // as the reference design
   coalesce: true, // one insertMany per burst of uploads
-  versionMemory: undefined, // accepted for old callers; no effect: every batch reads the top
   maxBatchSize: 1000, // uploads per insertMany
   writeConcern: undefined, // { w, j, wtimeoutMS }, passed to the driver
   recoveryTimeMS: 60000, // how long a lost reply may take to settle before OutcomeUnknownError
@@ -108,9 +107,6 @@ function parseOptions(input, { modelMode = false } = {}) {
   }
   checkInteger(options, 'maxRetries', 0, 1000);
   checkInteger(options, 'maxBatchSize', 1, 100000);
-  if (options.versionMemory !== undefined && typeof options.versionMemory !== 'boolean') {
-    checkInteger(options, 'versionMemory', 0, 1e7);
-  }
   checkInteger(options, 'recoveryTimeMS', 0, 86400000);
   if (typeof options.coalesce !== 'boolean') {
     throw validationError('ERR_ASSET_OPTION', 'coalesce', 'option "coalesce" must be a boolean');

@@ -1,16 +1,13 @@
 'use strict';
 
-const { performance } = require('perf_hooks');
 const { BSON } = require('bson');
 const native = require('./native');
 const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own, fieldPlan } = require('./asset_input');
-const { BatchResults } = require('./batch_results');
 const { parseOptions, parseFields } = require('./options');
-const { Stats } = require('./stats');
-const { OrderQueue } = require('./order_queue');
-const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload, asError } = require('./errors');
+const { UploadQueue, beforeLookup } = require('./upload_queue');
+const { BatchError, validationError, asError } = require('./errors');
 const { MongooseModel } = require('./mongoose_model');
-const { withKeyDetails, UNIQUE_REFUSAL } = require('./duplicate_key');
+const { UNIQUE_REFUSAL } = require('./duplicate_key');
 
 const rethrow = (err) => {
   throw asError(err);
@@ -21,30 +18,22 @@ let warnedGetNextVersion = false;
 /**
  * Gives every asset of an order a sequential, gapless version: v1, v2, v3…
  * A drop-in for the reference design's repository (createWithAtomicVersion).
+ *
+ * A facade: it reads the options, validates each call, sends model mode
+ * through the app's model, and hands the uploads to its UploadQueue
+ * (lib/upload_queue.js), which batches, runs and finishes them, fails fast,
+ * and owns close.
  */
 class AssetRepository {
   #options;
-  #native;
-  #counters = new Stats();
+  #native = null; // the addon's repository (made at once in plain mode, see #connect)
   #queue;
-  #slots = 0; // batches the addon runs at once, process-wide; read once
-  // Accepted calls not yet settled (uploads, index and version reads);
-  // close() waits for them.
-  #pending = 0;
-  #drained = null; // resolves close()'s wait when #pending reaches 0
-  #observers = new Set(); // upload listeners, for metrics
   #ready = null; // the index, ensured once before the first write
-  // Uploads queued before the server was found unreachable fail with that
-  // error at once, instead of each waiting out a server-selection timeout.
-  #connectionFailures = 0;
-  #connectionError = null;
-  #closing = null;
   #model = null; // model mode: the app's Mongoose model builds each upload (lib/mongoose_model.js)
   // Model mode before the model's connection opens: #native is made when it
   // does (#connect), and this is that wait.
   #connecting = null;
   #fields; // the app's field names, as the checks use them (asset_input.js fieldPlan)
-  #finishOne; // answers a single upload's caller (one function per repository, not per upload)
 
   constructor(options) {
     const modelMode = options !== null && typeof options === 'object' && options.model !== undefined;
@@ -53,33 +42,13 @@ class AssetRepository {
       options = this.#model.repositoryOptions(options);
     }
     this.#options = parseOptions(options, { modelMode });
-    const fields = fieldPlan(this.#options.fields);
-    this.#fields = fields;
-    this.#finishOne = (job, results, i) => {
-      const error = results.error(i);
-      try {
-        if (error === undefined) job.resolve(results.document(i, job.view, fields));
-        else job.reject(uploadError(error, job.orderId, fields));
-      } catch (err) {
-        job.reject(err);
-      }
-    };
+    this.#fields = fieldPlan(this.#options.fields);
     if (this.#options.uri !== undefined) this.#native = this.#makeNative();
-    this.#queue = new OrderQueue({
-      maxBatchSize: this.#options.maxBatchSize,
-      maxBatchBytes: MAX_BATCH_BYTES,
-      // As many batches in flight as the addon may run at once: more would
-      // only wait in its queue, uploads that could have joined a batch.
-      maxBatches: () => this.#slots || (this.#slots = Math.max(1, native.threadpool().slots)),
-      coalesce: this.#options.coalesce,
-      run: (jobs) => this.#runBatch(jobs),
-      refuse: (job) => job.failuresSeen !== this.#connectionFailures,
-      reject: (job) => {
-        // Never sent: certainly not stored by this call, so failing it is
-        // honest; unless the caller gave the _id (a retry), which an earlier
-        // call may have stored.
-        this.#finish([job], BatchResults.failed(job.count, (i) => beforeLookup(this.#connectionError, job.callerIdAt(i))));
-      },
+    this.#queue = new UploadQueue({
+      options: this.#options,
+      fields: this.#fields,
+      nativeRepository: () => this.#native,
+      ready: () => this.ensureIndex(),
     });
   }
 
@@ -93,26 +62,17 @@ class AssetRepository {
    * reference design's recursion counter, is accepted and ignored.
    */
   createWithAtomicVersion(data, retryCount) { // eslint-disable-line no-unused-vars
-    if (this.#model) return this.#saveWithModel([data]).then(([result]) => unwrap(result));
+    if (this.#model) return this.#saveWithModel([data], false).then(([result]) => unwrap(result));
     let upload;
     try {
-      this.#assertOpen();
+      this.#queue.assertOpen();
       upload = prepareUpload(data, '', this.#fields);
     } catch (err) {
-      this.#countRefusal(err);
+      this.#queue.refused(err);
       return Promise.reject(err);
     }
     const orderId = own(upload.values, this.#fields.orderId);
-    const job = new Job(orderKey(orderId), 1, upload.bytes.length, this.#finishOne, this.#connectionFailures);
-    job.bytes = upload.bytes;
-    job.callerId = callerId(upload.values);
-    job.view = upload.view;
-    job.orderId = orderId;
-    return new Promise((resolve, reject) => {
-      job.resolve = resolve;
-      job.reject = reject;
-      this.#enqueue(job);
-    });
+    return this.#queue.add(orderKey(orderId), orderId, upload, callerId(upload.values));
   }
 
   /**
@@ -122,7 +82,7 @@ class AssetRepository {
    */
   createManyWithAtomicVersion(orderId, items) {
     try {
-      this.#assertOpen();
+      this.#queue.assertOpen();
       const ORDER = this.#fields.orderId;
       checkOrderId(orderId, ORDER);
       if (!Array.isArray(items) || items.length === 0) {
@@ -132,7 +92,7 @@ class AssetRepository {
         throw validationError('ERR_ASSET_ITEMS', 'items', `items may hold at most ${native.limits.maxBatch} assets per call`);
       }
       if (this.#model) {
-        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: orderId } : item)))
+        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: orderId } : item)), true)
           .then((results) => batchOutcome(results, orderId));
       }
       const key = orderKey(orderId);
@@ -146,24 +106,11 @@ class AssetRepository {
       if (batch.reduce((sum, u) => sum + u.bytes.length, 0) > MAX_GROUP_BYTES) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items hold more than 1 GiB together: store them in several calls');
       }
-      return new Promise((resolve, reject) => {
-        const finish = (job, results, first) => {
-          try {
-            const settled = batch.map((upload, i) => {
-              const error = results.error(first + i);
-              return error === undefined
-                ? { status: 'fulfilled', value: results.document(first + i, upload.view, this.#fields) }
-                : { status: 'rejected', reason: uploadError(error, orderId, this.#fields) };
-            });
-            resolve(batchOutcome(settled, orderId));
-          } catch (err) {
-            reject(err);
-          }
-        };
-        this.#enqueue(Job.group(key, batch.map((u) => u.bytes), batch.map((u) => callerId(u.values)), finish, this.#connectionFailures));
-      });
+      const docs = batch.map((u) => u.bytes);
+      const callerIds = batch.map((u) => callerId(u.values));
+      return this.#queue.addGroup(key, orderId, docs, callerIds, batch.map((u) => u.view)).then((results) => batchOutcome(results, orderId));
     } catch (err) {
-      this.#countRefusal(err);
+      this.#queue.refused(err);
       return Promise.reject(err);
     }
   }
@@ -177,17 +124,17 @@ class AssetRepository {
         { type: 'DeprecationWarning', code: 'ATOMIC_ASSET_VERSION_GET_NEXT' },
       );
     }
-    this.#assertOpen();
-    checkOrderId(orderId);
+    this.#queue.assertOpen();
+    checkOrderId(orderId, this.#fields.orderId);
     const filter = BSON.serialize({ [this.#fields.orderId]: orderId });
-    const highest = await this.#track(this.#connect().then((n) => n.readHighest(filter)).catch(rethrow));
+    const highest = await this.#queue.track(this.#connect().then((n) => n.readHighest(filter)).catch(rethrow));
     return highest + 1;
   }
 
   /** Ensures the unique (orderId, version) index; resolves with its name. */
   ensureIndex() {
     if (!this.#ready) {
-      this.#ready = this.#track(this.#connect().then((n) => n.ensureIndex()).catch((err) => rethrow(withDoctorHint(err))));
+      this.#ready = this.#queue.track(this.#connect().then((n) => n.ensureIndex()).catch((err) => rethrow(withDoctorHint(err))));
       this.#ready.catch(() => {
         this.#ready = null; // a later call tries again
       });
@@ -201,23 +148,16 @@ class AssetRepository {
    * Returns a function that stops it.
    */
   observe(fn) {
-    this.#observers.add(fn);
-    return () => this.#observers.delete(fn);
+    return this.#queue.observe(fn);
   }
 
   stats() {
-    return this.#counters.snapshot({ queued: this.#queue.queued, threadpool: native.threadpool() });
+    return this.#queue.stats();
   }
 
   /** Lets accepted uploads finish, then releases the connections. Idempotent. */
   close() {
-    if (!this.#closing) {
-      this.#closing = (async () => {
-        while (this.#pending > 0) await new Promise((resolve) => (this.#drained = resolve));
-        if (this.#native) await this.#native.close();
-      })();
-    }
-    return this.#closing;
+    return this.#queue.close();
   }
 
   // ---- internals ----------------------------------------------------------
@@ -267,202 +207,34 @@ class AssetRepository {
 
   /**
    * Model mode: each item goes through the model's save(), whose write is
-   * this repository's batch (lib/mongoose_model.js). Settled results, in order.
+   * one group of the queue (lib/mongoose_model.js). Settled results, in order.
    */
-  #saveWithModel(items) {
+  #saveWithModel(items, many) {
     try {
-      this.#assertOpen();
+      this.#queue.assertOpen();
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#track(this.#model.saveAll(items, {
+    return this.#queue.track(this.#model.saveAll(items, {
       orderKey,
-      toBson: (obj) => toBson(obj, '', this.#fields),
-      refused: (err) => this.#countRefusal(err),
+      many,
+      toBson: (obj, where) => toBson(obj, where, this.#fields),
+      refused: (err) => this.#queue.refused(err),
       store: async (key, orderId, docs, callerIds) => {
         try {
           await this.#connect();
         } catch (err) {
           // Never sent: failed, unless the caller's _id may be stored by an earlier call.
-          return docs.map((_, i) => ({ error: beforeLookup(asError(err), callerIds[i]) }));
+          return docs.map((_, i) => ({ status: 'rejected', reason: beforeLookup(asError(err), callerIds[i]) }));
         }
-        return this.#storeGroup(key, orderId, docs, callerIds);
+        return this.#queue.addGroup(key, orderId, docs, callerIds);
       },
     }));
   }
-
-  #storeGroup(key, orderId, docs, callerIds) {
-    return new Promise((resolve) => {
-        const finish = (job, results, first) => {
-          resolve(docs.map((_, i) => {
-            const error = results.error(first + i);
-            try {
-              return error === undefined ? { doc: results.document(first + i, null) } : { error: uploadError(error, orderId, this.#fields) };
-            } catch (err) {
-              return { error: err };
-            }
-          }));
-        };
-        this.#enqueue(Job.group(key, docs, callerIds, finish, this.#connectionFailures));
-    });
-  }
-
-  #notify(error, retries, started) {
-    const kind = error && (error.kind || error.name);
-    const outcome = !error ? 'stored' : kind === 'OutcomeUnknownError' ? 'unknown' : 'failed';
-    const event = { seconds: (performance.now() - started) / 1000, ok: !error, outcome, retries };
-    for (const fn of this.#observers) {
-      try {
-        fn(event);
-      } catch (err) {
-        // A listener's bug must not turn a stored upload into a rejection.
-        process.emitWarning(`an observe() listener threw: ${err && err.message}`, { code: 'ATOMIC_ASSET_VERSION_OBSERVER' });
-      }
-    }
-  }
-
-  #assertOpen() {
-    if (this.#closing) {
-      throw new RepositoryClosedError('the repository is closed', { code: 'ERR_ASSET_CLOSED' });
-    }
-  }
-
-  #countRefusal(err) {
-    if (err && err.name === 'ValidationError') this.#counters.validationErrors++;
-  }
-
-  #track(promise) {
-    this.#pending++;
-    const done = () => this.#settled();
-    promise.then(done, done);
-    return promise;
-  }
-
-  #settled() {
-    if (--this.#pending === 0 && this.#drained) {
-      this.#drained();
-      this.#drained = null;
-    }
-  }
-
-  #enqueue(job) {
-    this.#pending++;
-    this.#queue.push(job);
-  }
-
-  async #runBatch(jobs) {
-    let results;
-    try {
-      const { bytes, ends } = endToEnd(jobs);
-      await this.ensureIndex();
-      this.#counters.batches++;
-      results = new BatchResults(await this.#native.insertBatch(bytes, ends, this.#options.maxRetries, this.#options.recoveryTimeMS));
-    } catch (err) {
-      // Refused before anything was sent (out of memory for the batch, the
-      // index, a closed repository), or, if the addon says so, results that
-      // could not be handed over.
-      const error = asError(err);
-      const callerIds = jobs.flatMap((job) => Array.from({ length: job.count }, (_, i) => job.callerIdAt(i)));
-      results = BatchResults.failed(callerIds.length, (i) => (error.name === 'OutcomeUnknownError' ? error : beforeLookup(error, callerIds[i])));
-    }
-    const unreachable = results.findError((e) => (e.kind || e.name) === 'ConnectionError');
-    if (unreachable) {
-      this.#connectionFailures++;
-      this.#connectionError = unreachable;
-    }
-    this.#finish(jobs, results);
-  }
-
-  /** Counts and hands each job its results; jobs hold the results' uploads in order. */
-  #finish(jobs, results) {
-    let at = 0;
-    for (const job of jobs) {
-      for (let i = at; i < at + job.count; i++) {
-        const error = results.error(i);
-        const retries = results.retries(i);
-        this.#counters.record(error, retries);
-        if (this.#observers.size > 0) this.#notify(error, retries, job.started);
-      }
-      job.finish(job, results, at);
-      at += job.count;
-      this.#settled();
-    }
-  }
 }
 
-// A batch's documents travel as one Buffer (endToEnd), so batches of big
-// uploads are cut by bytes too. Past this, one round trip saves nothing.
-const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 // A createMany group is never split: bounded so that its Buffer can be made.
 const MAX_GROUP_BYTES = 1024 * 1024 * 1024;
-
-/** The batch's documents end to end, and where each ends, as insertBatch takes them. */
-function endToEnd(jobs) {
-  let count = 0;
-  let size = 0;
-  for (const job of jobs) {
-    count += job.count;
-    for (let i = 0; i < job.count; i++) size += job.bytesAt(i).length;
-  }
-  const bytes = Buffer.allocUnsafe(size);
-  const ends = new Float64Array(count);
-  let at = 0;
-  let i = 0;
-  for (const job of jobs) {
-    for (let j = 0; j < job.count; j++) {
-      const doc = job.bytesAt(j);
-      bytes.set(doc, at);
-      at += doc.length;
-      ends[i++] = at;
-    }
-  }
-  return { bytes, ends };
-}
-
-/**
- * Uploads of one order waiting for a batch, and how to answer their callers:
- * once the batch is answered, finish(job, results, first) is called with its
- * BatchResults and the index of the first of them. A single upload's job
- * also holds its promise's functions, so it waits as one object with no
- * closure of its own: a burst keeps thousands waiting, and the garbage
- * collector pays for each object that survives.
- */
-class Job {
-  constructor(key, count, size, finish, failuresSeen) {
-    this.key = key;
-    this.count = count; // uploads
-    this.size = size; // their bytes
-    this.finish = finish;
-    this.started = performance.now();
-    this.failuresSeen = failuresSeen; // connection failures seen when queued
-    // A single upload: its BSON bytes, its caller's _id, its view
-    // (lib/batch_results.js), and its caller's promise.
-    this.bytes = null;
-    this.callerId = undefined;
-    this.view = null;
-    this.orderId = undefined;
-    this.resolve = null;
-    this.reject = null;
-    // A group (createMany, model mode): the same per upload, as arrays.
-    this.docs = null;
-    this.callerIds = null;
-  }
-
-  static group(key, docs, callerIds, finish, failuresSeen) {
-    const job = new Job(key, docs.length, docs.reduce((sum, doc) => sum + doc.length, 0), finish, failuresSeen);
-    job.docs = docs;
-    job.callerIds = callerIds;
-    return job;
-  }
-
-  bytesAt(i) {
-    return this.docs === null ? this.bytes : this.docs[i];
-  }
-
-  callerIdAt(i) {
-    return this.callerIds === null ? this.callerId : this.callerIds[i];
-  }
-}
 
 /** The caller's _id of an upload, or undefined when the addon makes it. */
 function callerId(data) {
@@ -481,27 +253,6 @@ function withDoctorHint(err) {
     e.message += '. The collection holds documents the unique (order, version) index cannot be built over: run `npx atomic-asset-version doctor` to see them, and with --fix to repair them (nothing is deleted)';
   }
   return e;
-}
-
-/**
- * A failure before the upload reached the server. An upload with the
- * caller's _id may be stored by an earlier call, which this one never got to
- * look up: its outcome is unknown, not failed.
- */
-function beforeLookup(error, _id) {
-  if (_id === undefined) return error;
-  return new OutcomeUnknownError(`the upload could not be looked up by its _id (${error.message}); call again with the same _id to settle it`, {
-    code: 'ERR_ASSET_OUTCOME_UNKNOWN',
-    reason: 'NOT_LOOKED_UP',
-    retriable: false,
-    _id,
-    cause: error,
-  });
-}
-
-/** An error of this upload's own, from what its batch reported. */
-function uploadError(error, orderId, fields) {
-  return withKeyDetails(errorForUpload(error, orderId), orderId, fields);
 }
 
 function unwrap(result) {

@@ -15,8 +15,8 @@ async function main() {
   const uri = process.env.MONGODB_URI;
   const dbName = `aav_memcheck_${process.pid}`;
   const a = new AssetRepository({ uri, dbName, collection: 'm' });
-  const b = new AssetRepository({ uri, dbName, collection: 'm', coalesce: false, versionMemory: 0 });
-  const c = new AssetRepository({ uri, dbName, collection: 'm', coalesce: false, versionMemory: 0 });
+  const b = new AssetRepository({ uri, dbName, collection: 'm', coalesce: false });
+  const c = new AssetRepository({ uri, dbName, collection: 'm', coalesce: false });
   const up = (repo, i) => repo.createWithAtomicVersion({ orderId: 'mc', fileName: `f${i}`, checksum: `s${i}` });
   await Promise.all(Array.from({ length: 100 }, (_, i) => up(a, i)));
   await Promise.allSettled(Array.from({ length: 40 }, (_, i) => up(i % 2 ? b : c, 100 + i)));

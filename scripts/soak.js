@@ -206,7 +206,7 @@ async function main() {
         options: {},
         threads: [
           { ...base, id: 'p0-t0', seed: seedOf(), lanes: 2, options: { coalesce: false } },
-          { ...base, id: 'p0-t1', seed: seedOf(), lanes: 2, options: { versionMemory: 0 } },
+          { ...base, id: 'p0-t1', seed: seedOf(), lanes: 2, options: {} },
         ],
       },
       { ...base, id: 'p1', seed: seedOf(), lanes: 4, options: { coalesce: false } },

@@ -90,7 +90,7 @@ test('a duplicate on another unique index fails that upload at once, without ret
 
 test('with coalescing and memory off, retries exhausted reject with code 11000, the order and the attempts', async () => {
   // maxRetries 0: the first lost race is final, as a reference-design caller would see it.
-  const job = { uri: uri(), dbName: t.dbName, collection: 'exhaust', orderId: 'hot', count: 40, options: { coalesce: false, versionMemory: 0, maxRetries: 0 } };
+  const job = { uri: uri(), dbName: t.dbName, collection: 'exhaust', orderId: 'hot', count: 40, options: { coalesce: false, maxRetries: 0 } };
   const summaries = await runWriters([job, job]);
   const failed = summaries.reduce((n, s) => n + s.failed, 0);
   expect(failed).toBeGreaterThan(0);

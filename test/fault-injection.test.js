@@ -93,7 +93,7 @@ describe('a lost reply', () => {
   });
 
   test('after the conflict budget was spent: recovery has its own budget; resolves, stored once', async () => {
-    const repo = repository('spent', { maxRetries: 1, versionMemory: 0 });
+    const repo = repository('spent', { maxRetries: 1 });
     await repo.ensureIndex();
     // First attempt: a duplicate on the version index (not executed), as
     // MongoDB reports a lost race; this spends the only retry.

@@ -60,7 +60,7 @@ describe('5. retry on duplicate key', () => {
   });
 
   test('two processes writing one order at once collide for real and all uploads succeed', async () => {
-    const job = { uri: uri(), dbName: t.dbName, collection: 's5b', orderId: 'order-5b', count: 20, options: { coalesce: false, versionMemory: 0 } };
+    const job = { uri: uri(), dbName: t.dbName, collection: 's5b', orderId: 'order-5b', count: 20, options: { coalesce: false } };
     const [a, b] = await runWriters([job, job]);
     expect(a.failed + b.failed).toBe(0);
     expect(a.stats.retries + b.stats.retries).toBeGreaterThan(0);

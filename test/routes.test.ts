@@ -126,14 +126,14 @@ describe('errors map to HTTP', () => {
   test('retries exhausted against another writer: 409 with Retry-After, and no gap', async () => {
     // No coalescing, no memory, no retries: a lost race is final, so real
     // collisions with the second process surface as 409.
-    const app = await appWith('conflict', { coalesce: false, versionMemory: 0, maxRetries: 0 }, undefined, undefined, { maxUploadsInFlight: 30, maxUploadsPerClient: 30 });
+    const app = await appWith('conflict', { coalesce: false, maxRetries: 0 }, undefined, undefined, { maxUploadsInFlight: 30, maxUploadsPerClient: 30 });
     const server = app.listen(0);
     let statuses: number[] = [];
     let other: any;
     try {
       const agent = request(server);
       const burst = () => Promise.all(range(30).map((i) => agent.post(`/orders/${hexOf('contested')}/assets`).attach('files', Buffer.from(`f${i}`), { filename: `f${i}.txt` })));
-      const job = { uri: uri(), dbName: t.dbName, collection: 'conflict', orderId: hexOf('contested'), objectIdOrder: true, count: 30, options: { coalesce: false, versionMemory: 0, maxRetries: 0 } };
+      const job = { uri: uri(), dbName: t.dbName, collection: 'conflict', orderId: hexOf('contested'), objectIdOrder: true, count: 30, options: { coalesce: false, maxRetries: 0 } };
       const [[summary], responses] = (await runWriters([job], burst)) as [any[], request.Response[]];
       other = summary;
       statuses = responses.map((r) => r.status);

@@ -36,7 +36,7 @@ test.each([
   [{ uri, coalesce: 'yes' }, 'coalesce', /boolean/],
   [{ uri, writeConcern: 'majority' }, 'writeConcern', /object/],
   [{ uri, writeConcern: { w: 0 } }, 'writeConcern.w', /must not be 0/],
-  [{ uri, versionMemory: -1 }, 'versionMemory', /integer/],
+  [{ uri, versionMemory: 0 }, 'versionMemory', /unknown option/],
 ])('%j is refused, naming %s', (input, field, message) => {
   let error;
   try {
@@ -53,7 +53,3 @@ test('options must be an object', () => {
   expect(() => parseOptions('mongodb://x')).toThrow(/must be an object/);
 });
 
-test('versionMemory is still accepted from old callers, and has no effect', () => {
-  expect(parseOptions({ uri, versionMemory: 0 }).versionMemory).toBe(0);
-  expect(parseOptions({ uri, versionMemory: false }).versionMemory).toBe(false);
-});
