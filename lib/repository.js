@@ -8,12 +8,12 @@ const { BatchResults } = require('./batch_results');
 const { parseOptions, parseFields } = require('./options');
 const { Stats } = require('./stats');
 const { OrderQueue } = require('./order_queue');
-const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload, asError } = require('./errors');
+const { BatchError, OutcomeUnknownError, RepositoryClosedError, validationError, errorForUpload } = require('./errors');
 const { MongooseModel } = require('./mongoose_model');
 const { withKeyDetails, UNIQUE_REFUSAL } = require('./duplicate_key');
 
 const rethrow = (err) => {
-  throw asError(err);
+  throw err;
 };
 
 let warnedGetNextVersion = false;
@@ -227,13 +227,9 @@ class AssetRepository {
     const writeOptions = writeConcern ? BSON.serialize({ writeConcern }) : undefined;
     const fieldNames = BSON.serialize({ orderId: fields.orderId, version: fields.version, versionLabel: fields.versionLabel ?? '' });
     // Whether OpenSSL has a CA location from the environment; else the
-    // prebuilt addon tries the usual system bundles (src/ca_bundle.c).
+    // prebuilt addon tries the usual system bundles (src/runtime/ca_bundle.c).
     const envNamesCa = Boolean(process.env.SSL_CERT_FILE || process.env.SSL_CERT_DIR);
-    try {
-      return new native.NativeRepository(uri, dbName, collection, writeOptions, fieldNames, envNamesCa);
-    } catch (err) {
-      throw asError(err);
-    }
+    return new native.NativeRepository(uri, dbName, collection, writeOptions, fieldNames, envNamesCa);
   }
 
   /**
@@ -284,7 +280,7 @@ class AssetRepository {
           await this.#connect();
         } catch (err) {
           // Never sent: failed, unless the caller's _id may be stored by an earlier call.
-          return docs.map((_, i) => ({ error: beforeLookup(asError(err), callerIds[i]) }));
+          return docs.map((_, i) => ({ error: beforeLookup(err, callerIds[i]) }));
         }
         return this.#storeGroup(key, orderId, docs, callerIds);
       },
@@ -361,7 +357,7 @@ class AssetRepository {
       // Refused before anything was sent (out of memory for the batch, the
       // index, a closed repository), or, if the addon says so, results that
       // could not be handed over.
-      const error = asError(err);
+      const error = err;
       const callerIds = jobs.flatMap((job) => Array.from({ length: job.count }, (_, i) => job.callerIdAt(i)));
       results = BatchResults.failed(callerIds.length, (i) => (error.name === 'OutcomeUnknownError' ? error : beforeLookup(error, callerIds[i])));
     }
@@ -476,7 +472,7 @@ function callerId(data) {
  * error says what repairs it.
  */
 function withDoctorHint(err) {
-  const e = asError(err);
+  const e = err;
   if (e && typeof e.message === 'string' && UNIQUE_REFUSAL.test(e.message)) {
     e.message += '. The collection holds documents the unique (order, version) index cannot be built over: run `npx atomic-asset-version doctor` to see them, and with --fix to repair them (nothing is deleted)';
   }

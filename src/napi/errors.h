@@ -1,40 +1,62 @@
-/* The one place that describes driver errors and our own refusals, as data:
- * { kind, message, code, … }. lib/errors.js alone makes error objects of
- * them (one per upload), so this layer never calls back into JavaScript.
- * Main thread. */
+/* The one place that makes JavaScript errors. lib/native.js hands the
+ * addon lib/errors.js's classes at load (binding.setErrorClasses); every
+ * error the addon throws, rejects with or returns is then
+ * `new Class(message, props)`, built here. Main thread only. */
 #ifndef ERRORS_H
 #define ERRORS_H
 
 #include <bson/bson.h>
 #include <node_api.h>
+#include <stdbool.h>
 
-#include "napi_util.h"
+/* lib/errors.js's classes, by the names setErrorClasses takes them. */
+typedef enum {
+  AAV_ERROR_ASSET,
+  AAV_ERROR_VALIDATION,
+  AAV_ERROR_VERSION_CONFLICT,
+  AAV_ERROR_DUPLICATE_KEY,
+  AAV_ERROR_SERVER,
+  AAV_ERROR_CONNECTION,
+  AAV_ERROR_INDEX,
+  AAV_ERROR_REPOSITORY_CLOSED,
+  AAV_ERROR_BATCH,
+  AAV_ERROR_OUTCOME_UNKNOWN,
+  AAV_ERROR_CLASS_COUNT
+} aav_error_class_t;
 
-/* Kinds, as lib/errors.js names its classes. */
-#define ERROR_KIND_VALIDATION "ValidationError"
-#define ERROR_KIND_CONFLICT "VersionConflictError"
-#define ERROR_KIND_DUPLICATE "DuplicateKeyError"
-#define ERROR_KIND_SERVER "ServerError"
-#define ERROR_KIND_CONNECTION "ConnectionError"
-#define ERROR_KIND_CLOSED "RepositoryClosedError"
-#define ERROR_KIND_INDEX "IndexError"
-#define ERROR_KIND_INTERNAL "AssetError"
-#define ERROR_KIND_OUTCOME_UNKNOWN "OutcomeUnknownError"
+/* binding.setErrorClasses({ AssetError, ValidationError, … }): keeps a
+ * reference to each class in the environment's state. A missing class, or
+ * one that is not an AssetError, throws a TypeError. */
+napi_value aav_errors_napi_set_classes(napi_env env, napi_callback_info info);
 
-/* Error data of `kind` with `message`, added to `props` (may be NULL: a new
- * object). Returns NULL only if no object could be made. */
-napi_value aav_errors_make(napi_env env, const char *kind, const char *message,
-                       napi_value props);
+/* True once setErrorClasses has run in this environment; otherwise throws
+ * (a plain Error, code ERR_ASSET_NOT_READY: there is no class yet). Every
+ * other binding function checks it first. */
+bool aav_errors_ready(napi_env env);
 
-/* Error data for a failed driver or server call. `labels` is the reply's
- * comma-separated error labels, `attempts` how many attempts were made. */
-napi_value aav_errors_from_bson(napi_env env, const bson_error_t *error,
-                            const char *labels, int attempts);
+/* new Class(message, props); props may be NULL. NULL when it could not be
+ * made (an exception may then be pending). */
+napi_value aav_error_new(napi_env env, aav_error_class_t cls, const char *message,
+                         napi_value props);
+
+/* new Class(message, { code, field }) (no field when `field` is NULL). */
+napi_value aav_error_new_coded(napi_env env, aav_error_class_t cls, const char *code,
+                               const char *field, const char *message);
+
+/* Throws aav_error_new_coded(…), unless an exception is already pending
+ * (that one says more). */
+void aav_error_throw(napi_env env, aav_error_class_t cls, const char *code, const char *field,
+                     const char *message);
 
 /* Fills props with what a driver or server error says (code, driverDomain,
- * driverCode, attempts, errorLabels, retriable) and returns its kind: the
- * data lib/errors.js turns into an error. */
-const char *aav_errors_describe_bson(napi_env env, napi_value props, const bson_error_t *error,
-                                 const char *labels, int attempts);
+ * driverCode, attempts, errorLabels, retriable) and returns its class.
+ * `labels` is the reply's comma-separated error labels. */
+aav_error_class_t aav_errors_describe_bson(napi_env env, napi_value props,
+                                           const bson_error_t *error, const char *labels,
+                                           int attempts);
+
+/* The error for a failed driver or server call. */
+napi_value aav_errors_from_bson(napi_env env, const bson_error_t *error, const char *labels,
+                                int attempts);
 
 #endif

@@ -1,6 +1,6 @@
 /* The Node-API plumbing every binding file uses: one family of status
- * checks, argument readers that throw a TypeError or RangeError naming the
- * argument, and property setters. Main thread only. */
+ * checks, argument readers that throw a ValidationError naming the argument
+ * (code ERR_INVALID_ARG_TYPE or ERR_OUT_OF_RANGE, `field` the argument), and property setters. Main thread only. */
 #ifndef NAPI_UTIL_H
 #define NAPI_UTIL_H
 
@@ -13,6 +13,9 @@
  * pending (that one says more). Never aborts: a failing status during
  * environment shutdown is expected, not a bug. */
 void aav_napi_throw_failed(napi_env env, napi_status status, const char *call);
+
+/* Throws an AssetError with code ERR_ASSET_NO_MEMORY. */
+void aav_napi_throw_no_memory(napi_env env);
 
 #define AAV_NAPI_CALL_BASE(env, call, ret_val)                                      \
   do {                                                                              \
@@ -33,15 +36,15 @@ void aav_napi_throw_failed(napi_env env, napi_status status, const char *call);
 bool aav_napi_uint8_view(napi_env env, napi_value value, const uint8_t **data, size_t *len);
 
 /* A string argument copied into a new buffer (caller frees); NULL for
- * null/undefined when optional. False with a TypeError naming `what`. */
+ * null/undefined when optional. False with a ValidationError naming `what`. */
 bool aav_napi_string_arg(napi_env env, napi_value value, const char *what, bool optional,
                          char **out);
 
 /* Optional BSON bytes (a Buffer or Uint8Array) copied into a new bson_t
- * (caller destroys); NULL for null/undefined. False with a TypeError. */
+ * (caller destroys); NULL for null/undefined. False with a ValidationError. */
 bool aav_napi_bson_arg(napi_env env, napi_value value, const char *what, bson_t **out);
 
-/* An integer number in [min, max]. False with a RangeError naming `what`. */
+/* An integer number in [min, max]. False with a ValidationError naming `what`. */
 bool aav_napi_int_arg(napi_env env, napi_value value, const char *what, int64_t min,
                       int64_t max, int64_t *out);
 

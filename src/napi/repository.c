@@ -1,26 +1,21 @@
-#include "repository.h"
+#include "napi/repository.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "ca_bundle.h"
 #include "core/attempt.h"
 #include "core/server_types.h"
 #include "core/version_index.h"
-#include "errors.h"
-#include "insert_batch.h"
-#include "napi_util.h"
+#include "napi/errors.h"
+#include "napi/napi_util.h"
+#include "runtime/ca_bundle.h"
 
 #define DEFAULT_SOCKET_TIMEOUT_MS 30000
 
 /* ---- lifetime ----------------------------------------------------------- */
 
-static void repository_free(repository_t *repo) {
-  if (repo->pool)
-    mongoc_client_pool_destroy(repo->pool);
-  bson_destroy(repo->write_opts);
-  free(repo->db_name);
-  free(repo->collection);
+static void native_repo_free(native_repo_t *repo) {
+  aav_store_free(repo->store);
   free(repo);
 }
 
@@ -30,7 +25,7 @@ static void repository_free(repository_t *repo) {
 static void repository_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  repository_free(data);
+  native_repo_free(data);
 }
 
 /* One name of fieldNames ({ orderId, version, versionLabel }, checked by
@@ -44,8 +39,8 @@ static bool read_field_name(napi_env env, const bson_t *doc, const char *key, ch
   const char *name = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &len) : NULL;
   if (!name || len >= AAV_FIELD_NAME_MAX || (len == 0 && !may_be_empty) ||
       strlen(name) != len) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                          "fieldNames: each name must be a string of 1 to 60 bytes");
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_ARG_TYPE", "fieldNames",
+                    "fieldNames: each name must be a string of 1 to 60 bytes");
     return false;
   }
   memcpy(out, name, len + 1);
@@ -62,6 +57,8 @@ static bool read_field_names(napi_env env, const bson_t *doc, aav_field_names_t 
 static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6], this_obj;
+  if (!aav_errors_ready(env))
+    return NULL;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
   for (size_t i = argc; i < 6; i++)
     AAV_NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
@@ -78,7 +75,8 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   bson_t *write_opts = NULL, *field_names = NULL;
   aav_field_names_t names;
   mongoc_uri_t *uri = NULL;
-  repository_t *repo = NULL;
+  repository_t *store = NULL;
+  native_repo_t *repo = NULL;
   bson_error_t error;
   if (!aav_napi_string_arg(env, argv[0], "uri", false, &uri_string) ||
       !aav_napi_string_arg(env, argv[1], "dbName", true, &db_name) ||
@@ -93,16 +91,9 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
 
   uri = mongoc_uri_new_with_error(uri_string, &error);
   if (!uri) {
-    napi_value props, e;
-    if (napi_create_object(env, &props) == napi_ok) {
-      aav_napi_set_string(env, props, "code", "ERR_ASSET_OPTION");
-      aav_napi_set_string(env, props, "field", "uri");
-    }
     char msg[600];
     snprintf(msg, sizeof msg, "option \"uri\" is not a valid MongoDB URI: %s", error.message);
-    e = aav_errors_make(env, ERROR_KIND_VALIDATION, msg, props);
-    if (e)
-      napi_throw(env, e);
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_ASSET_OPTION", "uri", msg);
     goto fail;
   }
   /* Never more connections than jobs we run at once; more would idle. */
@@ -125,26 +116,28 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   aav_ca_bundle_apply(uri, env_names_ca);
 
   repo = calloc(1, sizeof *repo);
-  if (!repo) {
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+  store = calloc(1, sizeof *store);
+  if (!repo || !store) {
+    aav_napi_throw_no_memory(env);
     goto fail;
   }
-  repo->pool = mongoc_client_pool_new(uri);
-  if (!repo->pool) {
-    napi_throw_error(env, "ERR_ASSET_OPTION",
-                     "the MongoDB URI names options this libmongoc build cannot honour");
+  repo->store = store;
+  store->pool = mongoc_client_pool_new(uri);
+  if (!store->pool) {
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_ASSET_OPTION", "uri",
+                    "the MongoDB URI names options this libmongoc build cannot honour");
     goto fail;
   }
-  mongoc_client_pool_set_error_api(repo->pool, MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_pool_set_error_api(store->pool, MONGOC_ERROR_API_VERSION_2);
   if (!db_name) {
     const char *from_uri = mongoc_uri_get_database(uri);
     db_name = strdup(from_uri && *from_uri ? from_uri : "test");
   }
-  repo->db_name = db_name;
-  repo->collection = collection;
-  repo->write_opts = write_opts;
-  repo->names = names;
-  aav_version_index_name(&repo->names, repo->version_index, sizeof repo->version_index);
+  store->db_name = db_name;
+  store->collection = collection;
+  store->write_opts = write_opts;
+  store->names = names;
+  aav_version_index_name(&store->names, store->version_index, sizeof store->version_index);
   db_name = collection = NULL;
   write_opts = NULL;
   if (napi_wrap(env, this_obj, repo, repository_finalize, NULL, NULL) != napi_ok) {
@@ -157,7 +150,9 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
 
 fail:
   if (repo)
-    repository_free(repo);
+    native_repo_free(repo); /* and its store */
+  else
+    aav_store_free(store);
   mongoc_uri_destroy(uri);
   bson_destroy(write_opts);
   free(uri_string);
@@ -188,9 +183,9 @@ void aav_repo_job_reject_cancelled(napi_env env, repo_job_t *rj) {
   if (napi_create_object(env, &props) == napi_ok)
     aav_napi_set_string(env, props, "code", "ERR_ASSET_CANCELLED");
   aav_repo_job_reject(env, rj,
-                  aav_errors_make(env, ERROR_KIND_CLOSED,
-                              "the operation was cancelled: its environment is shutting down",
-                              props));
+                      aav_error_new(env, AAV_ERROR_REPOSITORY_CLOSED,
+                                    "the operation was cancelled: its environment is shutting down",
+                                    props));
 }
 
 bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
@@ -198,8 +193,10 @@ bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const
   void *data = NULL;
   *promise = NULL;
   rj->state = aav_addon_state_get(env);
+  if (!aav_errors_ready(env))
+    return false;
   if (napi_unwrap(env, this_obj, &data) != napi_ok || !data || !rj->state) {
-    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a NativeRepository");
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_THIS", "this", "not a NativeRepository");
     return false;
   }
   rj->repo = data;
@@ -209,11 +206,9 @@ bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const
     return false;
   }
   if (rj->repo->closing) {
-    napi_value props = NULL;
-    if (napi_create_object(env, &props) == napi_ok)
-      aav_napi_set_string(env, props, "code", "ERR_ASSET_CLOSED");
-    aav_repo_job_reject(env, rj, aav_errors_make(env, ERROR_KIND_CLOSED,
-                                         "the repository is closed", props));
+    aav_repo_job_reject(env, rj,
+                        aav_error_new_coded(env, AAV_ERROR_REPOSITORY_CLOSED, "ERR_ASSET_CLOSED",
+                                            NULL, "the repository is closed"));
     rj->repo = NULL;
     return false;
   }
@@ -231,7 +226,7 @@ bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const
 }
 
 void aav_repo_job_release(napi_env env, repo_job_t *rj) {
-  repository_t *repo = rj->repo;
+  native_repo_t *repo = rj->repo;
   if (!repo)
     return;
   repo->busy--;
@@ -240,19 +235,6 @@ void aav_repo_job_release(napi_env env, repo_job_t *rj) {
   rj->repo_ref = NULL;
   rj->repo = NULL;
   aav_addon_state_job_finished(rj->state);
-}
-
-mongoc_client_t *aav_repo_client_pop(repository_t *repo, mongoc_collection_t **coll) {
-  /* The pool holds at least as many clients as we run jobs: pop never waits. */
-  mongoc_client_t *client = mongoc_client_pool_pop(repo->pool);
-  *coll = mongoc_client_get_collection(client, repo->db_name, repo->collection);
-  return client;
-}
-
-void aav_repo_client_push(repository_t *repo, mongoc_client_t *client,
-                      mongoc_collection_t *coll) {
-  mongoc_collection_destroy(coll);
-  mongoc_client_pool_push(repo->pool, client);
 }
 
 /* ensureIndex(): resolves with the name of the unique (orderId, version) index. */
@@ -268,12 +250,12 @@ typedef struct {
 static void ensure_index_execute(job_t *job) {
   ensure_index_job_t *j = (ensure_index_job_t *)job;
   mongoc_collection_t *coll;
-  mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
-  j->ok = aav_version_index_ensure(client, j->rj.repo->db_name, coll, &j->rj.repo->names,
+  mongoc_client_t *client = aav_store_client_pop(j->rj.repo->store, &coll);
+  j->ok = aav_version_index_ensure(client, j->rj.repo->store->db_name, coll, &j->rj.repo->store->names,
                                    j->name, sizeof j->name, &j->error);
   if (j->ok)
     j->ok = aav_server_probe_ferretdb(client, &j->ferretdb, &j->error);
-  aav_repo_client_push(j->rj.repo, client, coll);
+  aav_store_client_push(j->rj.repo->store, client, coll);
 }
 
 /* Main thread. */
@@ -283,8 +265,8 @@ static void ensure_index_complete(napi_env env, job_t *job, bool cancelled) {
   if (cancelled) {
     aav_repo_job_reject_cancelled(env, &j->rj);
   } else if (j->ok && napi_create_string_utf8(env, j->name, NAPI_AUTO_LENGTH, &name) == napi_ok) {
-    bson_strncpy(j->rj.repo->version_index, j->name, sizeof j->rj.repo->version_index);
-    j->rj.repo->ferretdb = j->ferretdb;
+    bson_strncpy(j->rj.repo->store->version_index, j->name, sizeof j->rj.repo->store->version_index);
+    j->rj.repo->store->ferretdb = j->ferretdb;
     aav_repo_job_resolve(env, &j->rj, name);
   } else {
     aav_repo_job_reject(env, &j->rj, aav_errors_from_bson(env, &j->error, "", 1));
@@ -294,11 +276,13 @@ static void ensure_index_complete(napi_env env, job_t *job, bool cancelled) {
 }
 
 static napi_value repository_napi_ensure_index(napi_env env, napi_callback_info info) {
+  if (!aav_errors_ready(env))
+    return NULL;
   napi_value this_obj;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
   ensure_index_job_t *j = calloc(1, sizeof *j);
   if (!j) {
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    aav_napi_throw_no_memory(env);
     return NULL;
   }
   napi_value promise;
@@ -323,9 +307,9 @@ typedef struct {
 static void read_highest_execute(job_t *job) {
   read_highest_job_t *j = (read_highest_job_t *)job;
   mongoc_collection_t *coll;
-  mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
-  j->ok = aav_attempt_read_highest(coll, j->filter, &j->rj.repo->names, &j->highest, &j->error);
-  aav_repo_client_push(j->rj.repo, client, coll);
+  mongoc_client_t *client = aav_store_client_pop(j->rj.repo->store, &coll);
+  j->ok = aav_attempt_read_highest(coll, j->filter, &j->rj.repo->store->names, &j->highest, &j->error);
+  aav_store_client_push(j->rj.repo->store, client, coll);
 }
 
 /* Main thread. */
@@ -344,22 +328,25 @@ static void read_highest_complete(napi_env env, job_t *job, bool cancelled) {
 }
 
 static napi_value repository_napi_read_highest(napi_env env, napi_callback_info info) {
+  if (!aav_errors_ready(env))
+    return NULL;
   size_t argc = 1;
   napi_value argv[1] = {NULL}, this_obj;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
   bson_t *filter = NULL;
-  if (argc < 1 || !aav_napi_bson_arg(env, argv[0], "filter", &filter))
+  if (!aav_napi_bson_arg(env, argv[0], "filter", &filter))
     return NULL;
   /* lib/ builds it: { <order field>: value }, under the repository's names. */
   if (!filter || bson_count_keys(filter) != 1) {
     bson_destroy(filter);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "filter must hold the order only");
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_ARG_TYPE", "filter",
+                    "filter must hold the order only");
     return NULL;
   }
   read_highest_job_t *j = calloc(1, sizeof *j);
   if (!j) {
     bson_destroy(filter);
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    aav_napi_throw_no_memory(env);
     return NULL;
   }
   j->filter = filter;
@@ -380,7 +367,7 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
  * the pool is never pulled from under one. */
 typedef struct {
   repo_job_t rj;              /* first; holds the JS object until destroyed */
-  mongoc_client_pool_t *pool; /* taken from repo, destroyed by execute */
+  mongoc_client_pool_t *pool; /* taken from the store, destroyed by execute */
 } close_job_t;
 
 /* Threadpool thread: destroying a pool ends server sessions over the network. */
@@ -396,7 +383,7 @@ static void close_complete(napi_env env, job_t *job, bool cancelled) {
   napi_value undefined;
   if (cancelled && j->pool) {
     /* Never ran: give the pool back so the finalizer destroys it. */
-    j->rj.repo->pool = j->pool;
+    j->rj.repo->store->pool = j->pool;
   }
   if (napi_get_undefined(env, &undefined) == napi_ok)
     aav_repo_job_resolve(env, &j->rj, undefined);
@@ -405,7 +392,7 @@ static void close_complete(napi_env env, job_t *job, bool cancelled) {
   free(j);
 }
 
-static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref,
+static void close_start(napi_env env, native_repo_t *repo, napi_ref repo_ref,
                         napi_deferred deferred) {
   addon_state_t *state = aav_addon_state_get(env);
   close_job_t *j = calloc(1, sizeof *j);
@@ -422,8 +409,8 @@ static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref,
   j->rj.repo = repo;
   j->rj.repo_ref = repo_ref;
   j->rj.deferred = deferred;
-  j->pool = repo->pool;
-  repo->pool = NULL;
+  j->pool = repo->store->pool;
+  repo->store->pool = NULL;
   j->rj.job.name = "atomicAssetVersion.close";
   j->rj.job.execute = close_execute;
   j->rj.job.complete = close_complete;
@@ -435,12 +422,15 @@ static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
   napi_value this_obj, promise, undefined;
   void *data = NULL;
   napi_deferred deferred;
+  if (!aav_errors_ready(env))
+    return NULL;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
   if (napi_unwrap(env, this_obj, &data) != napi_ok || !data) {
-    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a NativeRepository");
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_THIS", "this",
+                    "not a NativeRepository");
     return NULL;
   }
-  repository_t *repo = data;
+  native_repo_t *repo = data;
   AAV_NAPI_CALL(env, napi_create_promise(env, &deferred, &promise));
   if (repo->closing) { /* closing twice is harmless */
     AAV_NAPI_CALL(env, napi_get_undefined(env, &undefined));
@@ -448,13 +438,10 @@ static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
     return promise;
   }
   if (repo->busy > 0) {
-    napi_value props, error;
-    AAV_NAPI_CALL(env, napi_create_object(env, &props));
-    aav_napi_set_string(env, props, "code", "ERR_ASSET_BUSY");
-    error = aav_errors_make(env, ERROR_KIND_INTERNAL,
-                            "close() while operations are in flight: wait for them first "
-                            "(AssetRepository.close() does)",
-                            props);
+    napi_value error = aav_error_new_coded(
+        env, AAV_ERROR_ASSET, "ERR_ASSET_BUSY", NULL,
+        "close() while operations are in flight: wait for them first "
+        "(AssetRepository.close() does)");
     if (error)
       AAV_NAPI_CALL(env, napi_reject_deferred(env, deferred, error));
     return promise;
@@ -466,16 +453,18 @@ static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-napi_value aav_repository_napi_define(napi_env env) {
-  napi_property_descriptor methods[] = {
+napi_value aav_repository_napi_define(napi_env env, const napi_property_descriptor *more,
+                                      size_t n_more) {
+  napi_property_descriptor methods[8] = {
       {"ensureIndex", NULL, repository_napi_ensure_index, NULL, NULL, NULL, napi_default, NULL},
       {"readHighest", NULL, repository_napi_read_highest, NULL, NULL, NULL, napi_default, NULL},
-      {"insertBatch", NULL, aav_insert_batch_napi_start, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, repository_napi_close, NULL, NULL, NULL, napi_default, NULL},
   };
+  size_t n = 3;
+  for (size_t i = 0; i < n_more && n < sizeof methods / sizeof methods[0]; i++)
+    methods[n++] = more[i];
   napi_value ctor;
   AAV_NAPI_CALL(env, napi_define_class(env, "NativeRepository", NAPI_AUTO_LENGTH,
-                                   repository_napi_new, NULL,
-                                   sizeof methods / sizeof methods[0], methods, &ctor));
+                                       repository_napi_new, NULL, n, methods, &ctor));
   return ctor;
 }

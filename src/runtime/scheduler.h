@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "threadpool_budget.h"
+#include "runtime/threadpool_budget.h"
 
 typedef struct job job_t;
 typedef struct scheduler scheduler_t;
