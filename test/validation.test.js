@@ -199,6 +199,7 @@ describe('the native API refuses garbage without crashing', () => {
   });
 
   test('the limits both sides check against come from the addon', () => {
-    expect(native.limits).toMatchObject({ maxDepth: 100, maxBsonSize: 16 * 1024 * 1024, maxBatch: 100000, maxRetries: 1000 });
+    expect(native.limits).toMatchObject({ maxDepth: 100, maxBsonSize: 16 * 1024 * 1024, maxBatch: 100000, maxRetries: 1000, maxRecoveryMs: 86400000, maxFieldName: 60 });
+    expect(Object.isFrozen(native.limits)).toBe(true);
   });
 });

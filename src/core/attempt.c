@@ -532,7 +532,7 @@ void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
 
   for (size_t g = 0; g < groups; g++) {
     size_t count = (g + 1 < groups ? starts[g + 1] : n) - starts[g];
-    if (tops[g] > ATTEMPT_MAX_VERSION - (int64_t)count) {
+    if (tops[g] > AAV_LIMIT_MAX_VERSION - (int64_t)count) {
       out_of_range(&out->error, items[starts[g]]->prepared, AAV_NAMES(config->names)->order_id);
       bson_free(starts);
       bson_free(tops);

@@ -10,17 +10,10 @@
 #include <stdatomic.h>
 
 #include "asset_doc.h"
+#include "limits.h"
 
 /* Documents per insert command; see attempt_run. */
 #define ATTEMPT_INSERT_CHUNK 100
-
-/* Uploads one batch may hold: the server's maxWriteBatchSize. */
-#define ATTEMPT_MAX_BATCH 100000
-/* Conflicts one upload may lose before it fails. */
-#define ATTEMPT_MAX_RETRIES 1000
-
-/* Versions are JavaScript numbers: exact up to 2^53 - 1. */
-#define ATTEMPT_MAX_VERSION INT64_C(9007199254740991)
 
 /* bson_error_t domain for "this order's versions are out of range", beside
  * the driver's own domains. */

@@ -2,7 +2,7 @@
 #include <node_api.h>
 
 #include "core/asset_doc.h"
-#include "core/attempt.h"
+#include "core/limits.h"
 #include "napi/errors.h"
 #include "napi/insert_batch.h"
 #include "napi/napi_util.h"
@@ -22,15 +22,10 @@ static napi_value numbers_object(napi_env env, const named_number_t *numbers, si
   return object;
 }
 
-/* limits: the numbers both sides check against, defined once, here in C. */
-static const named_number_t LIMITS[] = {
-    {"maxDepth", ASSET_MAX_DEPTH},
-    {"maxBsonSize", ASSET_MAX_BSON_SIZE},
-    {"storedOverhead", ASSET_STORED_OVERHEAD},
-    {"maxBatch", ATTEMPT_MAX_BATCH},
-    {"maxRetries", ATTEMPT_MAX_RETRIES},
-    {"maxVersion", (double)ATTEMPT_MAX_VERSION},
-};
+/* limits: the numbers both sides check against (core/limits.h). */
+#define AAV_LIMIT_ENTRY(name, value) {#name, (double)(value)},
+static const named_number_t LIMITS[] = {AAV_LIMITS(AAV_LIMIT_ENTRY)};
+#undef AAV_LIMIT_ENTRY
 
 /* batchLayout: where insertBatch puts each upload's numbers (insert_batch.h). */
 static const named_number_t BATCH_LAYOUT[] = {
@@ -105,6 +100,8 @@ NAPI_MODULE_INIT() {
   };
   napi_value repository = aav_repository_napi_define(env, batch_methods, 1);
   napi_value limits = numbers_object(env, LIMITS, sizeof LIMITS / sizeof LIMITS[0]);
+  if (limits)
+    AAV_NAPI_CALL(env, napi_object_freeze(env, limits));
   napi_value layout = numbers_object(env, BATCH_LAYOUT, sizeof BATCH_LAYOUT / sizeof BATCH_LAYOUT[0]);
   napi_value owned = owned_fields_array(env);
   if (!repository || !limits || !layout || !owned)

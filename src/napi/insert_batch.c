@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/attempt.h"
+#include "core/limits.h"
 #include "napi/errors.h"
 #include "napi/napi_util.h"
 #include "napi/repository.h"
@@ -278,9 +278,10 @@ static bool load_docs(napi_env env, napi_value bytes, napi_value ends, aav_batch
                     "ends (a Float64Array)");
     return false;
   }
-  if (n == 0 || n > ATTEMPT_MAX_BATCH) {
-    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_OUT_OF_RANGE", "docs",
-                    "docs must hold 1 to 100000 documents");
+  if (n == 0 || n > AAV_LIMIT_MAX_BATCH) {
+    char message[80];
+    snprintf(message, sizeof message, "docs must hold 1 to %d documents", AAV_LIMIT_MAX_BATCH);
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_OUT_OF_RANGE", "docs", message);
     return false;
   }
   if (!aav_batch_init(b, n, len)) {
@@ -324,8 +325,8 @@ napi_value aav_insert_batch_napi_start(napi_env env, napi_callback_info info) {
   }
   int64_t max_retries, recovery_ms;
   if (!load_docs(env, argv[0], argv[1], &j->b) ||
-      !aav_napi_int_arg(env, argv[2], "maxRetries", 0, ATTEMPT_MAX_RETRIES, &max_retries) ||
-      !aav_napi_int_arg(env, argv[3], "recoveryMs", 0, INT64_C(86400000), &recovery_ms)) {
+      !aav_napi_int_arg(env, argv[2], "maxRetries", 0, AAV_LIMIT_MAX_RETRIES, &max_retries) ||
+      !aav_napi_int_arg(env, argv[3], "recoveryMs", 0, AAV_LIMIT_MAX_RECOVERY_MS, &recovery_ms)) {
     batch_free(j);
     return NULL;
   }

@@ -11,6 +11,8 @@
 #include "runtime/ca_bundle.h"
 
 #define DEFAULT_SOCKET_TIMEOUT_MS 30000
+#define NUMBER_TEXT_(n) #n
+#define NUMBER_TEXT(n) NUMBER_TEXT_(n)
 
 /* ---- lifetime ----------------------------------------------------------- */
 
@@ -40,7 +42,7 @@ static bool read_field_name(napi_env env, const bson_t *doc, const char *key, ch
   if (!name || len >= AAV_FIELD_NAME_MAX || (len == 0 && !may_be_empty) ||
       strlen(name) != len) {
     aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_ARG_TYPE", "fieldNames",
-                    "fieldNames: each name must be a string of 1 to 60 bytes");
+                    "fieldNames: each name must be a string of 1 to " NUMBER_TEXT(AAV_LIMIT_MAX_FIELD_NAME) " bytes");
     return false;
   }
   memcpy(out, name, len + 1);
