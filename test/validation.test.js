@@ -187,14 +187,18 @@ describe('the native API refuses garbage without crashing', () => {
     expect(seen.refusedAtOnce + seen.answered).toBe(3000);
   }, 70000);
 
-  test('a native close() while a batch is in flight is refused; the batch ends stored, then close() works', async () => {
+  test('a native close() while a batch is in flight never refuses: the batch ends stored, the pool goes after it, later calls are refused', async () => {
     const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'busy_close', null);
     const doc = BSON.serialize({ orderId: 'ord-busy', fileName: 'busy.pdf' });
     const batch = r.insertBatch(...one(doc), 5, 0);
-    await expect(r.close()).rejects.toEqual(expect.objectContaining({ name: 'AssetError', code: 'ERR_ASSET_BUSY' }));
+    const closed = r.close();
+    const again = r.close(); // idempotent
     const { errors } = await batch;
     expect(errors).toBeUndefined();
-    await r.close();
+    await expect(closed).resolves.toBeUndefined();
+    await expect(again).resolves.toBeUndefined();
+    await expect(r.close()).resolves.toBeUndefined();
+    await expect(r.insertBatch(...one(doc), 5, 0)).rejects.toEqual(expect.objectContaining({ name: 'RepositoryClosedError', code: 'ERR_ASSET_CLOSED' }));
     expect(await t.db.collection('busy_close').countDocuments({ orderId: 'ord-busy' })).toBe(1);
   });
 

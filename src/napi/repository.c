@@ -18,6 +18,7 @@
 
 static void native_repo_free(native_repo_t *repo) {
   aav_store_free(repo->store);
+  free(repo->closers);
   free(repo);
 }
 
@@ -163,6 +164,8 @@ fail:
   return NULL;
 }
 
+static void close_start(napi_env env, native_repo_t *repo, napi_ref repo_ref);
+
 /* ---- jobs --------------------------------------------------------------- */
 
 void aav_repo_job_resolve(napi_env env, repo_job_t *rj, napi_value value) {
@@ -207,7 +210,7 @@ bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const
     rj->repo = NULL;
     return false;
   }
-  if (rj->repo->closing) {
+  if (rj->repo->closed) {
     aav_repo_job_reject(env, rj,
                         aav_error_new_coded(env, AAV_ERROR_REPOSITORY_CLOSED, "ERR_ASSET_CLOSED",
                                             NULL, "the repository is closed"));
@@ -219,7 +222,7 @@ bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const
     rj->repo = NULL;
     return false;
   }
-  rj->repo->busy++;
+  rj->repo->jobs++;
   aav_addon_state_job_started(rj->state);
   rj->job.name = name;
   rj->job.execute = execute;
@@ -231,11 +234,13 @@ void aav_repo_job_release(napi_env env, repo_job_t *rj) {
   native_repo_t *repo = rj->repo;
   if (!repo)
     return;
-  repo->busy--;
-  if (rj->repo_ref)
-    napi_delete_reference(env, rj->repo_ref);
+  napi_ref ref = rj->repo_ref;
   rj->repo_ref = NULL;
   rj->repo = NULL;
+  if (--repo->jobs == 0 && repo->closed && !repo->pool_gone)
+    close_start(env, repo, ref); /* takes over the reference */
+  else if (ref)
+    napi_delete_reference(env, ref);
   aav_addon_state_job_finished(rj->state);
 }
 
@@ -364,13 +369,28 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
 }
 
 /* close(): destroys the pool on the threadpool (it ends server sessions over
- * the network). Waiting for work to finish first is lib/repository.js's job
- * alone; here a close() while jobs still hold the repository is refused, so
- * the pool is never pulled from under one. */
+ * the network). Waiting for the caller's own work is lib/repository.js's job;
+ * here close() never refuses: it is idempotent, refuses jobs started after
+ * it, and if jobs still hold the repository the pool goes after the last
+ * of them (aav_repo_job_release). Every close() promise resolves once the
+ * pool is gone. */
 typedef struct {
   repo_job_t rj;              /* first; holds the JS object until destroyed */
   mongoc_client_pool_t *pool; /* taken from the store, destroyed by execute */
 } close_job_t;
+
+/* Main thread: the pool is gone (or left to the finalizer). */
+static void closers_resolve(napi_env env, native_repo_t *repo) {
+  napi_value undefined;
+  bool have_undefined = napi_get_undefined(env, &undefined) == napi_ok;
+  repo->pool_gone = true;
+  for (size_t i = 0; i < repo->n_closers; i++)
+    if (have_undefined)
+      napi_resolve_deferred(env, repo->closers[i], undefined);
+  free(repo->closers);
+  repo->closers = NULL;
+  repo->n_closers = 0;
+}
 
 /* Threadpool thread: destroying a pool ends server sessions over the network. */
 static void close_execute(job_t *job) {
@@ -382,27 +402,24 @@ static void close_execute(job_t *job) {
 /* Main thread. */
 static void close_complete(napi_env env, job_t *job, bool cancelled) {
   close_job_t *j = (close_job_t *)job;
-  napi_value undefined;
   if (cancelled && j->pool) {
     /* Never ran: give the pool back so the finalizer destroys it. */
     j->rj.repo->store->pool = j->pool;
   }
-  if (napi_get_undefined(env, &undefined) == napi_ok)
-    aav_repo_job_resolve(env, &j->rj, undefined);
+  closers_resolve(env, j->rj.repo);
   napi_delete_reference(env, j->rj.repo_ref);
   aav_addon_state_job_finished(j->rj.state);
   free(j);
 }
 
-static void close_start(napi_env env, native_repo_t *repo, napi_ref repo_ref,
-                        napi_deferred deferred) {
+/* Main thread, once no job holds the repository. Takes over `repo_ref` (a
+ * strong reference to the JS object). */
+static void close_start(napi_env env, native_repo_t *repo, napi_ref repo_ref) {
   addon_state_t *state = aav_addon_state_get(env);
   close_job_t *j = calloc(1, sizeof *j);
-  napi_value undefined;
   if (!j || !state) {
     /* Cannot hand it to a thread: let the finalizer destroy the pool. */
-    if (napi_get_undefined(env, &undefined) == napi_ok)
-      napi_resolve_deferred(env, deferred, undefined);
+    closers_resolve(env, repo);
     napi_delete_reference(env, repo_ref);
     free(j);
     return;
@@ -410,7 +427,6 @@ static void close_start(napi_env env, native_repo_t *repo, napi_ref repo_ref,
   j->rj.state = state;
   j->rj.repo = repo;
   j->rj.repo_ref = repo_ref;
-  j->rj.deferred = deferred;
   j->pool = repo->store->pool;
   repo->store->pool = NULL;
   j->rj.job.name = "atomicAssetVersion.close";
@@ -434,27 +450,34 @@ static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
   }
   native_repo_t *repo = data;
   AAV_NAPI_CALL(env, napi_create_promise(env, &deferred, &promise));
-  if (repo->closing) { /* closing twice is harmless */
+  if (repo->pool_gone) { /* closed already: closing again is harmless */
     AAV_NAPI_CALL(env, napi_get_undefined(env, &undefined));
     AAV_NAPI_CALL(env, napi_resolve_deferred(env, deferred, undefined));
     return promise;
   }
-  if (repo->busy > 0) {
-    napi_value error = aav_error_new_coded(
-        env, AAV_ERROR_ASSET, "ERR_ASSET_BUSY", NULL,
-        "close() while operations are in flight: wait for them first "
-        "(AssetRepository.close() does)");
+  napi_deferred *closers = realloc(repo->closers, (repo->n_closers + 1) * sizeof *closers);
+  if (!closers) {
+    napi_value error = aav_error_new_coded(env, AAV_ERROR_ASSET, "ERR_ASSET_NO_MEMORY", NULL,
+                                           "out of memory");
     if (error)
-      AAV_NAPI_CALL(env, napi_reject_deferred(env, deferred, error));
+      napi_reject_deferred(env, deferred, error);
     return promise;
   }
-  napi_ref ref;
-  AAV_NAPI_CALL(env, napi_create_reference(env, this_obj, 1, &ref));
-  repo->closing = true;
-  close_start(env, repo, ref, deferred);
+  repo->closers = closers;
+  repo->closers[repo->n_closers++] = deferred;
+  if (repo->closed)
+    return promise; /* the first close() destroys the pool and resolves this too */
+  repo->closed = true;
+  if (repo->jobs == 0) {
+    napi_ref ref;
+    if (napi_create_reference(env, this_obj, 1, &ref) != napi_ok) {
+      closers_resolve(env, repo); /* the finalizer destroys the pool */
+      return promise;
+    }
+    close_start(env, repo, ref);
+  }
   return promise;
 }
-
 napi_value aav_repository_napi_define(napi_env env, const napi_property_descriptor *more,
                                       size_t n_more) {
   napi_property_descriptor methods[8] = {

@@ -1,5 +1,7 @@
 /* NativeRepository: the JS class over one store (runtime/store.h). Main
- * thread unless noted. lib/repository.js wraps it with the public API. */
+ * thread unless noted. lib/repository.js wraps it with the public API and
+ * owns close: it refuses new calls and waits for its own before calling the
+ * native close(), which therefore never refuses. */
 #ifndef REPOSITORY_H
 #define REPOSITORY_H
 
@@ -10,8 +12,11 @@
 
 typedef struct {
   repository_t *store; /* owned; freed by the finalizer (its pool by close) */
-  unsigned busy;       /* jobs holding this repository: close() is refused */
-  bool closing;
+  unsigned jobs;       /* jobs holding the store: its pool is destroyed after the last */
+  bool closed;         /* close() was called: new jobs are refused */
+  bool pool_gone;      /* the close job has run (or could not): close() resolves at once */
+  napi_deferred *closers; /* owned: close() promises waiting for the pool to go */
+  size_t n_closers;
 } native_repo_t;
 
 /* The common head of every job that works on a repository. */
@@ -34,7 +39,8 @@ napi_value aav_repository_napi_define(napi_env env, const napi_property_descript
  * and the caller frees it. */
 bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
                         job_execute_fn execute, job_complete_fn complete, napi_value *promise);
-/* Releases what repo_job_start took. The caller then frees its job. */
+/* Releases what repo_job_start took; after the last job of a closed
+ * repository, starts destroying its pool. The caller then frees its job. */
 void aav_repo_job_release(napi_env env, repo_job_t *rj);
 
 /* Settle the job's promise; failures are ignored because during environment
