@@ -29,6 +29,8 @@
         "-std=c11",
         "-Wall",
         "-Wextra",
+        "-Werror",
+        "-Wunused-parameter",
         "-D_POSIX_C_SOURCE=200809L",
         "<!@(pkg-config --cflags libmongoc-1.0)"
       ],
