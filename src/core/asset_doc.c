@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const AAV_ASSET_OWNED_FIELDS[AAV_ASSET_OWNED_COUNT] = {"version", "versionLabel",
-                                                                  "createdAt", "updatedAt"};
+const char *const AAV_ASSET_OWNED_FIELDS[AAV_ASSET_OWNED_COUNT] = {
+    "version", "versionLabel", "createdAt", "updatedAt"};
 const aav_field_names_t AAV_DEFAULT_FIELD_NAMES = {"orderId", "version", "versionLabel"};
 
 static bool problem(asset_problem_t *p, const char *code, const char *field,
@@ -59,7 +59,8 @@ static bool check_structure(bson_iter_t *iter, const char *parent, int depth,
       else
         bson_iter_array(iter, &len, &data);
       bson_iter_t child;
-      if (!data || !bson_init_static(&nested, data, len) || !bson_iter_recurse(iter, &child))
+      if (!data || !bson_init_static(&nested, data, len) ||
+          !bson_iter_recurse(iter, &child))
         return problem(p, "ERR_ASSET_CORRUPT", path, "field \"%s\" %s",
                        "is not a well-formed BSON document");
       if (!check_structure(&child, path, depth + 1, p))
@@ -122,7 +123,7 @@ bool aav_asset_check_structure(const uint8_t *data, size_t len, asset_problem_t 
 }
 
 bson_t *aav_asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
-                      asset_problem_t *p) {
+                          asset_problem_t *p) {
   if (!aav_asset_check_structure(data, len, p))
     return NULL;
   bson_t src;

@@ -39,7 +39,7 @@ bool aav_asset_check_structure(const uint8_t *data, size_t len, asset_problem_t 
 /* Checks the structure, then returns a new document with `_id` first: the caller's, or a
  * fresh ObjectId (then *id_generated is true). The caller owns the result. */
 bson_t *aav_asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
-                      asset_problem_t *problem);
+                          asset_problem_t *problem);
 
 /* The fields the stored document owns under the default names, in the order
  * they are appended: whatever the caller put there is replaced (exported as

@@ -25,8 +25,9 @@ uint64_t aav_backoff_ms(int round, double first, double cap, double random01) {
 }
 
 uint64_t aav_backoff_conflict_ms(int round, uint64_t attempt_ms, backoff_rng_t *rng) {
-  double first = (double)attempt_ms > BACKOFF_CONFLICT_FIRST_MS ? (double)attempt_ms
-                                                                 : BACKOFF_CONFLICT_FIRST_MS;
+  double first = (double)attempt_ms > BACKOFF_CONFLICT_FIRST_MS
+                     ? (double)attempt_ms
+                     : BACKOFF_CONFLICT_FIRST_MS;
   double cap = 4 * first > BACKOFF_CONFLICT_CAP_MS ? 4 * first : BACKOFF_CONFLICT_CAP_MS;
   return aav_backoff_ms(round, first, cap, aav_backoff_random(rng));
 }

@@ -25,14 +25,14 @@
 #define AAV_LIMIT_MAX_FIELD_NAME 60
 
 /* name in binding.limits, value: the table napi/binding.c exports. */
-#define AAV_LIMITS(X)                                                                             \
-  X(maxDepth, AAV_LIMIT_MAX_DEPTH)                                                                \
-  X(maxBsonSize, AAV_LIMIT_MAX_BSON_SIZE)                                                         \
-  X(storedOverhead, AAV_LIMIT_STORED_OVERHEAD)                                                    \
-  X(maxBatch, AAV_LIMIT_MAX_BATCH)                                                                \
-  X(maxRetries, AAV_LIMIT_MAX_RETRIES)                                                            \
-  X(maxRecoveryMs, AAV_LIMIT_MAX_RECOVERY_MS)                                                     \
-  X(maxVersion, AAV_LIMIT_MAX_VERSION)                                                            \
+#define AAV_LIMITS(X)                                                                    \
+  X(maxDepth, AAV_LIMIT_MAX_DEPTH)                                                       \
+  X(maxBsonSize, AAV_LIMIT_MAX_BSON_SIZE)                                                \
+  X(storedOverhead, AAV_LIMIT_STORED_OVERHEAD)                                           \
+  X(maxBatch, AAV_LIMIT_MAX_BATCH)                                                       \
+  X(maxRetries, AAV_LIMIT_MAX_RETRIES)                                                   \
+  X(maxRecoveryMs, AAV_LIMIT_MAX_RECOVERY_MS)                                            \
+  X(maxVersion, AAV_LIMIT_MAX_VERSION)                                                   \
   X(maxFieldName, AAV_LIMIT_MAX_FIELD_NAME)
 
 #endif

@@ -29,12 +29,9 @@ static const named_number_t LIMITS[] = {AAV_LIMITS(AAV_LIMIT_ENTRY)};
 
 /* batchLayout: where insertBatch puts each upload's numbers (insert_batch.h). */
 static const named_number_t BATCH_LAYOUT[] = {
-    {"fields", BATCH_ITEM_FIELDS},
-    {"version", BATCH_ITEM_VERSION},
-    {"built", BATCH_ITEM_BUILT},
-    {"createdMs", BATCH_ITEM_CREATED_MS},
-    {"attempts", BATCH_ITEM_ATTEMPTS},
-    {"retries", BATCH_ITEM_RETRIES},
+    {"fields", BATCH_ITEM_FIELDS},     {"version", BATCH_ITEM_VERSION},
+    {"built", BATCH_ITEM_BUILT},       {"createdMs", BATCH_ITEM_CREATED_MS},
+    {"attempts", BATCH_ITEM_ATTEMPTS}, {"retries", BATCH_ITEM_RETRIES},
     {"docEnd", BATCH_ITEM_DOC_END},
 };
 
@@ -96,13 +93,15 @@ NAPI_MODULE_INIT() {
   if (!state_created(env))
     return NULL;
   napi_property_descriptor batch_methods[] = {
-      {"insertBatch", NULL, aav_insert_batch_napi_start, NULL, NULL, NULL, napi_default, NULL},
+      {"insertBatch", NULL, aav_insert_batch_napi_start, NULL, NULL, NULL, napi_default,
+       NULL},
   };
   napi_value repository = aav_repository_napi_define(env, batch_methods, 1);
   napi_value limits = numbers_object(env, LIMITS, sizeof LIMITS / sizeof LIMITS[0]);
   if (limits)
     AAV_NAPI_CALL(env, napi_object_freeze(env, limits));
-  napi_value layout = numbers_object(env, BATCH_LAYOUT, sizeof BATCH_LAYOUT / sizeof BATCH_LAYOUT[0]);
+  napi_value layout =
+      numbers_object(env, BATCH_LAYOUT, sizeof BATCH_LAYOUT / sizeof BATCH_LAYOUT[0]);
   napi_value owned = owned_fields_array(env);
   if (!repository || !limits || !layout || !owned)
     return NULL;
@@ -112,9 +111,10 @@ NAPI_MODULE_INIT() {
       {"batchLayout", NULL, NULL, NULL, NULL, layout, napi_enumerable, NULL},
       {"ownedFields", NULL, NULL, NULL, NULL, owned, napi_enumerable, NULL},
       {"threadpool", NULL, threadpool_usage, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"setErrorClasses", NULL, aav_errors_napi_set_classes, NULL, NULL, NULL, napi_enumerable,
-       NULL},
+      {"setErrorClasses", NULL, aav_errors_napi_set_classes, NULL, NULL, NULL,
+       napi_enumerable, NULL},
   };
-  AAV_NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  AAV_NAPI_CALL(
+      env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
 }

@@ -26,15 +26,16 @@ static const char *const CLASS_NAMES[AAV_ERROR_CLASS_COUNT] = {
 
 /* Only where no class can be had: before setErrorClasses (module init, a
  * call made too early) or when the classes handed over are wrong. */
-static void throw_plain(napi_env env, bool type_error, const char *code, const char *message) {
+static void throw_plain(napi_env env, bool type_error, const char *code,
+                        const char *message) {
   bool pending = false;
   napi_value c, m, e;
   if (napi_is_exception_pending(env, &pending) != napi_ok || pending ||
       napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c) != napi_ok ||
       napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &m) != napi_ok)
     return;
-  if ((type_error ? napi_create_type_error(env, c, m, &e) : napi_create_error(env, c, m, &e)) ==
-      napi_ok)
+  if ((type_error ? napi_create_type_error(env, c, m, &e)
+                  : napi_create_error(env, c, m, &e)) == napi_ok)
     napi_throw(env, e);
 }
 
@@ -114,16 +115,18 @@ static napi_value class_ctor(napi_env env, aav_error_class_t cls) {
 bool aav_errors_ready(napi_env env) {
   if (class_ctor(env, AAV_ERROR_ASSET))
     return true;
-  throw_plain(env, false, "ERR_ASSET_NOT_READY",
-              "atomic-asset-version: setErrorClasses was not called (load the addon through "
-              "lib/native.js)");
+  throw_plain(
+      env, false, "ERR_ASSET_NOT_READY",
+      "atomic-asset-version: setErrorClasses was not called (load the addon through "
+      "lib/native.js)");
   return false;
 }
 
 napi_value aav_error_new(napi_env env, aav_error_class_t cls, const char *message,
                          napi_value props) {
   napi_value ctor = class_ctor(env, cls), args[2], error;
-  if (!ctor || napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &args[0]) != napi_ok)
+  if (!ctor ||
+      napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &args[0]) != napi_ok)
     return NULL;
   if (props)
     args[1] = props;
@@ -145,8 +148,8 @@ napi_value aav_error_new_coded(napi_env env, aav_error_class_t cls, const char *
   return aav_error_new(env, cls, message, props);
 }
 
-void aav_error_throw(napi_env env, aav_error_class_t cls, const char *code, const char *field,
-                     const char *message) {
+void aav_error_throw(napi_env env, aav_error_class_t cls, const char *code,
+                     const char *field, const char *message) {
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) != napi_ok || pending)
     return;
@@ -209,11 +212,12 @@ aav_error_class_t aav_errors_describe_bson(napi_env env, napi_value props,
   return cls;
 }
 
-napi_value aav_errors_from_bson(napi_env env, const bson_error_t *error, const char *labels,
-                                int attempts) {
+napi_value aav_errors_from_bson(napi_env env, const bson_error_t *error,
+                                const char *labels, int attempts) {
   napi_value props;
   if (napi_create_object(env, &props) != napi_ok)
     return NULL;
   aav_error_class_t cls = aav_errors_describe_bson(env, props, error, labels, attempts);
-  return aav_error_new(env, cls, error->message[0] ? error->message : "driver error", props);
+  return aav_error_new(env, cls, error->message[0] ? error->message : "driver error",
+                       props);
 }

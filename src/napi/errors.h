@@ -45,8 +45,8 @@ napi_value aav_error_new_coded(napi_env env, aav_error_class_t cls, const char *
 
 /* Throws aav_error_new_coded(…), unless an exception is already pending
  * (that one says more). */
-void aav_error_throw(napi_env env, aav_error_class_t cls, const char *code, const char *field,
-                     const char *message);
+void aav_error_throw(napi_env env, aav_error_class_t cls, const char *code,
+                     const char *field, const char *message);
 
 /* Fills props with what a driver or server error says (code, driverDomain,
  * driverCode, attempts, errorLabels, retriable) and returns its class.
@@ -56,7 +56,7 @@ aav_error_class_t aav_errors_describe_bson(napi_env env, napi_value props,
                                            int attempts);
 
 /* The error for a failed driver or server call. */
-napi_value aav_errors_from_bson(napi_env env, const bson_error_t *error, const char *labels,
-                                int attempts);
+napi_value aav_errors_from_bson(napi_env env, const bson_error_t *error,
+                                const char *labels, int attempts);
 
 #endif

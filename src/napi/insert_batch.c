@@ -64,15 +64,17 @@ static napi_value exhausted_error(napi_env env, const aav_batch_t *b, size_t i) 
   char message[800], order[160];
   if (napi_create_object(env, &props) != napi_ok)
     return NULL;
-  aav_asset_describe_order(b->assets[i].prepared, b->repo->names.order_id, order, sizeof order);
+  aav_asset_describe_order(b->assets[i].prepared, b->repo->names.order_id, order,
+                           sizeof order);
   if (o->transient) {
     /* Report what happened: a transient refusal, not a duplicate key. */
     aav_errors_describe_bson(env, props, &o->error, o->labels, o->attempts);
     cls = AAV_ERROR_SERVER;
-    snprintf(message, sizeof message,
-             "could not store an upload to order %s after %d attempts: the server refused "
-             "each as transient (%s)",
-             order, o->attempts, o->error.message);
+    snprintf(
+        message, sizeof message,
+        "could not store an upload to order %s after %d attempts: the server refused "
+        "each as transient (%s)",
+        order, o->attempts, o->error.message);
   } else {
     aav_napi_set_number(env, props, "code", 11000);
     aav_napi_set_string(env, props, "codeName", "DuplicateKey");
@@ -83,7 +85,8 @@ static napi_value exhausted_error(napi_env env, const aav_batch_t *b, size_t i) 
              "collided with a concurrent writer (%s)",
              order, o->attempts, o->error.message);
   }
-  aav_napi_set_string(env, props, "reason", aav_batch_reason_name(REASON_RETRIES_EXHAUSTED));
+  aav_napi_set_string(env, props, "reason",
+                      aav_batch_reason_name(REASON_RETRIES_EXHAUSTED));
   aav_napi_set_bool(env, props, "retriable", true);
   return aav_error_new(env, cls, message, props);
 }
@@ -92,14 +95,15 @@ static napi_value unknown_error(napi_env env, const aav_batch_t *b, size_t i) {
   const item_outcome_t *o = &b->outcomes[i];
   napi_value props, cause_props, cause;
   char message[900], order[160];
-  aav_asset_describe_order(b->assets[i].prepared, b->repo->names.order_id, order, sizeof order);
+  aav_asset_describe_order(b->assets[i].prepared, b->repo->names.order_id, order,
+                           sizeof order);
   if (napi_create_object(env, &props) != napi_ok ||
       napi_create_object(env, &cause_props) != napi_ok)
     return NULL;
   aav_error_class_t cause_cls =
       aav_errors_describe_bson(env, cause_props, &o->error, o->labels, o->attempts);
-  cause = aav_error_new(env, cause_cls, o->error.message[0] ? o->error.message : "unknown",
-                        cause_props);
+  cause = aav_error_new(env, cause_cls,
+                        o->error.message[0] ? o->error.message : "unknown", cause_props);
   if (!cause)
     return NULL;
   const char *reason = aav_batch_reason_name(o->reason);
@@ -109,18 +113,20 @@ static napi_value unknown_error(napi_env env, const aav_batch_t *b, size_t i) {
   aav_napi_set_bool(env, props, "retriable", false);
   aav_napi_set_number(env, props, "attempts", o->attempts);
   set_id(env, props, &b->assets[i]);
-  snprintf(message, sizeof message,
-           "the upload to order %s may or may not be stored (%s): call "
-           "createWithAtomicVersion again with the same data and this error's _id to settle "
-           "it; it then resolves with the stored document, or stores it once",
-           order, o->error.message[0] ? o->error.message : "no answer");
+  snprintf(
+      message, sizeof message,
+      "the upload to order %s may or may not be stored (%s): call "
+      "createWithAtomicVersion again with the same data and this error's _id to settle "
+      "it; it then resolves with the stored document, or stores it once",
+      order, o->error.message[0] ? o->error.message : "no answer");
   return aav_error_new(env, AAV_ERROR_OUTCOME_UNKNOWN, message, props);
 }
 
 static napi_value refusal(napi_env env, size_t index, const asset_problem_t *p) {
   char message[640];
   if (!p)
-    return aav_error_new_coded(env, AAV_ERROR_ASSET, "ERR_ASSET_NO_MEMORY", NULL, "out of memory");
+    return aav_error_new_coded(env, AAV_ERROR_ASSET, "ERR_ASSET_NO_MEMORY", NULL,
+                               "out of memory");
   snprintf(message, sizeof message, "docs[%zu]: %s", index, p->message);
   return aav_error_new_coded(env, AAV_ERROR_VALIDATION, p->code, p->field, message);
 }
@@ -162,10 +168,11 @@ static napi_value batch_results(napi_env env, const aav_batch_t *b) {
   double *numbers;
   uint8_t *bytes;
   AAV_NAPI_CALL(env, napi_create_object(env, &results));
-  AAV_NAPI_CALL(env, napi_create_arraybuffer(env, b->n * BATCH_ITEM_FIELDS * sizeof(double),
-                                             (void **)&numbers, &buffer));
-  AAV_NAPI_CALL(env, napi_create_typedarray(env, napi_float64_array, b->n * BATCH_ITEM_FIELDS,
-                                            buffer, 0, &items));
+  AAV_NAPI_CALL(env,
+                napi_create_arraybuffer(env, b->n * BATCH_ITEM_FIELDS * sizeof(double),
+                                        (void **)&numbers, &buffer));
+  AAV_NAPI_CALL(env, napi_create_typedarray(env, napi_float64_array,
+                                            b->n * BATCH_ITEM_FIELDS, buffer, 0, &items));
   AAV_NAPI_CALL(env, napi_create_buffer(env, total, (void **)&bytes, &docs));
   size_t at = 0;
   for (size_t i = 0; i < b->n; i++) {
@@ -206,10 +213,11 @@ static napi_value results_lost(napi_env env) {
   aav_napi_set_string(env, props, "code", "ERR_ASSET_OUTCOME_UNKNOWN");
   aav_napi_set_string(env, props, "reason", "RESULTS_LOST");
   aav_napi_set_bool(env, props, "retriable", false);
-  return aav_error_new(env, AAV_ERROR_OUTCOME_UNKNOWN,
-                         "the batch's results could not be handed to JavaScript: its uploads "
-                         "may or may not be stored",
-                         props);
+  return aav_error_new(
+      env, AAV_ERROR_OUTCOME_UNKNOWN,
+      "the batch's results could not be handed to JavaScript: its uploads "
+      "may or may not be stored",
+      props);
 }
 
 static void batch_finish(napi_env env, insert_batch_t *j) {
@@ -246,8 +254,8 @@ static void batch_complete(napi_env env, job_t *job, bool cancelled) {
 static bool framed_as_bson(const uint8_t *data, size_t len) {
   if (len < 5 || len > INT32_MAX || data[len - 1] != 0)
     return false;
-  uint32_t declared = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 |
-                      (uint32_t)data[3] << 24;
+  uint32_t declared = (uint32_t)data[0] | (uint32_t)data[1] << 8 |
+                      (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
   return declared == len;
 }
 
@@ -280,7 +288,8 @@ static bool load_docs(napi_env env, napi_value bytes, napi_value ends, aav_batch
   }
   if (n == 0 || n > AAV_LIMIT_MAX_BATCH) {
     char message[80];
-    snprintf(message, sizeof message, "docs must hold 1 to %d documents", AAV_LIMIT_MAX_BATCH);
+    snprintf(message, sizeof message, "docs must hold 1 to %d documents",
+             AAV_LIMIT_MAX_BATCH);
     aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_OUT_OF_RANGE", "docs", message);
     return false;
   }
@@ -297,7 +306,8 @@ static bool load_docs(napi_env env, napi_value bytes, napi_value ends, aav_batch
     if (!(e > (double)start && e <= (double)len))
       return throw_corrupt(env, i);
     b->raw_end[i] = (size_t)e;
-    if ((double)b->raw_end[i] != e || !framed_as_bson(b->raw + start, b->raw_end[i] - start))
+    if ((double)b->raw_end[i] != e ||
+        !framed_as_bson(b->raw + start, b->raw_end[i] - start))
       return throw_corrupt(env, i);
     start = b->raw_end[i];
   }
@@ -325,16 +335,18 @@ napi_value aav_insert_batch_napi_start(napi_env env, napi_callback_info info) {
   }
   int64_t max_retries, recovery_ms;
   if (!load_docs(env, argv[0], argv[1], &j->b) ||
-      !aav_napi_int_arg(env, argv[2], "maxRetries", 0, AAV_LIMIT_MAX_RETRIES, &max_retries) ||
-      !aav_napi_int_arg(env, argv[3], "recoveryMs", 0, AAV_LIMIT_MAX_RECOVERY_MS, &recovery_ms)) {
+      !aav_napi_int_arg(env, argv[2], "maxRetries", 0, AAV_LIMIT_MAX_RETRIES,
+                        &max_retries) ||
+      !aav_napi_int_arg(env, argv[3], "recoveryMs", 0, AAV_LIMIT_MAX_RECOVERY_MS,
+                        &recovery_ms)) {
     batch_free(j);
     return NULL;
   }
   j->b.max_retries = (int)max_retries;
   j->b.recovery_ms = (uint64_t)recovery_ms;
   napi_value promise;
-  if (aav_repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.insertBatch", batch_execute,
-                         batch_complete, &promise)) {
+  if (aav_repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.insertBatch",
+                         batch_execute, batch_complete, &promise)) {
     j->b.repo = j->rj.repo->store;
     j->b.rng = &j->rj.state->rng;
     batch_submit(j, 0);

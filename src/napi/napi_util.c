@@ -21,7 +21,8 @@ void aav_napi_throw_no_memory(napi_env env) {
   aav_error_throw(env, AAV_ERROR_ASSET, "ERR_ASSET_NO_MEMORY", NULL, "out of memory");
 }
 
-bool aav_napi_uint8_view(napi_env env, napi_value value, const uint8_t **data, size_t *len) {
+bool aav_napi_uint8_view(napi_env env, napi_value value, const uint8_t **data,
+                         size_t *len) {
   bool is_typed = false;
   napi_typedarray_type type = napi_int8_array;
   void *bytes = NULL;
@@ -103,7 +104,8 @@ bool aav_napi_int_arg(napi_env env, napi_value value, const char *what, int64_t 
   return true;
 }
 
-void aav_napi_set_string(napi_env env, napi_value obj, const char *key, const char *value) {
+void aav_napi_set_string(napi_env env, napi_value obj, const char *key,
+                         const char *value) {
   napi_value v;
   if (napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) == napi_ok)
     napi_set_named_property(env, obj, key, v);

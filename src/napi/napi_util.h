@@ -1,6 +1,7 @@
 /* The Node-API plumbing every binding file uses: one family of status
  * checks, argument readers that throw a ValidationError naming the argument
- * (code ERR_INVALID_ARG_TYPE or ERR_OUT_OF_RANGE, `field` the argument), and property setters. Main thread only. */
+ * (code ERR_INVALID_ARG_TYPE or ERR_OUT_OF_RANGE, `field` the argument), and property
+ * setters. Main thread only. */
 #ifndef NAPI_UTIL_H
 #define NAPI_UTIL_H
 
@@ -17,13 +18,13 @@ void aav_napi_throw_failed(napi_env env, napi_status status, const char *call);
 /* Throws an AssetError with code ERR_ASSET_NO_MEMORY. */
 void aav_napi_throw_no_memory(napi_env env);
 
-#define AAV_NAPI_CALL_BASE(env, call, ret_val)                                      \
-  do {                                                                              \
-    napi_status aav_napi_status_ = (call);                                          \
-    if (aav_napi_status_ != napi_ok) {                                              \
-      aav_napi_throw_failed((env), aav_napi_status_, #call);                        \
-      return ret_val;                                                               \
-    }                                                                               \
+#define AAV_NAPI_CALL_BASE(env, call, ret_val)                                           \
+  do {                                                                                   \
+    napi_status aav_napi_status_ = (call);                                               \
+    if (aav_napi_status_ != napi_ok) {                                                   \
+      aav_napi_throw_failed((env), aav_napi_status_, #call);                             \
+      return ret_val;                                                                    \
+    }                                                                                    \
   } while (0)
 
 /* For napi_callback functions and helpers returning napi_value. */
@@ -33,7 +34,8 @@ void aav_napi_throw_no_memory(napi_env env);
 
 /* The bytes of a Uint8Array (a Buffer), borrowed while `value` lives; false
  * (nothing thrown) when it is not one. */
-bool aav_napi_uint8_view(napi_env env, napi_value value, const uint8_t **data, size_t *len);
+bool aav_napi_uint8_view(napi_env env, napi_value value, const uint8_t **data,
+                         size_t *len);
 
 /* A string argument copied into a new buffer (caller frees); NULL for
  * null/undefined when optional. False with a ValidationError naming `what`. */
@@ -50,7 +52,8 @@ bool aav_napi_int_arg(napi_env env, napi_value value, const char *what, int64_t 
 
 /* Property setters. They ignore failures on purpose: a missing detail must
  * not hide the object (an error, a figure) it belongs to. */
-void aav_napi_set_string(napi_env env, napi_value obj, const char *key, const char *value);
+void aav_napi_set_string(napi_env env, napi_value obj, const char *key,
+                         const char *value);
 void aav_napi_set_number(napi_env env, napi_value obj, const char *key, double value);
 void aav_napi_set_bool(napi_env env, napi_value obj, const char *key, bool value);
 

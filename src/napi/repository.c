@@ -43,7 +43,8 @@ static bool read_field_name(napi_env env, const bson_t *doc, const char *key, ch
   if (!name || len >= AAV_FIELD_NAME_MAX || (len == 0 && !may_be_empty) ||
       strlen(name) != len) {
     aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_ARG_TYPE", "fieldNames",
-                    "fieldNames: each name must be a string of 1 to " NUMBER_TEXT(AAV_LIMIT_MAX_FIELD_NAME) " bytes");
+                    "fieldNames: each name must be a string of 1 to " NUMBER_TEXT(
+                        AAV_LIMIT_MAX_FIELD_NAME) " bytes");
     return false;
   }
   memcpy(out, name, len + 1);
@@ -95,7 +96,8 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   uri = mongoc_uri_new_with_error(uri_string, &error);
   if (!uri) {
     char msg[600];
-    snprintf(msg, sizeof msg, "option \"uri\" is not a valid MongoDB URI: %s", error.message);
+    snprintf(msg, sizeof msg, "option \"uri\" is not a valid MongoDB URI: %s",
+             error.message);
     aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_ASSET_OPTION", "uri", msg);
     goto fail;
   }
@@ -113,7 +115,8 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   /* A reply that never comes (a half-open connection) must not hold an
    * upload, and a threadpool slot, for libmongoc's default five minutes. */
   if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, DEFAULT_SOCKET_TIMEOUT_MS);
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS,
+                                   DEFAULT_SOCKET_TIMEOUT_MS);
   if (!mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_APPNAME, NULL))
     mongoc_uri_set_appname(uri, "atomic-asset-version");
   aav_ca_bundle_apply(uri, env_names_ca);
@@ -140,7 +143,8 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   store->collection = collection;
   store->write_opts = write_opts;
   store->names = names;
-  aav_version_index_name(&store->names, store->version_index, sizeof store->version_index);
+  aav_version_index_name(&store->names, store->version_index,
+                         sizeof store->version_index);
   db_name = collection = NULL;
   write_opts = NULL;
   if (napi_wrap(env, this_obj, repo, repository_finalize, NULL, NULL) != napi_ok) {
@@ -187,21 +191,24 @@ void aav_repo_job_reject_cancelled(napi_env env, repo_job_t *rj) {
   napi_value props = NULL;
   if (napi_create_object(env, &props) == napi_ok)
     aav_napi_set_string(env, props, "code", "ERR_ASSET_CANCELLED");
-  aav_repo_job_reject(env, rj,
-                      aav_error_new(env, AAV_ERROR_REPOSITORY_CLOSED,
-                                    "the operation was cancelled: its environment is shutting down",
-                                    props));
+  aav_repo_job_reject(
+      env, rj,
+      aav_error_new(env, AAV_ERROR_REPOSITORY_CLOSED,
+                    "the operation was cancelled: its environment is shutting down",
+                    props));
 }
 
-bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
-                    job_execute_fn execute, job_complete_fn complete, napi_value *promise) {
+bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
+                        const char *name, job_execute_fn execute,
+                        job_complete_fn complete, napi_value *promise) {
   void *data = NULL;
   *promise = NULL;
   rj->state = aav_addon_state_get(env);
   if (!aav_errors_ready(env))
     return false;
   if (napi_unwrap(env, this_obj, &data) != napi_ok || !data || !rj->state) {
-    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_THIS", "this", "not a NativeRepository");
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_THIS", "this",
+                    "not a NativeRepository");
     return false;
   }
   rj->repo = data;
@@ -212,8 +219,9 @@ bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const
   }
   if (rj->repo->closed) {
     aav_repo_job_reject(env, rj,
-                        aav_error_new_coded(env, AAV_ERROR_REPOSITORY_CLOSED, "ERR_ASSET_CLOSED",
-                                            NULL, "the repository is closed"));
+                        aav_error_new_coded(env, AAV_ERROR_REPOSITORY_CLOSED,
+                                            "ERR_ASSET_CLOSED", NULL,
+                                            "the repository is closed"));
     rj->repo = NULL;
     return false;
   }
@@ -258,8 +266,9 @@ static void ensure_index_execute(job_t *job) {
   ensure_index_job_t *j = (ensure_index_job_t *)job;
   mongoc_collection_t *coll;
   mongoc_client_t *client = aav_store_client_pop(j->rj.repo->store, &coll);
-  j->ok = aav_version_index_ensure(client, j->rj.repo->store->db_name, coll, &j->rj.repo->store->names,
-                                   j->name, sizeof j->name, &j->error);
+  j->ok = aav_version_index_ensure(client, j->rj.repo->store->db_name, coll,
+                                   &j->rj.repo->store->names, j->name, sizeof j->name,
+                                   &j->error);
   if (j->ok)
     j->ok = aav_server_probe_ferretdb(client, &j->ferretdb, &j->error);
   aav_store_client_push(j->rj.repo->store, client, coll);
@@ -271,8 +280,10 @@ static void ensure_index_complete(napi_env env, job_t *job, bool cancelled) {
   napi_value name;
   if (cancelled) {
     aav_repo_job_reject_cancelled(env, &j->rj);
-  } else if (j->ok && napi_create_string_utf8(env, j->name, NAPI_AUTO_LENGTH, &name) == napi_ok) {
-    bson_strncpy(j->rj.repo->store->version_index, j->name, sizeof j->rj.repo->store->version_index);
+  } else if (j->ok &&
+             napi_create_string_utf8(env, j->name, NAPI_AUTO_LENGTH, &name) == napi_ok) {
+    bson_strncpy(j->rj.repo->store->version_index, j->name,
+                 sizeof j->rj.repo->store->version_index);
     j->rj.repo->store->ferretdb = j->ferretdb;
     aav_repo_job_resolve(env, &j->rj, name);
   } else {
@@ -294,7 +305,7 @@ static napi_value repository_napi_ensure_index(napi_env env, napi_callback_info 
   }
   napi_value promise;
   if (aav_repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.ensureIndex",
-                     ensure_index_execute, ensure_index_complete, &promise))
+                         ensure_index_execute, ensure_index_complete, &promise))
     aav_scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
   else
     free(j); /* refused: rejected, or an exception is pending */
@@ -315,7 +326,8 @@ static void read_highest_execute(job_t *job) {
   read_highest_job_t *j = (read_highest_job_t *)job;
   mongoc_collection_t *coll;
   mongoc_client_t *client = aav_store_client_pop(j->rj.repo->store, &coll);
-  j->ok = aav_attempt_read_highest(coll, j->filter, &j->rj.repo->store->names, &j->highest, &j->error);
+  j->ok = aav_attempt_read_highest(coll, j->filter, &j->rj.repo->store->names,
+                                   &j->highest, &j->error);
   aav_store_client_push(j->rj.repo->store, client, coll);
 }
 
@@ -359,7 +371,7 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
   j->filter = filter;
   napi_value promise;
   if (aav_repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.readHighest",
-                     read_highest_execute, read_highest_complete, &promise)) {
+                         read_highest_execute, read_highest_complete, &promise)) {
     aav_scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
   } else {
     bson_destroy(filter);
@@ -455,10 +467,11 @@ static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
     AAV_NAPI_CALL(env, napi_resolve_deferred(env, deferred, undefined));
     return promise;
   }
-  napi_deferred *closers = realloc(repo->closers, (repo->n_closers + 1) * sizeof *closers);
+  napi_deferred *closers =
+      realloc(repo->closers, (repo->n_closers + 1) * sizeof *closers);
   if (!closers) {
-    napi_value error = aav_error_new_coded(env, AAV_ERROR_ASSET, "ERR_ASSET_NO_MEMORY", NULL,
-                                           "out of memory");
+    napi_value error = aav_error_new_coded(env, AAV_ERROR_ASSET, "ERR_ASSET_NO_MEMORY",
+                                           NULL, "out of memory");
     if (error)
       napi_reject_deferred(env, deferred, error);
     return promise;
@@ -481,8 +494,10 @@ static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
 napi_value aav_repository_napi_define(napi_env env, const napi_property_descriptor *more,
                                       size_t n_more) {
   napi_property_descriptor methods[8] = {
-      {"ensureIndex", NULL, repository_napi_ensure_index, NULL, NULL, NULL, napi_default, NULL},
-      {"readHighest", NULL, repository_napi_read_highest, NULL, NULL, NULL, napi_default, NULL},
+      {"ensureIndex", NULL, repository_napi_ensure_index, NULL, NULL, NULL, napi_default,
+       NULL},
+      {"readHighest", NULL, repository_napi_read_highest, NULL, NULL, NULL, napi_default,
+       NULL},
       {"close", NULL, repository_napi_close, NULL, NULL, NULL, napi_default, NULL},
   };
   size_t n = 3;

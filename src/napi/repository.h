@@ -14,7 +14,7 @@ typedef struct {
   repository_t *store; /* owned; freed by the finalizer (its pool by close) */
   unsigned jobs;       /* jobs holding the store: its pool is destroyed after the last */
   bool closed;         /* close() was called: new jobs are refused */
-  bool pool_gone;      /* the close job has run (or could not): close() resolves at once */
+  bool pool_gone; /* the close job has run (or could not): close() resolves at once */
   napi_deferred *closers; /* owned: close() promises waiting for the pool to go */
   size_t n_closers;
 } native_repo_t;
@@ -37,8 +37,9 @@ napi_value aav_repository_napi_define(napi_env env, const napi_property_descript
  * True: the caller submits the job. False: it was refused (*promise is then
  * rejected if the repository is closed, or NULL with an exception pending)
  * and the caller frees it. */
-bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
-                        job_execute_fn execute, job_complete_fn complete, napi_value *promise);
+bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
+                        const char *name, job_execute_fn execute,
+                        job_complete_fn complete, napi_value *promise);
 /* Releases what repo_job_start took; after the last job of a closed
  * repository, starts destroying its pool. The caller then frees its job. */
 void aav_repo_job_release(napi_env env, repo_job_t *rj);

@@ -5,9 +5,7 @@
 
 #include "runtime/driver.h"
 
-static void free_state(addon_state_t *state) {
-  free(state);
-}
+static void free_state(addon_state_t *state) { free(state); }
 
 /* The state never became the environment's: nothing else refers to it. */
 static void free_after_close(void *data) { free(data); }
@@ -94,7 +92,8 @@ addon_state_status_t aav_addon_state_create(napi_env env) {
                                         (uint64_t)uv_os_getpid());
   if (aav_threadpool_budget_warn_once())
     warn_single_thread(env);
-  napi_status status = napi_add_async_cleanup_hook(env, on_teardown, state, &state->teardown);
+  napi_status status =
+      napi_add_async_cleanup_hook(env, on_teardown, state, &state->teardown);
   if (status == napi_ok) {
     status = napi_set_instance_data(env, state, on_finalize, NULL);
     if (status != napi_ok)

@@ -16,10 +16,10 @@
 
 typedef struct {
   scheduler_t scheduler;
-  backoff_rng_t rng;      /* backoff jitter; main thread only */
-  unsigned live_jobs;     /* jobs allocated and not yet freed */
-  bool torn_down;         /* the environment is gone: free when live_jobs is 0 */
-  napi_async_cleanup_hook_handle teardown; /* until the handles have closed */
+  backoff_rng_t rng;  /* backoff jitter; main thread only */
+  unsigned live_jobs; /* jobs allocated and not yet freed */
+  bool torn_down;     /* the environment is gone: free when live_jobs is 0 */
+  napi_async_cleanup_hook_handle teardown;         /* until the handles have closed */
   napi_ref error_classes[AAV_ADDON_ERROR_CLASSES]; /* owned; deleted by the finalizer */
 } addon_state_t;
 

@@ -68,8 +68,8 @@ static void prepare_all(aav_batch_t *b) {
   for (size_t i = 0; i < b->n; i++) {
     asset_problem_t problem;
     bool id_generated = false;
-    b->assets[i].prepared = aav_asset_prepare(b->raw + start, b->raw_end[i] - start,
-                                              &id_generated, &problem);
+    b->assets[i].prepared =
+        aav_asset_prepare(b->raw + start, b->raw_end[i] - start, &id_generated, &problem);
     start = b->raw_end[i];
     item_outcome_t *o = &b->outcomes[i];
     if (b->assets[i].prepared && b->repo->ferretdb &&
@@ -78,7 +78,8 @@ static void prepare_all(aav_batch_t *b) {
       b->assets[i].prepared = NULL;
     }
     if (b->assets[i].prepared) {
-      o->in_doubt = !id_generated; /* the caller's _id: an earlier call may have stored it */
+      o->in_doubt =
+          !id_generated; /* the caller's _id: an earlier call may have stored it */
       continue;
     }
     o->state = ITEM_FAILED;
@@ -115,7 +116,7 @@ void aav_batch_execute(aav_batch_t *b) {
   if (b->in_doubt) {
     collect_pending(b, false);
     b->recovery_ok = aav_attempt_recover(coll, &config, b->run, b->run_n,
-                                     &b->recovery_unconfirmed, &b->recovery_error);
+                                         &b->recovery_unconfirmed, &b->recovery_error);
   }
   collect_pending(b, true);
   if (b->recovery_ok && b->run_n > 0 && !b->last_look) {
@@ -131,8 +132,8 @@ static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
 
 /* Settles one item. A failure of an item that an attempt may have stored is
  * reported as unknown, never as "not stored". */
-static void settle(aav_batch_t *b, size_t i, item_state_t state, const bson_error_t *error,
-                   const char *labels, item_reason_t reason) {
+static void settle(aav_batch_t *b, size_t i, item_state_t state,
+                   const bson_error_t *error, const char *labels, item_reason_t reason) {
   item_outcome_t *o = &b->outcomes[i];
   if (state == ITEM_FAILED && o->in_doubt)
     state = ITEM_UNKNOWN;
@@ -183,7 +184,8 @@ static int64_t after_recovery(aav_batch_t *b) {
     }
   }
   if (b->recovery_ok && b->last_look) {
-    settle_pending(b, ITEM_UNKNOWN, NULL, NULL, REASON_REPLY_LOST); /* each keeps its error */
+    settle_pending(b, ITEM_UNKNOWN, NULL, NULL,
+                   REASON_REPLY_LOST); /* each keeps its error */
     return -1;
   }
   if (b->recovery_ok) {
@@ -241,7 +243,8 @@ static uint64_t after_attempt(aav_batch_t *b) {
     b->outcomes[b->run_index[j]].attempts++;
   for (size_t j = 0; j < k && j < b->run_n; j++) {
     if (j >= r->confirmed)
-      settle(b, b->run_index[j], ITEM_UNKNOWN, &r->error, r->labels, REASON_WRITE_CONCERN);
+      settle(b, b->run_index[j], ITEM_UNKNOWN, &r->error, r->labels,
+             REASON_WRITE_CONCERN);
     else
       settle(b, b->run_index[j], ITEM_STORED, NULL, NULL, REASON_NONE);
   }
@@ -261,8 +264,8 @@ static uint64_t after_attempt(aav_batch_t *b) {
     return 0;
   case ATTEMPT_ITEM_REJECTED:
     /* A duplicate was checked against this upload's _id first. */
-    settle(b, at, r->error.code == 11000 ? ITEM_REFUSED : ITEM_FAILED, &r->error, r->labels,
-           REASON_NONE);
+    settle(b, at, r->error.code == 11000 ? ITEM_REFUSED : ITEM_FAILED, &r->error,
+           r->labels, REASON_NONE);
     return 0;
   case ATTEMPT_UNPROVEN:
     after_unblamed(b, k);
@@ -283,8 +286,8 @@ static uint64_t after_attempt(aav_batch_t *b) {
      * long. A retry is an attempt lost whole to a concurrent writer. */
     bool progress = false;
     for (size_t j = 0; j < k && !progress && !whole; j++)
-      progress = aav_asset_same_field(b->assets[b->run_index[j]].prepared, b->assets[at].prepared,
-                                  b->repo->names.order_id);
+      progress = aav_asset_same_field(b->assets[b->run_index[j]].prepared,
+                                      b->assets[at].prepared, b->repo->names.order_id);
     if (progress)
       return 0;
     int round = 0;

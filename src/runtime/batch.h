@@ -49,15 +49,15 @@ const char *aav_batch_reason_name(item_reason_t reason);
 
 typedef struct {
   item_state_t state;
-  int attempts;         /* attempts it took part in */
-  int conflicts;        /* of those, lost to a concurrent writer (or refused as transient) */
-  bool transient;       /* the last of those was a transient refusal, not E11000 */
-  bool in_doubt;        /* an attempt may have stored it, or (a caller's _id) an
-                           earlier call did */
-  bool refused;         /* refused by a failure that names no upload, alone or with
-                           the command: once a look by _id shows it is not
-                           stored, it failed */
-  item_reason_t reason; /* why it failed or is unknown */
+  int attempts;   /* attempts it took part in */
+  int conflicts;  /* of those, lost to a concurrent writer (or refused as transient) */
+  bool transient; /* the last of those was a transient refusal, not E11000 */
+  bool in_doubt;  /* an attempt may have stored it, or (a caller's _id) an
+                     earlier call did */
+  bool refused;   /* refused by a failure that names no upload, alone or with
+                     the command: once a look by _id shows it is not
+                     stored, it failed */
+  item_reason_t reason;     /* why it failed or is unknown */
   asset_problem_t *problem; /* owned: its bytes were refused before any write */
   bson_error_t error;       /* ITEM_FAILED, ITEM_UNKNOWN */
   char labels[160];
@@ -75,14 +75,14 @@ typedef struct {
   pending_asset_t **run; /* owned array of n pointers into assets */
   size_t *run_index;     /* owned, n entries: run[i] is assets[run_index[i]] */
   size_t run_n;
-  bool attempted;       /* execute ran attempt_run */
-  uint64_t attempt_ms;  /* how long that took, read and insert */
+  bool attempted;      /* execute ran attempt_run */
+  uint64_t attempt_ms; /* how long that took, read and insert */
   /* Recovery. */
-  bool in_doubt;        /* pending items may be stored: look them up first */
-  size_t run_limit;     /* pending uploads the next attempt may send (0: all):
-                           halved after a refusal that names no upload, so
-                           the one refused for its content ends alone */
-  uint64_t recovery_ms; /* budget from the first unknown outcome */
+  bool in_doubt;              /* pending items may be stored: look them up first */
+  size_t run_limit;           /* pending uploads the next attempt may send (0: all):
+                                 halved after a refusal that names no upload, so
+                                 the one refused for its content ends alone */
+  uint64_t recovery_ms;       /* budget from the first unknown outcome */
   uint64_t recovery_deadline; /* uv_hrtime() in ms; 0 until the first unknown */
   int recoveries;             /* failed recovery reads so far, for the backoff */
   bool last_look;             /* the budget is spent: recover once more, insert no more */
