@@ -403,6 +403,26 @@ static void test_backoff_schedule(const char *uri) {
   /* Never less than the first window, whatever the round. */
   for (int round = 0; round < 40; round++)
     CHECK(aav_backoff_ms(round, 50, 1000, 0.0) >= 50);
+  /* The two schedules the batch uses, with the jitter drawn inside them. */
+  backoff_rng_t rng;
+  aav_backoff_rng_seed(&rng, 0); /* the fixed point is replaced */
+  CHECK(rng.state != 0);
+  for (int i = 0; i < 1000; i++) {
+    double r = aav_backoff_random(&rng);
+    CHECK(r >= 0 && r < 1);
+  }
+  for (int i = 0; i < 100; i++) {
+    uint64_t first = aav_backoff_conflict_ms(1, 0, &rng);
+    CHECK(first >= BACKOFF_CONFLICT_FIRST_MS && first < 3 * BACKOFF_CONFLICT_FIRST_MS);
+    /* A slow attempt (100 ms): wait about one attempt at least. */
+    uint64_t slow = aav_backoff_conflict_ms(1, 100, &rng);
+    CHECK(slow >= 100 && slow < 300);
+    uint64_t capped = aav_backoff_conflict_ms(30, 100, &rng); /* cap 4 * 100 */
+    CHECK(capped >= 400 && capped < 1200);
+    uint64_t look = aav_backoff_recovery_ms(1, &rng);
+    CHECK(look >= BACKOFF_RECOVERY_FIRST_MS && look < 3 * BACKOFF_RECOVERY_FIRST_MS);
+    CHECK(aav_backoff_recovery_ms(30, &rng) >= BACKOFF_RECOVERY_CAP_MS);
+  }
 }
 
 static void quiet_log(mongoc_log_level_t level, const char *domain, const char *message,
