@@ -1,13 +1,14 @@
 'use strict';
 
 // What one native batch answered, read per upload. The addon hands a batch's
-// results over as three values, not an object per upload (src/insert_batch.c):
+// results over as three values, not an object per upload (src/napi/insert_batch.c):
 // the main thread pays for every object made there. A stored upload's
 // document is rebuilt here from the caller's own values when that is exact
 // (see `document`), and read from the stored bytes otherwise.
 const { BSON, ObjectId } = require('bson');
 const native = require('./native');
 const { DEFAULT_FIELDS } = require('./asset_input');
+const { sharedError } = require('./errors');
 
 const L = native.batchLayout;
 
@@ -25,10 +26,10 @@ class BatchResults {
 
   /** `count` uploads that all end with their own error from `errorAt(i)`, none sent. */
   static failed(count, errorAt) {
-    return new BatchResults({ items: new Float64Array(count * L.fields), docs: Buffer.alloc(0), errors: Array.from({ length: count }, (_, i) => errorAt(i)) });
+    return new BatchResults({ items: new Float64Array(count * L.fields), docs: Buffer.alloc(0), errors: Array.from({ length: count }, (_, i) => sharedError(errorAt(i))) });
   }
 
-  /** Error data or an Error for upload i, or undefined when it is stored. */
+  /** The AssetError of upload i, or undefined when it is stored. */
   error(i) {
     return this.#errors === undefined ? undefined : this.#errors[i];
   }

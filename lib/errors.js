@@ -5,13 +5,19 @@ const { BSON } = require('bson');
 // Every error this package raises is an AssetError with a stable `code`.
 // Server errors keep the server's numeric code (11000 stays 11000, so callers
 // written for the reference design keep working); our own codes are strings
-// starting with ERR_ASSET_.
+// starting with ERR_ASSET_. The addon builds its errors itself from these
+// classes (lib/native.js hands them over: src/napi/errors.c).
 
 class AssetError extends Error {
+  /** props are copied onto the error; props.idBytes (BSON { _id }, from the addon) becomes `_id`. */
   constructor(message, props) {
     super(message);
     this.name = new.target.name;
-    if (props) Object.assign(this, props);
+    if (props) {
+      const { idBytes, ...rest } = props;
+      Object.assign(this, rest);
+      if (idBytes !== undefined) this._id = BSON.deserialize(idBytes)._id;
+    }
   }
 }
 
@@ -52,44 +58,29 @@ const classes = {
   OutcomeUnknownError,
 };
 
-function makeError(kind, message, props) {
-  const ErrorClass = classes[kind] || AssetError;
-  return new ErrorClass(message, props);
-}
-
 function validationError(code, field, message) {
   return new ValidationError(message, { code, field });
 }
 
 /**
- * The error for one upload, from what the addon reports ({ kind, message,
- * code, … , cause?, id? }: data, so every upload gets an object of its own),
- * or from an error that several uploads share (then a copy, with the shared
- * one as `cause`).
+ * The error for one upload: the addon's (one object per upload already), or a
+ * copy of an error that several uploads share, with the shared one as `cause`
+ * (see sharedError).
  */
 function errorForUpload(error, orderId) {
-  if (error instanceof Error) {
-    const own = new (error.constructor)(error.message, { ...error, cause: error });
-    if (orderId !== undefined) own.orderId = orderId;
-    return own;
-  }
-  return errorFromData(error, orderId);
+  const own = shared.has(error) ? new (error.constructor)(error.message, { ...error, cause: error }) : error;
+  if (orderId !== undefined && own !== null && typeof own === 'object') own.orderId = orderId;
+  return own;
 }
 
-function errorFromData(data, orderId) {
-  const { kind, message, cause, id, ...props } = data;
-  if (cause) props.cause = errorFromData(cause);
-  if (id) props._id = BSON.deserialize(id)._id;
-  if (orderId !== undefined) props.orderId = orderId;
-  return makeError(kind, message, props);
+// Errors that stand for several uploads (a batch refused before anything was
+// sent): errorForUpload copies them per upload.
+const shared = new WeakSet();
+
+/** Marks `error` as shared by several uploads; returns it. */
+function sharedError(error) {
+  if (error !== null && typeof error === 'object') shared.add(error);
+  return error;
 }
 
-/** What the addon throws or rejects with is data (src/errors.c); this makes it an error. */
-function asError(value) {
-  if (value && typeof value === 'object' && !(value instanceof Error) && typeof value.kind === 'string') {
-    return errorFromData(value);
-  }
-  return value;
-}
-
-module.exports = { ...classes, makeError, validationError, errorForUpload, errorFromData, asError };
+module.exports = { ...classes, validationError, errorForUpload, sharedError };

@@ -1,9 +1,9 @@
 'use strict';
 
 // Loads the compiled addon once per JavaScript environment. Native state is
-// per environment too (src/addon_state.c), so Jest's module resets and
+// per environment too (src/runtime/addon_state.c), so Jest's module resets and
 // worker_threads each get their own; only the driver set-up and the threadpool
-// budget are process-wide (src/driver.c, src/threadpool_budget.c).
+// budget are process-wide (src/runtime/driver.c, src/runtime/threadpool_budget.c).
 //
 // Which binary (lib/prebuild.js): the prebuilt one in prebuilds/ when it fits
 // this machine and loads, otherwise the source build in build/Release/.
@@ -15,6 +15,7 @@
 // prints the same on stderr.
 const os = require('os');
 const { findPrebuild, sourceBuild } = require('./prebuild');
+const errors = require('./errors');
 
 // Both go through process.dlopen, never require: require caches a .node by
 // file name, so Jest's module resets would share one environment's exports.
@@ -74,6 +75,20 @@ function load() {
 
 const { exports: binding, binding: which } = load();
 binding.binding = which;
+// The addon builds every error it throws, rejects with or returns from these
+// classes (src/napi/errors.c); until this call every other function refuses.
+binding.setErrorClasses({
+  AssetError: errors.AssetError,
+  ValidationError: errors.ValidationError,
+  VersionConflictError: errors.VersionConflictError,
+  DuplicateKeyError: errors.DuplicateKeyError,
+  ServerError: errors.ServerError,
+  ConnectionError: errors.ConnectionError,
+  IndexError: errors.IndexError,
+  RepositoryClosedError: errors.RepositoryClosedError,
+  BatchError: errors.BatchError,
+  OutcomeUnknownError: errors.OutcomeUnknownError,
+});
 if (process.env.ATOMIC_ASSET_VERSION_DEBUG) {
   const why = which.prebuildPassedOver ? ` (prebuild passed over: ${which.prebuildPassedOver})` : '';
   console.error(`atomic-asset-version: loaded the ${which.kind} addon ${which.file}${why}`);

@@ -3,6 +3,7 @@
 // The repository's options: defaults, checks, and the limits they are checked
 // against. A bad option is a ValidationError naming it, before anything runs.
 const { validationError } = require('./errors');
+const { limits } = require('./native'); // the bounds, defined once in C (src/core/limits.h)
 
 const DEFAULTS = {
   uri: undefined, // process.env.MONGODB_URI when absent
@@ -44,8 +45,8 @@ function parseFields(given) {
       names[role] = null;
       continue;
     }
-    if (typeof name !== 'string' || name === '' || name.startsWith('$') || name.includes('.') || name.includes('\0') || !name.isWellFormed() || Buffer.byteLength(name) > 60) {
-      problems.push([`fields.${role}`, `option "fields.${role}" must be a top-level field name (a string of 1 to 60 bytes without "." or a leading "$")${role === 'versionLabel' ? ', or null for no label' : ''}, got ${JSON.stringify(name) ?? String(name)}`]);
+    if (typeof name !== 'string' || name === '' || name.startsWith('$') || name.includes('.') || name.includes('\0') || !name.isWellFormed() || Buffer.byteLength(name) > limits.maxFieldName) {
+      problems.push([`fields.${role}`, `option "fields.${role}" must be a top-level field name (a string of 1 to ${limits.maxFieldName} bytes without "." or a leading "$")${role === 'versionLabel' ? ', or null for no label' : ''}, got ${JSON.stringify(name) ?? String(name)}`]);
     } else if (RESERVED.has(name)) {
       problems.push([`fields.${role}`, `option "fields.${role}" cannot be "${name}": the addon writes it itself`]);
     } else {
@@ -105,9 +106,9 @@ function parseOptions(input, { modelMode = false } = {}) {
   if (typeof options.collection !== 'string' || options.collection === '') {
     throw validationError('ERR_ASSET_OPTION', 'collection', 'option "collection" must be a non-empty string');
   }
-  checkInteger(options, 'maxRetries', 0, 1000);
-  checkInteger(options, 'maxBatchSize', 1, 100000);
-  checkInteger(options, 'recoveryTimeMS', 0, 86400000);
+  checkInteger(options, 'maxRetries', 0, limits.maxRetries);
+  checkInteger(options, 'maxBatchSize', 1, limits.maxBatch);
+  checkInteger(options, 'recoveryTimeMS', 0, limits.maxRecoveryMs);
   if (typeof options.coalesce !== 'boolean') {
     throw validationError('ERR_ASSET_OPTION', 'coalesce', 'option "coalesce" must be a boolean');
   }

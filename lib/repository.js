@@ -5,13 +5,9 @@ const native = require('./native');
 const { prepareUpload, toBson, orderKey, checkOrderId, isPlainObject, own, fieldPlan } = require('./asset_input');
 const { parseOptions, parseFields } = require('./options');
 const { UploadQueue, beforeLookup } = require('./upload_queue');
-const { BatchError, validationError, asError } = require('./errors');
+const { BatchError, validationError } = require('./errors');
 const { MongooseModel } = require('./mongoose_model');
 const { UNIQUE_REFUSAL } = require('./duplicate_key');
-
-const rethrow = (err) => {
-  throw asError(err);
-};
 
 let warnedGetNextVersion = false;
 
@@ -127,14 +123,16 @@ class AssetRepository {
     this.#queue.assertOpen();
     checkOrderId(orderId, this.#fields.orderId);
     const filter = BSON.serialize({ [this.#fields.orderId]: orderId });
-    const highest = await this.#queue.track(this.#connect().then((n) => n.readHighest(filter)).catch(rethrow));
+    const highest = await this.#queue.track(this.#connect().then((n) => n.readHighest(filter)));
     return highest + 1;
   }
 
   /** Ensures the unique (orderId, version) index; resolves with its name. */
   ensureIndex() {
     if (!this.#ready) {
-      this.#ready = this.#queue.track(this.#connect().then((n) => n.ensureIndex()).catch((err) => rethrow(withDoctorHint(err))));
+      this.#ready = this.#queue.track(this.#connect().then((n) => n.ensureIndex()).catch((err) => {
+        throw withDoctorHint(err);
+      }));
       this.#ready.catch(() => {
         this.#ready = null; // a later call tries again
       });
@@ -167,13 +165,9 @@ class AssetRepository {
     const writeOptions = writeConcern ? BSON.serialize({ writeConcern }) : undefined;
     const fieldNames = BSON.serialize({ orderId: fields.orderId, version: fields.version, versionLabel: fields.versionLabel ?? '' });
     // Whether OpenSSL has a CA location from the environment; else the
-    // prebuilt addon tries the usual system bundles (src/ca_bundle.c).
+    // prebuilt addon tries the usual system bundles (src/runtime/ca_bundle.c).
     const envNamesCa = Boolean(process.env.SSL_CERT_FILE || process.env.SSL_CERT_DIR);
-    try {
-      return new native.NativeRepository(uri, dbName, collection, writeOptions, fieldNames, envNamesCa);
-    } catch (err) {
-      throw asError(err);
-    }
+    return new native.NativeRepository(uri, dbName, collection, writeOptions, fieldNames, envNamesCa);
   }
 
   /**
@@ -225,7 +219,7 @@ class AssetRepository {
           await this.#connect();
         } catch (err) {
           // Never sent: failed, unless the caller's _id may be stored by an earlier call.
-          return docs.map((_, i) => ({ status: 'rejected', reason: beforeLookup(asError(err), callerIds[i]) }));
+          return docs.map((_, i) => ({ status: 'rejected', reason: beforeLookup(err, callerIds[i]) }));
         }
         return this.#queue.addGroup(key, orderId, docs, callerIds);
       },
@@ -248,7 +242,7 @@ function callerId(data) {
  * error says what repairs it.
  */
 function withDoctorHint(err) {
-  const e = asError(err);
+  const e = err;
   if (e && typeof e.message === 'string' && UNIQUE_REFUSAL.test(e.message)) {
     e.message += '. The collection holds documents the unique (order, version) index cannot be built over: run `npx atomic-asset-version doctor` to see them, and with --fix to repair them (nothing is deleted)';
   }

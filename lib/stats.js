@@ -14,12 +14,12 @@ class Stats {
     this.batches = 0; // native insertMany batches
   }
 
-  /** One upload that reached a batch: its error (data or Error; undefined when stored) and retries. */
+  /** One upload that reached a batch: its AssetError (undefined when stored) and retries. */
   record(error, retries = 0) {
     this.uploads++;
     this.retries += retries;
     if (retries > 0) this.retried++;
-    const kind = error && (error.kind || error.name);
+    const kind = error && error.name;
     if (kind === 'OutcomeUnknownError') {
       this.outcomeUnknown++;
     } else if (error) {

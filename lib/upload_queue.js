@@ -19,7 +19,7 @@ const { performance } = require('perf_hooks');
 const native = require('./native');
 const { BatchResults } = require('./batch_results');
 const { Stats } = require('./stats');
-const { OutcomeUnknownError, RepositoryClosedError, errorForUpload, asError } = require('./errors');
+const { OutcomeUnknownError, RepositoryClosedError, errorForUpload } = require('./errors');
 const { withKeyDetails } = require('./duplicate_key');
 
 // A batch's documents travel as one Buffer (endToEnd), so batches of big
@@ -263,11 +263,11 @@ class UploadQueue {
       // Refused before anything was sent (out of memory for the batch, the
       // index, a closed repository), or, if the addon says so, results that
       // could not be handed over.
-      const error = asError(err);
+      const error = err;
       const callerIds = jobs.flatMap((job) => Array.from({ length: job.count }, (_, i) => job.callerIdAt(i)));
       results = BatchResults.failed(callerIds.length, (i) => (error.name === 'OutcomeUnknownError' ? error : beforeLookup(error, callerIds[i])));
     }
-    const unreachable = results.findError((e) => (e.kind || e.name) === 'ConnectionError');
+    const unreachable = results.findError((e) => e.name === 'ConnectionError');
     if (unreachable) {
       this.#connectionFailures++;
       this.#connectionError = unreachable;
@@ -308,7 +308,7 @@ class UploadQueue {
   }
 
   #notify(error, retries, started) {
-    const kind = error && (error.kind || error.name);
+    const kind = error && error.name;
     const outcome = !error ? 'stored' : kind === 'OutcomeUnknownError' ? 'unknown' : 'failed';
     const event = { seconds: (performance.now() - started) / 1000, ok: !error, outcome, retries };
     for (const fn of this.#observers) {

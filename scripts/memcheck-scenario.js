@@ -6,9 +6,12 @@
 // an unreachable server, close with work in flight, and through the fail
 // proxy the replies that prove nothing (a batch split until the refused
 // upload stands alone, an ok: 0 after a partial commit) and a type FerretDB
-// cannot store.
-const { Decimal128 } = require('bson');
+// cannot store. Then the native layer on its own: errors built from the
+// classes lib/native.js handed over, and a native close() while a batch runs
+// (the pool is destroyed after the batch's last job).
+const { BSON, Decimal128 } = require('bson');
 const { AssetRepository } = require('..');
+const native = require('../lib/native');
 const { startFailProxy } = require('../test/support/fail-proxy');
 
 async function main() {
@@ -30,6 +33,7 @@ async function main() {
   const inFlight = Promise.allSettled(Array.from({ length: 50 }, (_, i) => up(a, 200 + i)));
   await Promise.all([a.close(), b.close(), c.close(), down.close()]);
   await inFlight;
+  await nativeClose(uri, dbName);
   console.log('memcheck scenario done');
 }
 
@@ -46,6 +50,22 @@ async function unprovenReplies(uri, dbName) {
   await p.createWithAtomicVersion({ orderId: 'p0', fileName: 'd', price: Decimal128.fromString('1.5') }).catch(() => {});
   await p.close();
   await proxy.close();
+}
+
+async function nativeClose(uri, dbName) {
+  const r = new native.NativeRepository(uri, dbName, 'n', null);
+  const docs = [0, 1, 2].map((i) => Buffer.from(BSON.serialize({ orderId: 'nc', fileName: `n${i}` })));
+  docs[2].writeInt32LE(1000, docs[2].indexOf('n2') - 4); // framed, corrupt inside: its own ValidationError
+  const bytes = Buffer.concat(docs);
+  const ends = new Float64Array(docs.map((_, i) => docs[0].length * (i + 1)));
+  const batch = r.insertBatch(bytes, ends, 5, 1000);
+  await Promise.all([r.close(), r.close(), batch]);
+  await r.readHighest(BSON.serialize({ orderId: 'nc' })).catch(() => {}); // RepositoryClosedError
+  try {
+    r.insertBatch(Buffer.alloc(0), new Float64Array(0), 5, 0);
+  } catch {
+    // a ValidationError, thrown
+  }
 }
 
 main().catch((err) => {

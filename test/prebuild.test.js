@@ -65,7 +65,9 @@ function bindingIn(libDir, env = {}) {
 function fakePackage(makePrebuild) {
   const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'aav-loader-'));
   fs.mkdirSync(path.join(pkg, 'lib'));
-  for (const f of ['native.js', 'prebuild.js']) fs.copyFileSync(path.join(root, 'lib', f), path.join(pkg, 'lib', f));
+  // native.js hands errors.js's classes to the addon at load; errors.js needs bson.
+  for (const f of ['native.js', 'prebuild.js', 'errors.js']) fs.copyFileSync(path.join(root, 'lib', f), path.join(pkg, 'lib', f));
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'));
   fs.mkdirSync(path.join(pkg, 'build', 'Release'), { recursive: true });
   fs.symlinkSync(sourceBuild, path.join(pkg, 'build', 'Release', 'atomic_asset_version.node'));
   fs.mkdirSync(path.join(pkg, 'prebuilds', 'linux-x64'), { recursive: true });

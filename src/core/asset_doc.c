@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const AAV_ASSET_OWNED_FIELDS[AAV_ASSET_OWNED_COUNT] = {"version", "versionLabel",
-                                                                  "createdAt", "updatedAt"};
+const char *const AAV_ASSET_OWNED_FIELDS[AAV_ASSET_OWNED_COUNT] = {
+    "version", "versionLabel", "createdAt", "updatedAt"};
 const aav_field_names_t AAV_DEFAULT_FIELD_NAMES = {"orderId", "version", "versionLabel"};
 
 static bool problem(asset_problem_t *p, const char *code, const char *field,
@@ -46,7 +46,7 @@ static bool check_structure(bson_iter_t *iter, const char *parent, int depth,
                        "holds a string that is not valid UTF-8");
     }
     if (type == BSON_TYPE_DOCUMENT || type == BSON_TYPE_ARRAY) {
-      if (depth + 1 > ASSET_MAX_DEPTH)
+      if (depth + 1 > AAV_LIMIT_MAX_DEPTH)
         return problem(p, "ERR_ASSET_TOO_DEEP", path, "field \"%s\" %s",
                        "nests deeper than MongoDB's limit of 100 levels");
       /* bson_init_static checks the length and the terminating zero, which
@@ -59,7 +59,8 @@ static bool check_structure(bson_iter_t *iter, const char *parent, int depth,
       else
         bson_iter_array(iter, &len, &data);
       bson_iter_t child;
-      if (!data || !bson_init_static(&nested, data, len) || !bson_iter_recurse(iter, &child))
+      if (!data || !bson_init_static(&nested, data, len) ||
+          !bson_iter_recurse(iter, &child))
         return problem(p, "ERR_ASSET_CORRUPT", path, "field \"%s\" %s",
                        "is not a well-formed BSON document");
       if (!check_structure(&child, path, depth + 1, p))
@@ -99,7 +100,7 @@ bool aav_asset_check_structure(const uint8_t *data, size_t len, asset_problem_t 
   if (data == NULL || len < 5 || !bson_init_static(&doc, data, len))
     return problem(p, "ERR_ASSET_CORRUPT", "", "document%s %s",
                    "is not well-formed BSON");
-  if (len + ASSET_STORED_OVERHEAD > ASSET_MAX_BSON_SIZE)
+  if (len + AAV_LIMIT_STORED_OVERHEAD > AAV_LIMIT_MAX_BSON_SIZE)
     return problem(p, "ERR_ASSET_TOO_LARGE", "", "document%s %s",
                    "is over MongoDB's 16 MiB limit once versioned");
   bson_iter_t it;
@@ -122,7 +123,7 @@ bool aav_asset_check_structure(const uint8_t *data, size_t len, asset_problem_t 
 }
 
 bson_t *aav_asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
-                      asset_problem_t *p) {
+                          asset_problem_t *p) {
   if (!aav_asset_check_structure(data, len, p))
     return NULL;
   bson_t src;
@@ -173,7 +174,7 @@ static bool is_owned_field(const char *key, const aav_field_names_t *names) {
 bson_t *aav_asset_build_stored(const bson_t *prepared, int64_t version, int64_t now_ms,
                                const aav_field_names_t *names) {
   names = AAV_NAMES(names);
-  bson_t *out = bson_sized_new(prepared->len + ASSET_STORED_OVERHEAD);
+  bson_t *out = bson_sized_new(prepared->len + AAV_LIMIT_STORED_OVERHEAD);
   bson_iter_t it;
   if (bson_iter_init(&it, prepared)) {
     while (bson_iter_next(&it)) {

@@ -7,21 +7,14 @@
 #include <bson/bson.h>
 #include <stdbool.h>
 
-/* MongoDB's own limits: the server refuses deeper documents and larger ones. */
-#define ASSET_MAX_DEPTH 100
-#define ASSET_MAX_BSON_SIZE (16 * 1024 * 1024)
-
-/* Room the stored document needs beyond the caller's fields: _id, version,
- * versionLabel, createdAt, updatedAt with their keys, rounded up. */
-#define ASSET_STORED_OVERHEAD 128
+#include "limits.h"
 
 /* The app's names for the fields the addon reads and writes (option
  * "fields" in lib/options.js, which checks them): the order, the version and
  * its label. A label name of "" stores no label. NULL wherever a names
  * pointer is taken means the defaults: orderId, version, versionLabel. */
-/* Names of up to 60 bytes: "<order>_1_<version>_1" then fits an index
- * name buffer of 128. */
-#define AAV_FIELD_NAME_MAX 61
+/* A name and its terminator. */
+#define AAV_FIELD_NAME_MAX (AAV_LIMIT_MAX_FIELD_NAME + 1)
 typedef struct {
   char order_id[AAV_FIELD_NAME_MAX];
   char version[AAV_FIELD_NAME_MAX];
@@ -46,7 +39,7 @@ bool aav_asset_check_structure(const uint8_t *data, size_t len, asset_problem_t 
 /* Checks the structure, then returns a new document with `_id` first: the caller's, or a
  * fresh ObjectId (then *id_generated is true). The caller owns the result. */
 bson_t *aav_asset_prepare(const uint8_t *data, size_t len, bool *id_generated,
-                      asset_problem_t *problem);
+                          asset_problem_t *problem);
 
 /* The fields the stored document owns under the default names, in the order
  * they are appended: whatever the caller put there is replaced (exported as

@@ -20,25 +20,29 @@ static int64_t wall_clock_ms(void) {
 
 /* A stored version that is not an integer a JavaScript number holds, or no
  * room above the highest: the order cannot go on, and no retry helps. */
-static void out_of_range(bson_error_t *error, const bson_t *order_doc, const char *order_field) {
+static void out_of_range(bson_error_t *error, const bson_t *order_doc,
+                         const char *order_field) {
   char order[160];
   aav_asset_describe_order(order_doc, order_field, order, sizeof order);
-  bson_set_error(error, ATTEMPT_ERROR_DOMAIN, ATTEMPT_ERROR_VERSION_RANGE,
-                 "the highest version of order %s is not an integer below 2^53 - 1, so no "
-                 "next version can be given",
-                 order);
+  bson_set_error(
+      error, ATTEMPT_ERROR_DOMAIN, ATTEMPT_ERROR_VERSION_RANGE,
+      "the highest version of order %s is not an integer below 2^53 - 1, so no "
+      "next version can be given",
+      order);
 }
 
 bool aav_attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
-                          const aav_field_names_t *names, int64_t *highest, bson_error_t *error) {
+                              const aav_field_names_t *names, int64_t *highest,
+                              bson_error_t *error) {
   names = AAV_NAMES(names);
   /* { version: { $gte: 1 } } matches numbers only (MongoDB compares within a
    * type), so a legacy string version neither sorts on top nor breaks us. */
   bson_t filter = BSON_INITIALIZER;
   bson_concat(&filter, order_filter);
   BCON_APPEND(&filter, names->version, "{", "$gte", BCON_INT32(1), "}");
-  bson_t *opts = BCON_NEW("sort", "{", names->version, BCON_INT32(-1), "}", "projection", "{",
-                          names->version, BCON_INT32(1), "}", "limit", BCON_INT64(1));
+  bson_t *opts =
+      BCON_NEW("sort", "{", names->version, BCON_INT32(-1), "}", "projection", "{",
+               names->version, BCON_INT32(1), "}", "limit", BCON_INT64(1));
   mongoc_read_prefs_t *prefs = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
   mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, opts, prefs);
   const bson_t *doc;
@@ -59,7 +63,8 @@ bool aav_attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_fil
   return ok;
 }
 
-static void order_filter_of(const bson_t *prepared, const char *order_field, bson_t *filter) {
+static void order_filter_of(const bson_t *prepared, const char *order_field,
+                            bson_t *filter) {
   bson_iter_t it;
   bson_init(filter);
   if (bson_iter_init_find(&it, prepared, order_field))
@@ -132,11 +137,11 @@ static bool read_many_tops(mongoc_collection_t *coll, const attempt_config_t *co
   bool grouped = !config->tops_by_find || !atomic_load(config->tops_by_find);
   mongoc_cursor_t *cursor;
   if (grouped) {
-    bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$match", BCON_DOCUMENT(&match), "}", "{",
-                                "$sort", "{", names->order_id, BCON_INT32(-1), names->version,
-                                BCON_INT32(-1), "}", "}", "{", "$group", "{", "_id",
-                                BCON_UTF8(order_path), "version", "{", "$first",
-                                BCON_UTF8(version_path), "}", "}", "}", "]");
+    bson_t *pipeline =
+        BCON_NEW("pipeline", "[", "{", "$match", BCON_DOCUMENT(&match), "}", "{", "$sort",
+                 "{", names->order_id, BCON_INT32(-1), names->version, BCON_INT32(-1),
+                 "}", "}", "{", "$group", "{", "_id", BCON_UTF8(order_path), "version",
+                 "{", "$first", BCON_UTF8(version_path), "}", "}", "}", "]");
     cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, prefs);
     bson_destroy(pipeline);
   } else {
@@ -184,8 +189,8 @@ static bool read_tops(mongoc_collection_t *coll, const attempt_config_t *config,
   const aav_field_names_t *names = AAV_NAMES(config->names);
   *groups = 0;
   for (size_t i = 0; i < n; i++)
-    if (i == 0 ||
-        !aav_asset_same_field(items[i - 1]->prepared, items[i]->prepared, names->order_id))
+    if (i == 0 || !aav_asset_same_field(items[i - 1]->prepared, items[i]->prepared,
+                                        names->order_id))
       starts[(*groups)++] = i;
   if (*groups > 1)
     return read_many_tops(coll, config, items, starts, *groups, tops, error);
@@ -228,24 +233,30 @@ static bool first_write_error(const bson_t *reply, bson_t *error_doc, uint32_t *
   bson_iter_document(&errors, &len, &data);
   if (!bson_init_static(error_doc, data, len))
     return false;
-  *code = bson_iter_init_find(&it, error_doc, "code") ? (uint32_t)bson_iter_as_int64(&it) : 0;
-  *index = bson_iter_init_find(&it, error_doc, "index") ? (size_t)bson_iter_as_int64(&it) : 0;
+  *code =
+      bson_iter_init_find(&it, error_doc, "code") ? (uint32_t)bson_iter_as_int64(&it) : 0;
+  *index =
+      bson_iter_init_find(&it, error_doc, "index") ? (size_t)bson_iter_as_int64(&it) : 0;
   return true;
 }
 
 /* libmongoc gathers the reply's writeConcernError into this array. */
 static bool has_write_concern_error(const bson_t *reply) {
   bson_iter_t it, errors;
-  return bson_iter_init_find(&it, reply, "writeConcernErrors") && BSON_ITER_HOLDS_ARRAY(&it) &&
-         bson_iter_recurse(&it, &errors) && bson_iter_next(&errors);
+  return bson_iter_init_find(&it, reply, "writeConcernErrors") &&
+         BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &errors) &&
+         bson_iter_next(&errors);
 }
 
 static size_t inserted_count(const bson_t *reply) {
   bson_iter_t it;
-  return bson_iter_init_find(&it, reply, "insertedCount") ? (size_t)bson_iter_as_int64(&it) : 0;
+  return bson_iter_init_find(&it, reply, "insertedCount")
+             ? (size_t)bson_iter_as_int64(&it)
+             : 0;
 }
 
-static void set_write_error(attempt_result_t *out, const bson_t *write_error, uint32_t code) {
+static void set_write_error(attempt_result_t *out, const bson_t *write_error,
+                            uint32_t code) {
   bson_iter_t it;
   const char *msg = "write error";
   if (bson_iter_init_find(&it, write_error, "errmsg") && BSON_ITER_HOLDS_UTF8(&it))
@@ -258,15 +269,17 @@ static void set_write_error(attempt_result_t *out, const bson_t *write_error, ui
  * default concerns (w: 1, majority), though not w above a majority. */
 static bool confirm_by_majority_read(mongoc_collection_t *coll, const bson_t *filter,
                                      bson_error_t *error) {
-  bson_t *opts = BCON_NEW("readConcern", "{", "level", "majority", "}", "limit", BCON_INT64(1));
+  bson_t *opts =
+      BCON_NEW("readConcern", "{", "level", "majority", "}", "limit", BCON_INT64(1));
   mongoc_read_prefs_t *prefs = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
   mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, filter, opts, prefs);
   const bson_t *doc;
   bool found = mongoc_cursor_next(cursor, &doc);
   bool ok = !mongoc_cursor_error(cursor, error);
   if (ok && !found)
-    bson_set_error(error, MONGOC_ERROR_WRITE_CONCERN, 64,
-                   "the write concern could not be confirmed: not found by a majority read");
+    bson_set_error(
+        error, MONGOC_ERROR_WRITE_CONCERN, 64,
+        "the write concern could not be confirmed: not found by a majority read");
   mongoc_cursor_destroy(cursor);
   mongoc_read_prefs_destroy(prefs);
   bson_destroy(opts);
@@ -288,13 +301,14 @@ static bool confirm_durable(mongoc_collection_t *coll, const attempt_config_t *c
   BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
   aav_asset_append_version(&set, AAV_NAMES(config->names)->version, item->version);
   bson_append_document_end(&update, &set);
-  bool ok = mongoc_collection_update_one(coll, &filter, &update, config->write_opts, &reply,
-                                         error);
+  bool ok = mongoc_collection_update_one(coll, &filter, &update, config->write_opts,
+                                         &reply, error);
   if (ok && has_write_concern_error(&reply)) {
     bson_set_error(error, MONGOC_ERROR_WRITE_CONCERN, 64,
                    "the write concern could not be confirmed");
     ok = false;
-  } else if (!ok && error->domain == MONGOC_ERROR_SERVER && error->code == MONGO_UNAUTHORIZED) {
+  } else if (!ok && error->domain == MONGOC_ERROR_SERVER &&
+             error->code == MONGO_UNAUTHORIZED) {
     ok = confirm_by_majority_read(coll, &filter, error);
   }
   bson_destroy(&reply);
@@ -303,7 +317,8 @@ static bool confirm_durable(mongoc_collection_t *coll, const attempt_config_t *c
   return ok;
 }
 
-static bool take_stored(const attempt_config_t *config, pending_asset_t *item, bson_t *stored) {
+static bool take_stored(const attempt_config_t *config, pending_asset_t *item,
+                        bson_t *stored) {
   bson_iter_t it;
   int64_t version;
   if (!bson_iter_init_find(&it, stored, AAV_NAMES(config->names)->version) ||
@@ -324,8 +339,7 @@ static void handle_duplicate(mongoc_collection_t *coll, const attempt_config_t *
   bson_t *same = NULL;
   char index[128];
   switch (aav_duplicate_classify(coll, config->version_index, config->names, write_error,
-                                 item->stored, &same,
-                             index, sizeof index)) {
+                                 item->stored, &same, index, sizeof index)) {
   case DUPLICATE_VERSION:
     out->outcome = ATTEMPT_CONFLICT;
     return;
@@ -374,9 +388,9 @@ static bool answered_or_unsent(const bson_error_t *error) {
 
 /* Server codes that refuse the command, whatever documents it carries. */
 static bool refuses_command(const bson_error_t *error) {
-  static const uint32_t codes[] = {6,   7,   9,    13,   18,   26,    50,    59,    72,    73,
-                                   89,  91,  189,  262,  8000, 9001,  10107, 11600, 11602,
-                                   13435, 13436};
+  static const uint32_t codes[] = {6,    7,    9,     13,    18,    26,    50,
+                                   59,   72,   73,    89,    91,    189,   262,
+                                   8000, 9001, 10107, 11600, 11602, 13435, 13436};
   if (error->domain != MONGOC_ERROR_SERVER)
     return false;
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
@@ -387,7 +401,8 @@ static bool refuses_command(const bson_error_t *error) {
 
 static bool is_transient(const bson_error_t *error, const attempt_result_t *out) {
   return error->domain == MONGOC_ERROR_SERVER &&
-         (error->code == MONGO_WRITE_CONFLICT || has_label(out, "TransientTransactionError"));
+         (error->code == MONGO_WRITE_CONFLICT ||
+          has_label(out, "TransientTransactionError"));
 }
 
 /* A failed insert command: was anything applied, and what now? Only two
@@ -419,10 +434,11 @@ static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *
     if (index != chunk_inserted || index >= chunk_sent) {
       /* Not "a prefix committed, then one error": we cannot tell which
        * uploads hold which versions. */
-      bson_set_error(&out->error, MONGOC_ERROR_SERVER, code,
-                     "the server broke ordered-insert semantics (first error at %zu after "
-                     "%zu inserted)",
-                     index, chunk_inserted);
+      bson_set_error(
+          &out->error, MONGOC_ERROR_SERVER, code,
+          "the server broke ordered-insert semantics (first error at %zu after "
+          "%zu inserted)",
+          index, chunk_inserted);
       out->committed = before;
       out->outcome = ATTEMPT_UNPROVEN;
       out->look_first = true;
@@ -454,8 +470,8 @@ static void classify_failure(mongoc_collection_t *coll, const attempt_config_t *
 }
 
 bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
-                     pending_asset_t **items, size_t n, bool *unconfirmed,
-                     bson_error_t *error) {
+                         pending_asset_t **items, size_t n, bool *unconfirmed,
+                         bson_error_t *error) {
   bson_t filter = BSON_INITIALIZER, id_doc, in;
   BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &id_doc);
   BSON_APPEND_ARRAY_BEGIN(&id_doc, "$in", &in);
@@ -487,7 +503,8 @@ bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *conf
           !aav_asset_same_field(doc, items[i]->prepared, "_id"))
         continue;
       /* An _id of another order is not this upload; the insert will say so. */
-      if (aav_asset_same_field(doc, items[i]->prepared, AAV_NAMES(config->names)->order_id) &&
+      if (aav_asset_same_field(doc, items[i]->prepared,
+                               AAV_NAMES(config->names)->order_id) &&
           take_stored(config, items[i], bson_copy(doc))) {
         items[i]->found = true;
         last_found = items[i];
@@ -517,7 +534,7 @@ bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *conf
 }
 
 void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
-                 pending_asset_t **items, size_t n, attempt_result_t *out) {
+                     pending_asset_t **items, size_t n, attempt_result_t *out) {
   memset(out, 0, sizeof *out);
   out->confirmed = SIZE_MAX; /* lowered by a writeConcernError */
   size_t *starts = bson_malloc(n * sizeof *starts), groups;
@@ -532,8 +549,9 @@ void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
 
   for (size_t g = 0; g < groups; g++) {
     size_t count = (g + 1 < groups ? starts[g + 1] : n) - starts[g];
-    if (tops[g] > ATTEMPT_MAX_VERSION - (int64_t)count) {
-      out_of_range(&out->error, items[starts[g]]->prepared, AAV_NAMES(config->names)->order_id);
+    if (tops[g] > AAV_LIMIT_MAX_VERSION - (int64_t)count) {
+      out_of_range(&out->error, items[starts[g]]->prepared,
+                   AAV_NAMES(config->names)->order_id);
       bson_free(starts);
       bson_free(tops);
       out->outcome = ATTEMPT_FAILED;
@@ -549,8 +567,8 @@ void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
     for (size_t i = starts[g]; i < end; i++) {
       bson_destroy(items[i]->stored);
       items[i]->version = tops[g] + 1 + (int64_t)(i - starts[g]);
-      items[i]->stored =
-          aav_asset_build_stored(items[i]->prepared, items[i]->version, now, config->names);
+      items[i]->stored = aav_asset_build_stored(items[i]->prepared, items[i]->version,
+                                                now, config->names);
       items[i]->created_ms = now;
       items[i]->read_back = false;
       docs[i] = items[i]->stored;
@@ -573,7 +591,8 @@ void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
     size_t count = n - start < ATTEMPT_INSERT_CHUNK ? n - start : ATTEMPT_INSERT_CHUNK;
     bson_t reply;
     size_t before = out->committed;
-    ok = mongoc_collection_insert_many(coll, docs + start, count, &opts, &reply, &out->error);
+    ok = mongoc_collection_insert_many(coll, docs + start, count, &opts, &reply,
+                                       &out->error);
     size_t inserted = inserted_count(&reply);
     out->committed += inserted < count ? inserted : count;
     if (!ok) {

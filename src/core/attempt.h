@@ -10,17 +10,10 @@
 #include <stdatomic.h>
 
 #include "asset_doc.h"
+#include "limits.h"
 
 /* Documents per insert command; see attempt_run. */
 #define ATTEMPT_INSERT_CHUNK 100
-
-/* Uploads one batch may hold: the server's maxWriteBatchSize. */
-#define ATTEMPT_MAX_BATCH 100000
-/* Conflicts one upload may lose before it fails. */
-#define ATTEMPT_MAX_RETRIES 1000
-
-/* Versions are JavaScript numbers: exact up to 2^53 - 1. */
-#define ATTEMPT_MAX_VERSION INT64_C(9007199254740991)
 
 /* bson_error_t domain for "this order's versions are out of range", beside
  * the driver's own domains. */
@@ -28,13 +21,13 @@
 #define ATTEMPT_ERROR_VERSION_RANGE 1
 
 typedef struct {
-  bson_t *prepared;  /* caller fields with _id first; owned by the batch */
-  bson_t *stored;    /* the document as stored once committed; owned by the batch */
-  int64_t version;   /* meaningful once stored */
+  bson_t *prepared;   /* caller fields with _id first; owned by the batch */
+  bson_t *stored;     /* the document as stored once committed; owned by the batch */
+  int64_t version;    /* meaningful once stored */
   int64_t created_ms; /* its createdAt, when `stored` is the document we built */
-  bool read_back;    /* `stored` was read from the server (an earlier attempt or
-                        call stored it), not built by this attempt */
-  bool found;        /* attempt_recover found it stored under its _id */
+  bool read_back;     /* `stored` was read from the server (an earlier attempt or
+                         call stored it), not built by this attempt */
+  bool found;         /* attempt_recover found it stored under its _id */
 } pending_asset_t;
 
 typedef enum {
@@ -104,21 +97,22 @@ typedef struct {
  * insert: a failure at item k leaves exactly items[0..k) stored, whatever
  * their orders, so no order gets a gap; the rest are sent again. */
 void aav_attempt_run(mongoc_collection_t *coll, const attempt_config_t *config,
-                 pending_asset_t **items, size_t n, attempt_result_t *out);
+                     pending_asset_t **items, size_t n, attempt_result_t *out);
 
-/* After ATTEMPT_UNKNOWN or look_first: looks up which of items[0..n) are stored under their
- * _id (in their order) and marks those found, filled in. Returns false on a
- * read error; items found before it stay marked. Then waits for the
- * effective write concern on what was found; *unconfirmed says it could not. */
+/* After ATTEMPT_UNKNOWN or look_first: looks up which of items[0..n) are stored under
+ * their _id (in their order) and marks those found, filled in. Returns false on a read
+ * error; items found before it stay marked. Then waits for the effective write concern on
+ * what was found; *unconfirmed says it could not. */
 bool aav_attempt_recover(mongoc_collection_t *coll, const attempt_config_t *config,
-                     pending_asset_t **items, size_t n, bool *unconfirmed,
-                     bson_error_t *error);
+                         pending_asset_t **items, size_t n, bool *unconfirmed,
+                         bson_error_t *error);
 
 /* Highest numeric version of the order in `order_filter` ({ <order field>: … }), 0
  * when it has none. Versions that are not numbers (a legacy "v3") are
  * ignored. Always read from the primary: a lagging secondary would hand the
  * same number out twice. */
 bool aav_attempt_read_highest(mongoc_collection_t *coll, const bson_t *order_filter,
-                          const aav_field_names_t *names, int64_t *highest, bson_error_t *error);
+                              const aav_field_names_t *names, int64_t *highest,
+                              bson_error_t *error);
 
 #endif

@@ -21,9 +21,10 @@ static bson_t *find_one(mongoc_collection_t *coll, const bson_t *filter,
   return found;
 }
 
-bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const aav_field_names_t *names,
-                                const bson_t *doc, bson_t **stored, bool *other_order,
-                                bson_error_t *error) {
+bool aav_duplicate_find_same_upload(mongoc_collection_t *coll,
+                                    const aav_field_names_t *names, const bson_t *doc,
+                                    bson_t **stored, bool *other_order,
+                                    bson_error_t *error) {
   bson_t filter = BSON_INITIALIZER;
   bson_iter_t it;
   bool failed;
@@ -55,11 +56,12 @@ static bool holds_owned_field(const bson_t *key, const aav_field_names_t *names)
 
 /* The name of the unique index a server named in its write error, or "". */
 static void named_index(const bson_t *write_error, const char *version_index,
-                        const aav_field_names_t *names, duplicate_kind_t *kind, bool *is_id,
-                        bool *named) {
+                        const aav_field_names_t *names, duplicate_kind_t *kind,
+                        bool *is_id, bool *named) {
   bson_iter_t it;
   *named = *is_id = false;
-  if (bson_iter_init_find(&it, write_error, "keyPattern") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+  if (bson_iter_init_find(&it, write_error, "keyPattern") &&
+      BSON_ITER_HOLDS_DOCUMENT(&it)) {
     const uint8_t *data;
     uint32_t len;
     bson_t key;
@@ -67,9 +69,10 @@ static void named_index(const bson_t *write_error, const char *version_index,
     if (bson_init_static(&key, data, len)) {
       *named = true;
       *is_id = bson_has_field(&key, "_id") && bson_count_keys(&key) == 1;
-      *kind = aav_version_index_matches_keys(&key, names) || holds_owned_field(&key, names)
-                  ? DUPLICATE_VERSION
-                  : DUPLICATE_OTHER;
+      *kind =
+          aav_version_index_matches_keys(&key, names) || holds_owned_field(&key, names)
+              ? DUPLICATE_VERSION
+              : DUPLICATE_OTHER;
       return;
     }
   }
@@ -161,7 +164,8 @@ static bool other_index_holds(mongoc_collection_t *coll, const char *version_ind
       bson_t pattern;
       bson_iter_document(&key, &len, &data);
       if (bson_init_static(&pattern, data, len) &&
-          (aav_version_index_matches_keys(&pattern, names) || holds_owned_field(&pattern, names)))
+          (aav_version_index_matches_keys(&pattern, names) ||
+           holds_owned_field(&pattern, names)))
         continue;
     }
     bson_t filter;
@@ -180,10 +184,12 @@ static bool other_index_holds(mongoc_collection_t *coll, const char *version_ind
   return holds;
 }
 
-duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *version_index,
-                                    const aav_field_names_t *names, const bson_t *write_error,
-                                    const bson_t *doc, bson_t **same_upload, char *index_name,
-                                    size_t index_name_size) {
+duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll,
+                                        const char *version_index,
+                                        const aav_field_names_t *names,
+                                        const bson_t *write_error, const bson_t *doc,
+                                        bson_t **same_upload, char *index_name,
+                                        size_t index_name_size) {
   names = AAV_NAMES(names);
   duplicate_kind_t kind = DUPLICATE_VERSION;
   bool is_id, named, other_order;
@@ -194,7 +200,8 @@ duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *v
   if (named && !is_id && kind == DUPLICATE_OTHER) {
     /* Another index refused it; but if this very upload is stored already
      * (an earlier attempt or call), that is what the caller must hear. */
-    if (!aav_duplicate_find_same_upload(coll, names, doc, same_upload, &other_order, &error))
+    if (!aav_duplicate_find_same_upload(coll, names, doc, same_upload, &other_order,
+                                        &error))
       return DUPLICATE_UNSURE;
     if (*same_upload)
       return DUPLICATE_SAME_UPLOAD;
@@ -207,14 +214,16 @@ duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *v
         if (index) {
           index += strlen(" index: ");
           size_t len = strcspn(index, " ");
-          bson_strncpy(index_name, index, len + 1 < index_name_size ? len + 1 : index_name_size);
+          bson_strncpy(index_name, index,
+                       len + 1 < index_name_size ? len + 1 : index_name_size);
         }
       }
     }
     return kind;
   }
   /* The _id is taken (or the server did not say what): is it this upload? */
-  if (!aav_duplicate_find_same_upload(coll, names, doc, same_upload, &other_order, &error))
+  if (!aav_duplicate_find_same_upload(coll, names, doc, same_upload, &other_order,
+                                      &error))
     return DUPLICATE_UNSURE;
   if (*same_upload)
     return DUPLICATE_SAME_UPLOAD;

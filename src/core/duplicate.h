@@ -29,7 +29,8 @@ typedef enum {
  * then each other unique index with the upload's values. Fills *same_upload
  * (caller destroys) for DUPLICATE_SAME_UPLOAD, and index_name for
  * DUPLICATE_OTHER. */
-duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *version_index,
+duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll,
+                                        const char *version_index,
                                         const aav_field_names_t *names,
                                         const bson_t *write_error, const bson_t *doc,
                                         bson_t **same_upload, char *index_name,
@@ -38,8 +39,9 @@ duplicate_kind_t aav_duplicate_classify(mongoc_collection_t *coll, const char *v
 /* The stored document with doc's _id when it belongs to doc's order (the
  * field names->order_id); NULL when there is none (*other_order says
  * whether another order holds that _id). False on a read error. */
-bool aav_duplicate_find_same_upload(mongoc_collection_t *coll, const aav_field_names_t *names,
-                                const bson_t *doc, bson_t **stored, bool *other_order,
-                                bson_error_t *error);
+bool aav_duplicate_find_same_upload(mongoc_collection_t *coll,
+                                    const aav_field_names_t *names, const bson_t *doc,
+                                    bson_t **stored, bool *other_order,
+                                    bson_error_t *error);
 
 #endif

@@ -1,6 +1,7 @@
 #include "read_tops.h"
 
-static void append_order(bson_t *doc, const aav_field_names_t *names, const bson_t *prepared) {
+static void append_order(bson_t *doc, const aav_field_names_t *names,
+                         const bson_t *prepared) {
   bson_iter_t it;
   if (bson_iter_init_find(&it, prepared, names->order_id))
     BSON_APPEND_VALUE(doc, names->order_id, bson_iter_value(&it));

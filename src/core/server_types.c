@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-bool aav_server_probe_ferretdb(mongoc_client_t *client, bool *ferretdb, bson_error_t *error) {
+bool aav_server_probe_ferretdb(mongoc_client_t *client, bool *ferretdb,
+                               bson_error_t *error) {
   bson_t *command = BCON_NEW("buildInfo", BCON_INT32(1));
   bson_t reply;
   bool ok = mongoc_client_command_simple(client, "admin", command, NULL, &reply, error);
@@ -55,7 +56,8 @@ static const char *unstorable(const bson_iter_t *iter, bool in_array, bool top_i
 }
 
 /* Depth is bounded by aav_asset_check_structure, which the document passed. */
-static bool walk(bson_iter_t *iter, const char *parent, bool in_array, asset_problem_t *p) {
+static bool walk(bson_iter_t *iter, const char *parent, bool in_array,
+                 asset_problem_t *p) {
   while (bson_iter_next(iter)) {
     char path[256];
     if (parent[0] == '\0')

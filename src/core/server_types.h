@@ -17,7 +17,8 @@
  * *error, when no answer came: the guard below must not be skipped because
  * one reply was lost, so the caller fails and is tried again. A server that
  * answers with an error is not FerretDB. */
-bool aav_server_probe_ferretdb(mongoc_client_t *client, bool *ferretdb, bson_error_t *error);
+bool aav_server_probe_ferretdb(mongoc_client_t *client, bool *ferretdb,
+                               bson_error_t *error);
 
 /* True when every value, at every depth, is one FerretDB v1 stores;
  * otherwise fills *problem naming the first field that is not. `doc` has

@@ -49,7 +49,8 @@ static index_state_t find_index(mongoc_collection_t *coll, const aav_field_names
     if (!bson_iter_init_find(&key_it, spec, "key") || !BSON_ITER_HOLDS_DOCUMENT(&key_it))
       continue;
     bson_iter_document(&key_it, &key_len, &key_data);
-    if (!bson_init_static(&key, key_data, key_len) || !aav_version_index_matches_keys(&key, names))
+    if (!bson_init_static(&key, key_data, key_len) ||
+        !aav_version_index_matches_keys(&key, names))
       continue;
     const char *name = "?";
     if (bson_iter_init_find(&it, spec, "name") && BSON_ITER_HOLDS_UTF8(&it))
@@ -64,8 +65,8 @@ static index_state_t find_index(mongoc_collection_t *coll, const aav_field_names
                    "index \"%s\" on { %s, %s } of %s is %s: versions "
                    "would not be protected against duplicates; drop it so a "
                    "unique one can be created",
-                   name, names->order_id, names->version, mongoc_collection_get_name(coll),
-                   partial ? "partial" : "not unique");
+                   name, names->order_id, names->version,
+                   mongoc_collection_get_name(coll), partial ? "partial" : "not unique");
     state = INDEX_UNSAFE;
   }
   /* A collection that does not exist yet has no indexes; that is not an error. */
@@ -77,7 +78,8 @@ static index_state_t find_index(mongoc_collection_t *coll, const aav_field_names
   return state;
 }
 
-bool aav_version_index_shard_key_ok(const bson_t *shard_key, const aav_field_names_t *names) {
+bool aav_version_index_shard_key_ok(const bson_t *shard_key,
+                                    const aav_field_names_t *names) {
   bson_iter_t it;
   int n = 0;
   names = AAV_NAMES(names);
@@ -103,7 +105,8 @@ static bool check_sharding(mongoc_client_t *client, const char *db_name,
   bool ok = mongoc_client_command_simple(client, "admin", &hello, NULL, &reply, error);
   bson_destroy(&hello);
   bson_iter_t it;
-  bool mongos = ok && bson_iter_init_find(&it, &reply, "msg") && BSON_ITER_HOLDS_UTF8(&it) &&
+  bool mongos = ok && bson_iter_init_find(&it, &reply, "msg") &&
+                BSON_ITER_HOLDS_UTF8(&it) &&
                 strcmp(bson_iter_utf8(&it, NULL), "isdbgrid") == 0;
   bson_destroy(&reply);
   if (!ok || !mongos)
@@ -112,8 +115,10 @@ static bool check_sharding(mongoc_client_t *client, const char *db_name,
   char ns[512];
   snprintf(ns, sizeof ns, "%s.%s", db_name, mongoc_collection_get_name(coll));
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(ns));
-  mongoc_collection_t *collections = mongoc_client_get_collection(client, "config", "collections");
-  mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(collections, filter, NULL, NULL);
+  mongoc_collection_t *collections =
+      mongoc_client_get_collection(client, "config", "collections");
+  mongoc_cursor_t *cursor =
+      mongoc_collection_find_with_opts(collections, filter, NULL, NULL);
   const bson_t *doc;
   bool safe = true;
   if (mongoc_cursor_next(cursor, &doc) && bson_iter_init_find(&it, doc, "key") &&
@@ -122,13 +127,14 @@ static bool check_sharding(mongoc_client_t *client, const char *db_name,
     uint32_t len;
     bson_t key;
     bson_iter_document(&it, &len, &data);
-    safe = bson_init_static(&key, data, len) && aav_version_index_shard_key_ok(&key, names);
+    safe =
+        bson_init_static(&key, data, len) && aav_version_index_shard_key_ok(&key, names);
     if (!safe)
       bson_set_error(error, VERSION_INDEX_ERROR_DOMAIN, VERSION_INDEX_ERROR_UNSAFE,
                      "%s is sharded on a key that is not { %s: 1 } or { %s: 1, "
                      "%s: 1 }: the unique (%s, %s) index cannot exist there",
-                     ns, names->order_id, names->order_id, names->version, names->order_id,
-                     names->version);
+                     ns, names->order_id, names->order_id, names->version,
+                     names->order_id, names->version);
   }
   if (mongoc_cursor_error(cursor, error))
     safe = false;
@@ -139,8 +145,8 @@ static bool check_sharding(mongoc_client_t *client, const char *db_name,
 }
 
 bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
-                          mongoc_collection_t *coll, const aav_field_names_t *names,
-                          char *name_out, size_t name_size, bson_error_t *error) {
+                              mongoc_collection_t *coll, const aav_field_names_t *names,
+                              char *name_out, size_t name_size, bson_error_t *error) {
   names = AAV_NAMES(names);
   if (!check_sharding(client, db_name, coll, names, error))
     return false;
@@ -167,7 +173,8 @@ bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
   bson_append_document_end(&indexes, &index);
   bson_append_array_end(&cmd, &indexes);
   bson_error_t create_error;
-  bool ok = mongoc_collection_write_command_with_opts(coll, &cmd, NULL, NULL, &create_error);
+  bool ok =
+      mongoc_collection_write_command_with_opts(coll, &cmd, NULL, NULL, &create_error);
   bson_destroy(&cmd);
   if (!ok) {
     /* Another client (Mongoose's autoIndex, another process) may have made

@@ -27,13 +27,14 @@ void aav_version_index_name(const aav_field_names_t *names, char *out, size_t si
  * on a key that is not a ranged prefix of it. On success copies the index
  * name into name_out. */
 bool aav_version_index_ensure(mongoc_client_t *client, const char *db_name,
-                          mongoc_collection_t *coll, const aav_field_names_t *names,
-                          char *name_out, size_t name_size, bson_error_t *error);
+                              mongoc_collection_t *coll, const aav_field_names_t *names,
+                              char *name_out, size_t name_size, bson_error_t *error);
 
 /* True when a shard key keeps the unique (orderId, version) index legal and
  * each order on one shard: { orderId: 1 } or { orderId: 1, version: 1 },
  * ranged (a hashed key cannot back a unique index). */
-bool aav_version_index_shard_key_ok(const bson_t *shard_key, const aav_field_names_t *names);
+bool aav_version_index_shard_key_ok(const bson_t *shard_key,
+                                    const aav_field_names_t *names);
 
 /* True when an index key pattern is exactly { orderId, version }, in either
  * order and direction: each of those enforces pair uniqueness. */

@@ -20,14 +20,14 @@
 
 static int passed, failed;
 
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (cond) {                                                                     \
-      passed++;                                                                     \
-    } else {                                                                        \
-      failed++;                                                                     \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);      \
-    }                                                                               \
+#define CHECK(cond)                                                                      \
+  do {                                                                                   \
+    if (cond) {                                                                          \
+      passed++;                                                                          \
+    } else {                                                                             \
+      failed++;                                                                          \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
+    }                                                                                    \
   } while (0)
 
 /* ---- validation and documents ------------------------------------------- */
@@ -74,7 +74,8 @@ static void test_validation(const char *uri) {
     junk[i] = (uint8_t)(i * 37 + 11);
   for (size_t len = 0; len < sizeof junk; len++)
     CHECK(!aav_asset_check_structure(junk, len, &p));
-  bson_t *ok_doc = BCON_NEW("orderId", "o", "fileName", "a", "meta", "{", "k", BCON_INT32(1), "}");
+  bson_t *ok_doc =
+      BCON_NEW("orderId", "o", "fileName", "a", "meta", "{", "k", BCON_INT32(1), "}");
   CHECK(!aav_asset_check_structure(bson_get_data(ok_doc), ok_doc->len - 3, &p));
   CHECK(!aav_asset_check_structure(NULL, 0, &p));
   bson_destroy(ok_doc);
@@ -117,9 +118,9 @@ static void test_documents(const char *uri) {
 static void test_shard_keys(const char *uri) {
   (void)uri;
   const char *ok[] = {"{\"orderId\": 1}", "{\"orderId\": 1, \"version\": 1}"};
-  const char *bad[] = {"{\"orderId\": \"hashed\"}", "{\"version\": 1}", "{}",
-                       "{\"orderId\": 1, \"fileName\": 1}", "{\"orderId\": -1}",
-                       "{\"_id\": 1}"};
+  const char *bad[] = {
+      "{\"orderId\": \"hashed\"}",         "{\"version\": 1}",  "{}",
+      "{\"orderId\": 1, \"fileName\": 1}", "{\"orderId\": -1}", "{\"_id\": 1}"};
   bson_error_t error;
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     bson_t *key = bson_new_from_json((const uint8_t *)ok[i], -1, &error);
@@ -181,7 +182,8 @@ static void *race(void *arg) {
         break;
       }
       if (result.outcome != ATTEMPT_CONFLICT) {
-        fprintf(stderr, "race: unexpected outcome %d: %s\n", result.outcome, result.error.message);
+        fprintf(stderr, "race: unexpected outcome %d: %s\n", result.outcome,
+                result.error.message);
         break;
       }
       r->conflicts++;
@@ -223,7 +225,8 @@ static bool fixture_open(fixture_t *f, const char *uri_string, const char *name)
   f->client = mongoc_client_pool_pop(f->pool);
   f->coll = mongoc_client_get_collection(f->client, f->db, "assets");
   char index[128];
-  bool ok = aav_version_index_ensure(f->client, f->db, f->coll, NULL, index, sizeof index, &error);
+  bool ok = aav_version_index_ensure(f->client, f->db, f->coll, NULL, index, sizeof index,
+                                     &error);
   CHECK(ok);
   return ok;
 }
@@ -256,7 +259,8 @@ static void test_version_index_is_reused(const char *uri) {
     return;
   char name[128];
   bson_error_t error;
-  CHECK(aav_version_index_ensure(f.client, f.db, f.coll, NULL, name, sizeof name, &error));
+  CHECK(
+      aav_version_index_ensure(f.client, f.db, f.coll, NULL, name, sizeof name, &error));
   CHECK(strcmp(name, VERSION_INDEX_NAME) == 0);
   fixture_close(&f);
 }
@@ -394,10 +398,31 @@ static void test_backoff_schedule(const char *uri) {
   CHECK(aav_backoff_ms(1, 5, 200, 0.0) == 5 && aav_backoff_ms(1, 5, 200, 0.999) == 14);
   CHECK(aav_backoff_ms(2, 5, 200, 0.0) == 10 && aav_backoff_ms(3, 5, 200, 0.5) == 40);
   /* Capped: the window stops at the cap, the jitter stays. */
-  CHECK(aav_backoff_ms(30, 5, 200, 0.0) == 200 && aav_backoff_ms(30, 5, 200, 0.999) < 600);
+  CHECK(aav_backoff_ms(30, 5, 200, 0.0) == 200 &&
+        aav_backoff_ms(30, 5, 200, 0.999) < 600);
   /* Never less than the first window, whatever the round. */
   for (int round = 0; round < 40; round++)
     CHECK(aav_backoff_ms(round, 50, 1000, 0.0) >= 50);
+  /* The two schedules the batch uses, with the jitter drawn inside them. */
+  backoff_rng_t rng;
+  aav_backoff_rng_seed(&rng, 0); /* the fixed point is replaced */
+  CHECK(rng.state != 0);
+  for (int i = 0; i < 1000; i++) {
+    double r = aav_backoff_random(&rng);
+    CHECK(r >= 0 && r < 1);
+  }
+  for (int i = 0; i < 100; i++) {
+    uint64_t first = aav_backoff_conflict_ms(1, 0, &rng);
+    CHECK(first >= BACKOFF_CONFLICT_FIRST_MS && first < 3 * BACKOFF_CONFLICT_FIRST_MS);
+    /* A slow attempt (100 ms): wait about one attempt at least. */
+    uint64_t slow = aav_backoff_conflict_ms(1, 100, &rng);
+    CHECK(slow >= 100 && slow < 300);
+    uint64_t capped = aav_backoff_conflict_ms(30, 100, &rng); /* cap 4 * 100 */
+    CHECK(capped >= 400 && capped < 1200);
+    uint64_t look = aav_backoff_recovery_ms(1, &rng);
+    CHECK(look >= BACKOFF_RECOVERY_FIRST_MS && look < 3 * BACKOFF_RECOVERY_FIRST_MS);
+    CHECK(aav_backoff_recovery_ms(30, &rng) >= BACKOFF_RECOVERY_CAP_MS);
+  }
 }
 
 static void quiet_log(mongoc_log_level_t level, const char *domain, const char *message,
@@ -420,7 +445,8 @@ static const test_entry_t TESTS[] = {
     {"backoff_schedule", test_backoff_schedule, false},
     {"version_index_is_reused", test_version_index_is_reused, true},
     {"batch_takes_consecutive_versions", test_batch_takes_consecutive_versions, true},
-    {"same_upload_is_found_not_stored_again", test_same_upload_is_found_not_stored_again, true},
+    {"same_upload_is_found_not_stored_again", test_same_upload_is_found_not_stored_again,
+     true},
     {"recovery_finds_a_lost_insert", test_recovery_finds_a_lost_insert, true},
     {"holes_are_never_filled", test_holes_are_never_filled, true},
     {"legacy_string_version_is_ignored", test_legacy_string_version_is_ignored, true},

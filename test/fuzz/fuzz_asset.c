@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     copy[i] = data[i];
   bson_t *prepared = aav_asset_prepare(copy, size, &id_generated, &problem);
   if (prepared) {
-    bson_t *stored = aav_asset_build_stored(prepared, (int64_t)size + 1, 1700000000000LL, NULL);
+    bson_t *stored =
+        aav_asset_build_stored(prepared, (int64_t)size + 1, 1700000000000LL, NULL);
     bson_destroy(stored);
     bson_destroy(prepared);
   }

@@ -8,6 +8,7 @@ const { BSON, ObjectId } = require('bson');
 const native = require('../../lib/native');
 const { BatchResults } = require('../../lib/batch_results');
 const { prepareUpload } = require('../../lib/asset_input');
+const { ConnectionError } = require('../../lib/errors');
 
 const L = native.batchLayout;
 
@@ -59,14 +60,14 @@ test('a document read back from the server, or an upload without a view, is deco
 test('uploads that failed carry their own error; stored ones around them still read', () => {
   const { view } = prepareUpload({ orderId: 'o2', fileName: 'b.pdf' });
   const bytes = BSON.serialize({ _id: new ObjectId(), orderId: 'o2' });
-  const r = results([{ bytes, version: 1, built: true, createdMs: 10 }, { error: { kind: 'ConnectionError', message: 'down' } }, { bytes, version: 1, built: true, createdMs: 10 }]);
-  expect(r.error(1)).toMatchObject({ kind: 'ConnectionError' });
-  expect(r.findError((e) => e.kind === 'ConnectionError')).toMatchObject({ message: 'down' });
+  const r = results([{ bytes, version: 1, built: true, createdMs: 10 }, { error: new ConnectionError('down') }, { bytes, version: 1, built: true, createdMs: 10 }]);
+  expect(r.error(1)).toBeInstanceOf(ConnectionError);
+  expect(r.findError((e) => e.name === 'ConnectionError')).toMatchObject({ message: 'down' });
   expect(r.document(2, view).version).toBe(1);
 });
 
 test('failed(): every upload ends with its own error, none stored', () => {
-  const r = BatchResults.failed(3, (i) => ({ kind: 'ConnectionError', message: `n${i}` }));
+  const r = BatchResults.failed(3, (i) => new ConnectionError(`n${i}`));
   expect([0, 1, 2].map((i) => r.error(i).message)).toEqual(['n0', 'n1', 'n2']);
   expect(r.retries(2)).toBe(0);
 });

@@ -1,13 +1,11 @@
-#include "addon_state.h"
+#include "runtime/addon_state.h"
 
 #include <stdlib.h>
+#include <uv.h>
 
-#include "driver.h"
-#include "napi_util.h"
+#include "runtime/driver.h"
 
-static void free_state(addon_state_t *state) {
-  free(state);
-}
+static void free_state(addon_state_t *state) { free(state); }
 
 /* The state never became the environment's: nothing else refers to it. */
 static void free_after_close(void *data) { free(data); }
@@ -36,9 +34,16 @@ static void on_teardown(napi_async_cleanup_hook_handle handle, void *data) {
     napi_close_handle_scope(env, scope);
 }
 
+/* Main thread, when the environment ends. The error classes' references are
+ * this state's own: deleting them reads no other reference. */
 static void on_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   addon_state_t *state = data;
+  for (size_t i = 0; i < AAV_ADDON_ERROR_CLASSES; i++) {
+    if (state->error_classes[i])
+      napi_delete_reference(env, state->error_classes[i]);
+    state->error_classes[i] = NULL;
+  }
   aav_scheduler_stop(&state->scheduler);
   state->torn_down = true;
   if (state->live_jobs == 0)
@@ -73,33 +78,32 @@ static void warn_single_thread(napi_env env) {
   }
 }
 
-bool aav_addon_state_create(napi_env env) {
+addon_state_status_t aav_addon_state_create(napi_env env) {
   aav_driver_init_once();
   addon_state_t *state = calloc(1, sizeof *state);
-  if (!state) {
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
-    return false;
-  }
+  if (!state)
+    return ADDON_STATE_NO_MEMORY;
   if (!aav_scheduler_init(&state->scheduler, env)) {
     free(state);
-    napi_throw_error(env, "ERR_ASSET_INIT", "could not set up the libuv handles");
-    return false;
+    return ADDON_STATE_NO_HANDLES;
   }
-  aav_jitter_seed(&state->jitter, (uint64_t)(uintptr_t)state);
+  /* Environments and processes started together must not draw alike. */
+  aav_backoff_rng_seed(&state->rng, uv_hrtime() ^ ((uint64_t)(uintptr_t)state << 16) ^
+                                        (uint64_t)uv_os_getpid());
   if (aav_threadpool_budget_warn_once())
     warn_single_thread(env);
-  napi_status status = napi_add_async_cleanup_hook(env, on_teardown, state, &state->teardown);
+  napi_status status =
+      napi_add_async_cleanup_hook(env, on_teardown, state, &state->teardown);
   if (status == napi_ok) {
     status = napi_set_instance_data(env, state, on_finalize, NULL);
     if (status != napi_ok)
       napi_remove_async_cleanup_hook(state->teardown);
   }
   if (status != napi_ok) {
-    aav_napi_throw_failed(env, status, "registering the environment's teardown");
     aav_scheduler_close(&state->scheduler, free_after_close, state);
-    return false;
+    return ADDON_STATE_NO_HOOKS;
   }
-  return true;
+  return ADDON_STATE_OK;
 }
 
 addon_state_t *aav_addon_state_get(napi_env env) {
@@ -116,5 +120,3 @@ void aav_addon_state_job_finished(addon_state_t *state) {
   if (state->torn_down && state->live_jobs == 0)
     free_state(state);
 }
-
-double aav_addon_state_random(addon_state_t *state) { return aav_jitter_random(&state->jitter); }

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "threadpool_budget.h"
+#include "runtime/threadpool_budget.h"
 
 typedef struct job job_t;
 typedef struct scheduler scheduler_t;
@@ -45,12 +45,12 @@ struct scheduler {
    * holds them until their close callbacks, which free them (scheduler_close). */
   scheduler_handles_t *handles;
   threadpool_waiter_t waiter; /* our place in the process-wide budget */
-  unsigned slots;      /* the process-wide budget: more jobs than this never run
-                          at once, in this environment or in all of them */
-  unsigned running;    /* this environment's jobs on the threadpool */
-  job_t *waiting_head; /* FIFO of jobs ready to run */
+  unsigned slots;             /* the process-wide budget: more jobs than this never run
+                                 at once, in this environment or in all of them */
+  unsigned running;           /* this environment's jobs on the threadpool */
+  job_t *waiting_head;        /* FIFO of jobs ready to run */
   job_t *waiting_tail;
-  job_t *parked;       /* sorted by due_ms; the timer fires for the first */
+  job_t *parked; /* sorted by due_ms; the timer fires for the first */
   bool stopped;
 };
 

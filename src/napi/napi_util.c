@@ -1,7 +1,9 @@
-#include "napi_util.h"
+#include "napi/napi_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "napi/errors.h"
 
 void aav_napi_throw_failed(napi_env env, napi_status status, const char *call) {
   /* Read the last error first: every later napi call overwrites it. */
@@ -12,13 +14,15 @@ void aav_napi_throw_failed(napi_env env, napi_status status, const char *call) {
            napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message
                ? info->error_message
                : "unknown error");
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) != napi_ok || pending)
-    return;
-  napi_throw_error(env, "ERR_ASSET_NAPI", message);
+  aav_error_throw(env, AAV_ERROR_ASSET, "ERR_ASSET_NAPI", NULL, message);
 }
 
-bool aav_napi_uint8_view(napi_env env, napi_value value, const uint8_t **data, size_t *len) {
+void aav_napi_throw_no_memory(napi_env env) {
+  aav_error_throw(env, AAV_ERROR_ASSET, "ERR_ASSET_NO_MEMORY", NULL, "out of memory");
+}
+
+bool aav_napi_uint8_view(napi_env env, napi_value value, const uint8_t **data,
+                         size_t *len) {
   bool is_typed = false;
   napi_typedarray_type type = napi_int8_array;
   void *bytes = NULL;
@@ -43,13 +47,13 @@ bool aav_napi_string_arg(napi_env env, napi_value value, const char *what, bool 
   if (type != napi_string) {
     char msg[128];
     snprintf(msg, sizeof msg, "%s must be a string", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_ARG_TYPE", what, msg);
     return false;
   }
   AAV_NAPI_CALL_BOOL(env, napi_get_value_string_utf8(env, value, NULL, 0, &len));
   *out = malloc(len + 1);
   if (!*out) {
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    aav_napi_throw_no_memory(env);
     return false;
   }
   if (napi_get_value_string_utf8(env, value, *out, len + 1, &len) != napi_ok) {
@@ -69,12 +73,13 @@ bool aav_napi_bson_arg(napi_env env, napi_value value, const char *what, bson_t 
   AAV_NAPI_CALL_BOOL(env, napi_typeof(env, value, &type));
   if (type == napi_undefined || type == napi_null)
     return true;
-  if (aav_napi_uint8_view(env, value, &data, &len))
+  /* An empty view has no data pointer, and libbson asserts on one. */
+  if (aav_napi_uint8_view(env, value, &data, &len) && data && len >= 5)
     *out = bson_new_from_data(data, len);
   if (!*out) {
     char msg[128];
     snprintf(msg, sizeof msg, "%s must be BSON bytes", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_ARG_TYPE", what, msg);
     return false;
   }
   return true;
@@ -92,14 +97,15 @@ bool aav_napi_int_arg(napi_env env, napi_value value, const char *what, int64_t 
     char msg[128];
     snprintf(msg, sizeof msg, "%s must be an integer from %lld to %lld", what,
              (long long)min, (long long)max);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_OUT_OF_RANGE", what, msg);
     return false;
   }
   *out = (int64_t)d;
   return true;
 }
 
-void aav_napi_set_string(napi_env env, napi_value obj, const char *key, const char *value) {
+void aav_napi_set_string(napi_env env, napi_value obj, const char *key,
+                         const char *value) {
   napi_value v;
   if (napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) == napi_ok)
     napi_set_named_property(env, obj, key, v);

@@ -1,26 +1,24 @@
-#include "repository.h"
+#include "napi/repository.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "ca_bundle.h"
 #include "core/attempt.h"
 #include "core/server_types.h"
 #include "core/version_index.h"
-#include "errors.h"
-#include "insert_batch.h"
-#include "napi_util.h"
+#include "napi/errors.h"
+#include "napi/napi_util.h"
+#include "runtime/ca_bundle.h"
 
 #define DEFAULT_SOCKET_TIMEOUT_MS 30000
+#define NUMBER_TEXT_(n) #n
+#define NUMBER_TEXT(n) NUMBER_TEXT_(n)
 
 /* ---- lifetime ----------------------------------------------------------- */
 
-static void repository_free(repository_t *repo) {
-  if (repo->pool)
-    mongoc_client_pool_destroy(repo->pool);
-  bson_destroy(repo->write_opts);
-  free(repo->db_name);
-  free(repo->collection);
+static void native_repo_free(native_repo_t *repo) {
+  aav_store_free(repo->store);
+  free(repo->closers);
   free(repo);
 }
 
@@ -30,7 +28,7 @@ static void repository_free(repository_t *repo) {
 static void repository_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  repository_free(data);
+  native_repo_free(data);
 }
 
 /* One name of fieldNames ({ orderId, version, versionLabel }, checked by
@@ -44,8 +42,9 @@ static bool read_field_name(napi_env env, const bson_t *doc, const char *key, ch
   const char *name = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &len) : NULL;
   if (!name || len >= AAV_FIELD_NAME_MAX || (len == 0 && !may_be_empty) ||
       strlen(name) != len) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
-                          "fieldNames: each name must be a string of 1 to 60 bytes");
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_ARG_TYPE", "fieldNames",
+                    "fieldNames: each name must be a string of 1 to " NUMBER_TEXT(
+                        AAV_LIMIT_MAX_FIELD_NAME) " bytes");
     return false;
   }
   memcpy(out, name, len + 1);
@@ -62,6 +61,8 @@ static bool read_field_names(napi_env env, const bson_t *doc, aav_field_names_t 
 static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6], this_obj;
+  if (!aav_errors_ready(env))
+    return NULL;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
   for (size_t i = argc; i < 6; i++)
     AAV_NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
@@ -78,7 +79,8 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   bson_t *write_opts = NULL, *field_names = NULL;
   aav_field_names_t names;
   mongoc_uri_t *uri = NULL;
-  repository_t *repo = NULL;
+  repository_t *store = NULL;
+  native_repo_t *repo = NULL;
   bson_error_t error;
   if (!aav_napi_string_arg(env, argv[0], "uri", false, &uri_string) ||
       !aav_napi_string_arg(env, argv[1], "dbName", true, &db_name) ||
@@ -93,16 +95,10 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
 
   uri = mongoc_uri_new_with_error(uri_string, &error);
   if (!uri) {
-    napi_value props, e;
-    if (napi_create_object(env, &props) == napi_ok) {
-      aav_napi_set_string(env, props, "code", "ERR_ASSET_OPTION");
-      aav_napi_set_string(env, props, "field", "uri");
-    }
     char msg[600];
-    snprintf(msg, sizeof msg, "option \"uri\" is not a valid MongoDB URI: %s", error.message);
-    e = aav_errors_make(env, ERROR_KIND_VALIDATION, msg, props);
-    if (e)
-      napi_throw(env, e);
+    snprintf(msg, sizeof msg, "option \"uri\" is not a valid MongoDB URI: %s",
+             error.message);
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_ASSET_OPTION", "uri", msg);
     goto fail;
   }
   /* Never more connections than jobs we run at once; more would idle. */
@@ -119,32 +115,36 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   /* A reply that never comes (a half-open connection) must not hold an
    * upload, and a threadpool slot, for libmongoc's default five minutes. */
   if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, DEFAULT_SOCKET_TIMEOUT_MS);
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS,
+                                   DEFAULT_SOCKET_TIMEOUT_MS);
   if (!mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_APPNAME, NULL))
     mongoc_uri_set_appname(uri, "atomic-asset-version");
   aav_ca_bundle_apply(uri, env_names_ca);
 
   repo = calloc(1, sizeof *repo);
-  if (!repo) {
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+  store = calloc(1, sizeof *store);
+  if (!repo || !store) {
+    aav_napi_throw_no_memory(env);
     goto fail;
   }
-  repo->pool = mongoc_client_pool_new(uri);
-  if (!repo->pool) {
-    napi_throw_error(env, "ERR_ASSET_OPTION",
-                     "the MongoDB URI names options this libmongoc build cannot honour");
+  repo->store = store;
+  store->pool = mongoc_client_pool_new(uri);
+  if (!store->pool) {
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_ASSET_OPTION", "uri",
+                    "the MongoDB URI names options this libmongoc build cannot honour");
     goto fail;
   }
-  mongoc_client_pool_set_error_api(repo->pool, MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_pool_set_error_api(store->pool, MONGOC_ERROR_API_VERSION_2);
   if (!db_name) {
     const char *from_uri = mongoc_uri_get_database(uri);
     db_name = strdup(from_uri && *from_uri ? from_uri : "test");
   }
-  repo->db_name = db_name;
-  repo->collection = collection;
-  repo->write_opts = write_opts;
-  repo->names = names;
-  aav_version_index_name(&repo->names, repo->version_index, sizeof repo->version_index);
+  store->db_name = db_name;
+  store->collection = collection;
+  store->write_opts = write_opts;
+  store->names = names;
+  aav_version_index_name(&store->names, store->version_index,
+                         sizeof store->version_index);
   db_name = collection = NULL;
   write_opts = NULL;
   if (napi_wrap(env, this_obj, repo, repository_finalize, NULL, NULL) != napi_ok) {
@@ -157,7 +157,9 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
 
 fail:
   if (repo)
-    repository_free(repo);
+    native_repo_free(repo); /* and its store */
+  else
+    aav_store_free(store);
   mongoc_uri_destroy(uri);
   bson_destroy(write_opts);
   free(uri_string);
@@ -165,6 +167,8 @@ fail:
   free(collection);
   return NULL;
 }
+
+static void close_start(napi_env env, native_repo_t *repo, napi_ref repo_ref);
 
 /* ---- jobs --------------------------------------------------------------- */
 
@@ -187,19 +191,24 @@ void aav_repo_job_reject_cancelled(napi_env env, repo_job_t *rj) {
   napi_value props = NULL;
   if (napi_create_object(env, &props) == napi_ok)
     aav_napi_set_string(env, props, "code", "ERR_ASSET_CANCELLED");
-  aav_repo_job_reject(env, rj,
-                  aav_errors_make(env, ERROR_KIND_CLOSED,
-                              "the operation was cancelled: its environment is shutting down",
-                              props));
+  aav_repo_job_reject(
+      env, rj,
+      aav_error_new(env, AAV_ERROR_REPOSITORY_CLOSED,
+                    "the operation was cancelled: its environment is shutting down",
+                    props));
 }
 
-bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const char *name,
-                    job_execute_fn execute, job_complete_fn complete, napi_value *promise) {
+bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj,
+                        const char *name, job_execute_fn execute,
+                        job_complete_fn complete, napi_value *promise) {
   void *data = NULL;
   *promise = NULL;
   rj->state = aav_addon_state_get(env);
+  if (!aav_errors_ready(env))
+    return false;
   if (napi_unwrap(env, this_obj, &data) != napi_ok || !data || !rj->state) {
-    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a NativeRepository");
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_THIS", "this",
+                    "not a NativeRepository");
     return false;
   }
   rj->repo = data;
@@ -208,12 +217,11 @@ bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const
     rj->repo = NULL;
     return false;
   }
-  if (rj->repo->closing) {
-    napi_value props = NULL;
-    if (napi_create_object(env, &props) == napi_ok)
-      aav_napi_set_string(env, props, "code", "ERR_ASSET_CLOSED");
-    aav_repo_job_reject(env, rj, aav_errors_make(env, ERROR_KIND_CLOSED,
-                                         "the repository is closed", props));
+  if (rj->repo->closed) {
+    aav_repo_job_reject(env, rj,
+                        aav_error_new_coded(env, AAV_ERROR_REPOSITORY_CLOSED,
+                                            "ERR_ASSET_CLOSED", NULL,
+                                            "the repository is closed"));
     rj->repo = NULL;
     return false;
   }
@@ -222,7 +230,7 @@ bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const
     rj->repo = NULL;
     return false;
   }
-  rj->repo->busy++;
+  rj->repo->jobs++;
   aav_addon_state_job_started(rj->state);
   rj->job.name = name;
   rj->job.execute = execute;
@@ -231,28 +239,17 @@ bool aav_repo_job_start(napi_env env, napi_value this_obj, repo_job_t *rj, const
 }
 
 void aav_repo_job_release(napi_env env, repo_job_t *rj) {
-  repository_t *repo = rj->repo;
+  native_repo_t *repo = rj->repo;
   if (!repo)
     return;
-  repo->busy--;
-  if (rj->repo_ref)
-    napi_delete_reference(env, rj->repo_ref);
+  napi_ref ref = rj->repo_ref;
   rj->repo_ref = NULL;
   rj->repo = NULL;
+  if (--repo->jobs == 0 && repo->closed && !repo->pool_gone)
+    close_start(env, repo, ref); /* takes over the reference */
+  else if (ref)
+    napi_delete_reference(env, ref);
   aav_addon_state_job_finished(rj->state);
-}
-
-mongoc_client_t *aav_repo_client_pop(repository_t *repo, mongoc_collection_t **coll) {
-  /* The pool holds at least as many clients as we run jobs: pop never waits. */
-  mongoc_client_t *client = mongoc_client_pool_pop(repo->pool);
-  *coll = mongoc_client_get_collection(client, repo->db_name, repo->collection);
-  return client;
-}
-
-void aav_repo_client_push(repository_t *repo, mongoc_client_t *client,
-                      mongoc_collection_t *coll) {
-  mongoc_collection_destroy(coll);
-  mongoc_client_pool_push(repo->pool, client);
 }
 
 /* ensureIndex(): resolves with the name of the unique (orderId, version) index. */
@@ -268,12 +265,13 @@ typedef struct {
 static void ensure_index_execute(job_t *job) {
   ensure_index_job_t *j = (ensure_index_job_t *)job;
   mongoc_collection_t *coll;
-  mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
-  j->ok = aav_version_index_ensure(client, j->rj.repo->db_name, coll, &j->rj.repo->names,
-                                   j->name, sizeof j->name, &j->error);
+  mongoc_client_t *client = aav_store_client_pop(j->rj.repo->store, &coll);
+  j->ok = aav_version_index_ensure(client, j->rj.repo->store->db_name, coll,
+                                   &j->rj.repo->store->names, j->name, sizeof j->name,
+                                   &j->error);
   if (j->ok)
     j->ok = aav_server_probe_ferretdb(client, &j->ferretdb, &j->error);
-  aav_repo_client_push(j->rj.repo, client, coll);
+  aav_store_client_push(j->rj.repo->store, client, coll);
 }
 
 /* Main thread. */
@@ -282,9 +280,11 @@ static void ensure_index_complete(napi_env env, job_t *job, bool cancelled) {
   napi_value name;
   if (cancelled) {
     aav_repo_job_reject_cancelled(env, &j->rj);
-  } else if (j->ok && napi_create_string_utf8(env, j->name, NAPI_AUTO_LENGTH, &name) == napi_ok) {
-    bson_strncpy(j->rj.repo->version_index, j->name, sizeof j->rj.repo->version_index);
-    j->rj.repo->ferretdb = j->ferretdb;
+  } else if (j->ok &&
+             napi_create_string_utf8(env, j->name, NAPI_AUTO_LENGTH, &name) == napi_ok) {
+    bson_strncpy(j->rj.repo->store->version_index, j->name,
+                 sizeof j->rj.repo->store->version_index);
+    j->rj.repo->store->ferretdb = j->ferretdb;
     aav_repo_job_resolve(env, &j->rj, name);
   } else {
     aav_repo_job_reject(env, &j->rj, aav_errors_from_bson(env, &j->error, "", 1));
@@ -294,16 +294,18 @@ static void ensure_index_complete(napi_env env, job_t *job, bool cancelled) {
 }
 
 static napi_value repository_napi_ensure_index(napi_env env, napi_callback_info info) {
+  if (!aav_errors_ready(env))
+    return NULL;
   napi_value this_obj;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
   ensure_index_job_t *j = calloc(1, sizeof *j);
   if (!j) {
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    aav_napi_throw_no_memory(env);
     return NULL;
   }
   napi_value promise;
   if (aav_repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.ensureIndex",
-                     ensure_index_execute, ensure_index_complete, &promise))
+                         ensure_index_execute, ensure_index_complete, &promise))
     aav_scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
   else
     free(j); /* refused: rejected, or an exception is pending */
@@ -323,9 +325,10 @@ typedef struct {
 static void read_highest_execute(job_t *job) {
   read_highest_job_t *j = (read_highest_job_t *)job;
   mongoc_collection_t *coll;
-  mongoc_client_t *client = aav_repo_client_pop(j->rj.repo, &coll);
-  j->ok = aav_attempt_read_highest(coll, j->filter, &j->rj.repo->names, &j->highest, &j->error);
-  aav_repo_client_push(j->rj.repo, client, coll);
+  mongoc_client_t *client = aav_store_client_pop(j->rj.repo->store, &coll);
+  j->ok = aav_attempt_read_highest(coll, j->filter, &j->rj.repo->store->names,
+                                   &j->highest, &j->error);
+  aav_store_client_push(j->rj.repo->store, client, coll);
 }
 
 /* Main thread. */
@@ -344,28 +347,31 @@ static void read_highest_complete(napi_env env, job_t *job, bool cancelled) {
 }
 
 static napi_value repository_napi_read_highest(napi_env env, napi_callback_info info) {
+  if (!aav_errors_ready(env))
+    return NULL;
   size_t argc = 1;
   napi_value argv[1] = {NULL}, this_obj;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
   bson_t *filter = NULL;
-  if (argc < 1 || !aav_napi_bson_arg(env, argv[0], "filter", &filter))
+  if (!aav_napi_bson_arg(env, argv[0], "filter", &filter))
     return NULL;
   /* lib/ builds it: { <order field>: value }, under the repository's names. */
   if (!filter || bson_count_keys(filter) != 1) {
     bson_destroy(filter);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "filter must hold the order only");
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_ARG_TYPE", "filter",
+                    "filter must hold the order only");
     return NULL;
   }
   read_highest_job_t *j = calloc(1, sizeof *j);
   if (!j) {
     bson_destroy(filter);
-    napi_throw_error(env, "ERR_ASSET_NO_MEMORY", "out of memory");
+    aav_napi_throw_no_memory(env);
     return NULL;
   }
   j->filter = filter;
   napi_value promise;
   if (aav_repo_job_start(env, this_obj, &j->rj, "atomicAssetVersion.readHighest",
-                     read_highest_execute, read_highest_complete, &promise)) {
+                         read_highest_execute, read_highest_complete, &promise)) {
     aav_scheduler_submit(&j->rj.state->scheduler, &j->rj.job);
   } else {
     bson_destroy(filter);
@@ -375,13 +381,28 @@ static napi_value repository_napi_read_highest(napi_env env, napi_callback_info 
 }
 
 /* close(): destroys the pool on the threadpool (it ends server sessions over
- * the network). Waiting for work to finish first is lib/repository.js's job
- * alone; here a close() while jobs still hold the repository is refused, so
- * the pool is never pulled from under one. */
+ * the network). Waiting for the caller's own work is lib/repository.js's job;
+ * here close() never refuses: it is idempotent, refuses jobs started after
+ * it, and if jobs still hold the repository the pool goes after the last
+ * of them (aav_repo_job_release). Every close() promise resolves once the
+ * pool is gone. */
 typedef struct {
   repo_job_t rj;              /* first; holds the JS object until destroyed */
-  mongoc_client_pool_t *pool; /* taken from repo, destroyed by execute */
+  mongoc_client_pool_t *pool; /* taken from the store, destroyed by execute */
 } close_job_t;
+
+/* Main thread: the pool is gone (or left to the finalizer). */
+static void closers_resolve(napi_env env, native_repo_t *repo) {
+  napi_value undefined;
+  bool have_undefined = napi_get_undefined(env, &undefined) == napi_ok;
+  repo->pool_gone = true;
+  for (size_t i = 0; i < repo->n_closers; i++)
+    if (have_undefined)
+      napi_resolve_deferred(env, repo->closers[i], undefined);
+  free(repo->closers);
+  repo->closers = NULL;
+  repo->n_closers = 0;
+}
 
 /* Threadpool thread: destroying a pool ends server sessions over the network. */
 static void close_execute(job_t *job) {
@@ -393,27 +414,24 @@ static void close_execute(job_t *job) {
 /* Main thread. */
 static void close_complete(napi_env env, job_t *job, bool cancelled) {
   close_job_t *j = (close_job_t *)job;
-  napi_value undefined;
   if (cancelled && j->pool) {
     /* Never ran: give the pool back so the finalizer destroys it. */
-    j->rj.repo->pool = j->pool;
+    j->rj.repo->store->pool = j->pool;
   }
-  if (napi_get_undefined(env, &undefined) == napi_ok)
-    aav_repo_job_resolve(env, &j->rj, undefined);
+  closers_resolve(env, j->rj.repo);
   napi_delete_reference(env, j->rj.repo_ref);
   aav_addon_state_job_finished(j->rj.state);
   free(j);
 }
 
-static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref,
-                        napi_deferred deferred) {
+/* Main thread, once no job holds the repository. Takes over `repo_ref` (a
+ * strong reference to the JS object). */
+static void close_start(napi_env env, native_repo_t *repo, napi_ref repo_ref) {
   addon_state_t *state = aav_addon_state_get(env);
   close_job_t *j = calloc(1, sizeof *j);
-  napi_value undefined;
   if (!j || !state) {
     /* Cannot hand it to a thread: let the finalizer destroy the pool. */
-    if (napi_get_undefined(env, &undefined) == napi_ok)
-      napi_resolve_deferred(env, deferred, undefined);
+    closers_resolve(env, repo);
     napi_delete_reference(env, repo_ref);
     free(j);
     return;
@@ -421,9 +439,8 @@ static void close_start(napi_env env, repository_t *repo, napi_ref repo_ref,
   j->rj.state = state;
   j->rj.repo = repo;
   j->rj.repo_ref = repo_ref;
-  j->rj.deferred = deferred;
-  j->pool = repo->pool;
-  repo->pool = NULL;
+  j->pool = repo->store->pool;
+  repo->store->pool = NULL;
   j->rj.job.name = "atomicAssetVersion.close";
   j->rj.job.execute = close_execute;
   j->rj.job.complete = close_complete;
@@ -435,47 +452,59 @@ static napi_value repository_napi_close(napi_env env, napi_callback_info info) {
   napi_value this_obj, promise, undefined;
   void *data = NULL;
   napi_deferred deferred;
+  if (!aav_errors_ready(env))
+    return NULL;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, NULL, NULL, &this_obj, NULL));
   if (napi_unwrap(env, this_obj, &data) != napi_ok || !data) {
-    napi_throw_type_error(env, "ERR_INVALID_THIS", "not a NativeRepository");
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_THIS", "this",
+                    "not a NativeRepository");
     return NULL;
   }
-  repository_t *repo = data;
+  native_repo_t *repo = data;
   AAV_NAPI_CALL(env, napi_create_promise(env, &deferred, &promise));
-  if (repo->closing) { /* closing twice is harmless */
+  if (repo->pool_gone) { /* closed already: closing again is harmless */
     AAV_NAPI_CALL(env, napi_get_undefined(env, &undefined));
     AAV_NAPI_CALL(env, napi_resolve_deferred(env, deferred, undefined));
     return promise;
   }
-  if (repo->busy > 0) {
-    napi_value props, error;
-    AAV_NAPI_CALL(env, napi_create_object(env, &props));
-    aav_napi_set_string(env, props, "code", "ERR_ASSET_BUSY");
-    error = aav_errors_make(env, ERROR_KIND_INTERNAL,
-                            "close() while operations are in flight: wait for them first "
-                            "(AssetRepository.close() does)",
-                            props);
+  napi_deferred *closers =
+      realloc(repo->closers, (repo->n_closers + 1) * sizeof *closers);
+  if (!closers) {
+    napi_value error = aav_error_new_coded(env, AAV_ERROR_ASSET, "ERR_ASSET_NO_MEMORY",
+                                           NULL, "out of memory");
     if (error)
-      AAV_NAPI_CALL(env, napi_reject_deferred(env, deferred, error));
+      napi_reject_deferred(env, deferred, error);
     return promise;
   }
-  napi_ref ref;
-  AAV_NAPI_CALL(env, napi_create_reference(env, this_obj, 1, &ref));
-  repo->closing = true;
-  close_start(env, repo, ref, deferred);
+  repo->closers = closers;
+  repo->closers[repo->n_closers++] = deferred;
+  if (repo->closed)
+    return promise; /* the first close() destroys the pool and resolves this too */
+  repo->closed = true;
+  if (repo->jobs == 0) {
+    napi_ref ref;
+    if (napi_create_reference(env, this_obj, 1, &ref) != napi_ok) {
+      closers_resolve(env, repo); /* the finalizer destroys the pool */
+      return promise;
+    }
+    close_start(env, repo, ref);
+  }
   return promise;
 }
-
-napi_value aav_repository_napi_define(napi_env env) {
-  napi_property_descriptor methods[] = {
-      {"ensureIndex", NULL, repository_napi_ensure_index, NULL, NULL, NULL, napi_default, NULL},
-      {"readHighest", NULL, repository_napi_read_highest, NULL, NULL, NULL, napi_default, NULL},
-      {"insertBatch", NULL, aav_insert_batch_napi_start, NULL, NULL, NULL, napi_default, NULL},
+napi_value aav_repository_napi_define(napi_env env, const napi_property_descriptor *more,
+                                      size_t n_more) {
+  napi_property_descriptor methods[8] = {
+      {"ensureIndex", NULL, repository_napi_ensure_index, NULL, NULL, NULL, napi_default,
+       NULL},
+      {"readHighest", NULL, repository_napi_read_highest, NULL, NULL, NULL, napi_default,
+       NULL},
       {"close", NULL, repository_napi_close, NULL, NULL, NULL, napi_default, NULL},
   };
+  size_t n = 3;
+  for (size_t i = 0; i < n_more && n < sizeof methods / sizeof methods[0]; i++)
+    methods[n++] = more[i];
   napi_value ctor;
   AAV_NAPI_CALL(env, napi_define_class(env, "NativeRepository", NAPI_AUTO_LENGTH,
-                                   repository_napi_new, NULL,
-                                   sizeof methods / sizeof methods[0], methods, &ctor));
+                                       repository_napi_new, NULL, n, methods, &ctor));
   return ctor;
 }

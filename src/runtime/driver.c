@@ -1,4 +1,4 @@
-#include "driver.h"
+#include "runtime/driver.h"
 
 #include <mongoc/mongoc.h>
 #include <stdbool.h>

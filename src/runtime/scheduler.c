@@ -1,4 +1,4 @@
-#include "scheduler.h"
+#include "runtime/scheduler.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -43,7 +43,8 @@ static void on_complete(napi_env env, napi_status status, void *data) {
 /* Main thread, holding a slot for the job. */
 static void start(scheduler_t *s, job_t *job) {
   napi_value name;
-  napi_status status = napi_create_string_utf8(s->env, job->name, NAPI_AUTO_LENGTH, &name);
+  napi_status status =
+      napi_create_string_utf8(s->env, job->name, NAPI_AUTO_LENGTH, &name);
   if (status == napi_ok)
     status = napi_create_async_work(s->env, NULL, name, on_execute, on_complete, job,
                                     &job->work);

@@ -1,4 +1,4 @@
-#include "threadpool_budget.h"
+#include "runtime/threadpool_budget.h"
 
 #include <stdlib.h>
 

@@ -1,4 +1,4 @@
-#include "ca_bundle.h"
+#include "runtime/ca_bundle.h"
 
 #include <unistd.h>
 
