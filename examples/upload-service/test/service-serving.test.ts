@@ -2,11 +2,11 @@
 // script-capable types are downloads with nosniff and a sandboxing CSP, and
 // names of any kind reach the client intact through RFC 6266 / 5987.
 import request from 'supertest';
-import { createApp } from '../examples/upload-service/src/app';
-import { contentDisposition } from '../examples/upload-service/src/file-response';
-import { testDatabase, uri } from './support/db';
+import { createApp } from '../src/app';
+import { contentDisposition } from '../src/file-response';
+import { testDatabase, uri } from '../../../test/support/db';
 import { expectConsistent, makeRepository, makeService, idOf, hexOf } from './support/service';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { AssetRepositoryPort } from '../src/asset-repository';
 
 let t: any;
 let repository: AssetRepositoryPort;

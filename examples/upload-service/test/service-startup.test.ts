@@ -8,9 +8,9 @@ import os from 'os';
 import path from 'path';
 import request from 'supertest';
 import ts from 'typescript';
-import { uri } from './support/db';
+import { uri } from '../../../test/support/db';
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..', '..');
 const EXAMPLE = path.join(ROOT, 'examples', 'upload-service');
 const SERVER = path.join(EXAMPLE, 'dist', 'server.js');
 

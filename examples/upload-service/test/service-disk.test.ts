@@ -8,11 +8,11 @@ import path from 'path';
 import { mkdtempSync, promises as fs } from 'fs';
 import request from 'supertest';
 import type { Db } from 'mongodb';
-import { createApp } from '../examples/upload-service/src/app';
-import { AssetService } from '../examples/upload-service/src/asset-service';
-import { FileStore } from '../examples/upload-service/src/file-store';
-import type { Asset, AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
-import { expectGapless, range, testDatabase, uri } from './support/db';
+import { createApp } from '../src/app';
+import { AssetService } from '../src/asset-service';
+import { FileStore } from '../src/file-store';
+import type { Asset, AssetRepositoryPort } from '../src/asset-repository';
+import { expectGapless, range, testDatabase, uri } from '../../../test/support/db';
 import { expectConsistent, fakeFile, makeRepository, storedKeys, idOf, hexOf } from './support/service';
 
 const mountPoint = mkdtempSync(path.join(os.tmpdir(), 'full-store-'));
@@ -26,7 +26,7 @@ function tryMount(): string | null {
 }
 const mountError = tryMount();
 if (mountError) console.warn(`service-disk: cannot mount a tmpfs (${mountError}); the disk-full tests are skipped`);
-const maybe = require('./support/needs').needs('root', mountError ? `cannot mount a tmpfs: ${mountError}` : true).test;
+const maybe = require('../../../test/support/needs').needs('root', mountError ? `cannot mount a tmpfs: ${mountError}` : true).test;
 
 let t: any;
 let repository: AssetRepositoryPort;

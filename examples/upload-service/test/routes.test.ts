@@ -1,12 +1,12 @@
 // The Express routes of the example service, over HTTP with supertest,
 // against the real server.
 import request from 'supertest';
-import { createApp } from '../examples/upload-service/src/app';
-import type { Limits } from '../examples/upload-service/src/limits';
-import { testDatabase, expectGapless, range, uri } from './support/db';
+import { createApp } from '../src/app';
+import type { Limits } from '../src/limits';
+import { testDatabase, expectGapless, range, uri } from '../../../test/support/db';
 import { makeRepository, makeService, idOf, hexOf } from './support/service';
-import { runWriters } from './support/processes';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import { runWriters } from '../../../test/support/processes';
+import type { AssetRepositoryPort } from '../src/asset-repository';
 
 let t: any;
 const opened: Array<{ repository: AssetRepositoryPort; cleanup: () => Promise<void> }> = [];

@@ -5,9 +5,9 @@
 import { promises as fs } from 'fs';
 import path from 'path';
 import { ObjectId } from 'bson';
-import { expectGapless, testDatabase, uri } from './support/db';
+import { expectGapless, testDatabase, uri } from '../../../test/support/db';
 import { fakeFile, idOf, makeRepository, makeService, markedKeys, storedKeys } from './support/service';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { AssetRepositoryPort } from '../src/asset-repository';
 
 let t: any;
 let repository: AssetRepositoryPort;

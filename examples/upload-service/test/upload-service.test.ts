@@ -5,10 +5,10 @@
 // without changes.
 import { promises as fs } from 'fs';
 import mongoose from 'mongoose';
-import { testDatabase, expectGapless, range, uri } from './support/db';
+import { testDatabase, expectGapless, range, uri } from '../../../test/support/db';
 import { makeRepository, makeService, fakeFile, idOf, RepositoryKind } from './support/service';
-import type { Asset, AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
-import type { AssetService } from '../examples/upload-service/src/asset-service';
+import type { Asset, AssetRepositoryPort } from '../src/asset-repository';
+import type { AssetService } from '../src/asset-service';
 
 const ORDER = (name: string) => idOf(name).toHexString();
 const alice = idOf('alice').toHexString();

@@ -12,18 +12,18 @@ import type { AddressInfo } from 'net';
 import type { Server } from 'http';
 import request from 'supertest';
 import { MongoClient } from 'mongodb';
-import { createApp } from '../examples/upload-service/src/app';
-import { DATABASE_BOUNDS, withBounds } from '../examples/upload-service/src/database';
-import { createServer, listen } from '../examples/upload-service/src/http-server';
-import type { Limits } from '../examples/upload-service/src/limits';
-import type { Slots } from '../examples/upload-service/src/in-flight';
-import { expectGapless, range, testDatabase, uri } from './support/db';
+import { createApp } from '../src/app';
+import { DATABASE_BOUNDS, withBounds } from '../src/database';
+import { createServer, listen } from '../src/http-server';
+import type { Limits } from '../src/limits';
+import type { Slots } from '../src/in-flight';
+import { expectGapless, range, testDatabase, uri } from '../../../test/support/db';
 import { expectConsistent, hexOf, idOf, makeRepository, makeService, multipart, storedKeys } from './support/service';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { AssetRepositoryPort } from '../src/asset-repository';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startFerretDB } = require('../scripts/ferretdb');
+const { startFerretDB } = require('../../../scripts/ferretdb');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { ownFrontEnd } = require('./support/backend');
+const { ownFrontEnd } = require('../../../test/support/backend');
 
 let t: any;
 const toClose: Array<() => Promise<unknown>> = [];

@@ -3,9 +3,9 @@
 // package in model mode. Each scenario is checked against the database, and
 // what each repository gave is compared deep-equal at the end.
 import mongoose from 'mongoose';
-import { testDatabase, expectGapless, storedVersions, range, uri } from './support/db';
+import { testDatabase, expectGapless, storedVersions, range, uri } from '../../../test/support/db';
 import { makeRepository, idOf, RepositoryKind } from './support/service';
-import type { Asset, AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { Asset, AssetRepositoryPort } from '../src/asset-repository';
 
 const kinds: RepositoryKind[] = ['mongoose', 'addon'];
 const outcomes: Record<RepositoryKind, Record<string, unknown>> = { mongoose: {}, addon: {} };

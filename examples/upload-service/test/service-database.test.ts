@@ -7,17 +7,17 @@ import path from 'path';
 import { promises as fs } from 'fs';
 import request from 'supertest';
 import { MongoClient } from 'mongodb';
-import { createApp } from '../examples/upload-service/src/app';
-import { withBounds, withFastFailure } from '../examples/upload-service/src/database';
-import { expectGapless, testDatabase, uri } from './support/db';
+import { createApp } from '../src/app';
+import { withBounds, withFastFailure } from '../src/database';
+import { expectGapless, testDatabase, uri } from '../../../test/support/db';
 import { expectConsistent, makeRepository, makeService, markedKeys, hexOf, idOf } from './support/service';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startFerretDB } = require('../scripts/ferretdb');
+const { startFerretDB } = require('../../../scripts/ferretdb');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { ownFrontEnd } = require('./support/backend');
+const { ownFrontEnd } = require('../../../test/support/backend');
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startFailProxy } = require('./support/fail-proxy');
+const { startFailProxy } = require('../../../test/support/fail-proxy');
 
 let t: any;
 const toClose: Array<() => Promise<unknown>> = [];

@@ -6,15 +6,15 @@ import fs from 'fs';
 import path from 'path';
 import type { Server } from 'http';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createApp } from '../examples/upload-service/src/app';
-import { testDatabase, expectGapless, uri } from './support/db';
+import { createApp } from '../src/app';
+import { testDatabase, expectGapless, uri } from '../../../test/support/db';
 import { expectConsistent, idOf, hexOf } from './support/service';
 import { makeRepository, makeService } from './support/service';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { AssetRepositoryPort } from '../src/asset-repository';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const ARTIFACTS = path.join(__dirname, '..', 'artifacts');
-const maybe = require('./support/needs').needs('chromium').test;
+const ARTIFACTS = path.join(__dirname, '..', '..', '..', 'artifacts');
+const maybe = require('../../../test/support/needs').needs('chromium').test;
 
 let t: any;
 let repository: AssetRepositoryPort;

@@ -1,11 +1,11 @@
 // A rolling deploy: old instances still write with the Mongoose repository
 // (the reference design) while new ones write with the addon, to the same
 // order in the same collection.
-import { testDatabase, range, uri } from './support/db';
+import { testDatabase, range, uri } from '../../../test/support/db';
 import { makeRepository, idOf } from './support/service';
-import { MongooseAssetRepository } from '../examples/upload-service/src/mongoose-asset-repository';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
-import type { IAsset } from '../examples/upload-service/src/asset-model';
+import { MongooseAssetRepository } from '../src/mongoose-asset-repository';
+import type { AssetRepositoryPort } from '../src/asset-repository';
+import type { IAsset } from '../src/asset-model';
 
 let t: any;
 let oldWriter: MongooseAssetRepository;

@@ -2,10 +2,10 @@
 // multipart body or a bad percent-encoding is a 400 with no stack in the log,
 // and leaves nothing in the database or the file store.
 import request from 'supertest';
-import { createApp } from '../examples/upload-service/src/app';
-import { testDatabase, uri } from './support/db';
+import { createApp } from '../src/app';
+import { testDatabase, uri } from '../../../test/support/db';
 import { makeRepository, makeService, multipart, storedKeys, hexOf } from './support/service';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { AssetRepositoryPort } from '../src/asset-repository';
 
 let t: any;
 let repository: AssetRepositoryPort;

@@ -9,11 +9,11 @@ import type { Db } from 'mongodb';
 import mongoose from 'mongoose';
 import { ObjectId } from 'bson';
 import { AssetRepository } from 'atomic-asset-version';
-import { assetModel, IAsset } from '../../examples/upload-service/src/asset-model';
-import type { Asset, AssetRepositoryPort } from '../../examples/upload-service/src/asset-repository';
-import { AssetService } from '../../examples/upload-service/src/asset-service';
-import { FileStore } from '../../examples/upload-service/src/file-store';
-import { MongooseAssetRepository } from '../../examples/upload-service/src/mongoose-asset-repository';
+import { assetModel, IAsset } from '../../src/asset-model';
+import type { Asset, AssetRepositoryPort } from '../../src/asset-repository';
+import { AssetService } from '../../src/asset-service';
+import { FileStore } from '../../src/file-store';
+import { MongooseAssetRepository } from '../../src/mongoose-asset-repository';
 
 export type RepositoryKind = 'mongoose' | 'addon';
 

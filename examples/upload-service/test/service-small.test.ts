@@ -3,10 +3,10 @@
 // request; the page has a CSP and may not be framed; the 201's fileUrl
 // answers; a right-to-left override never reaches a download name.
 import request from 'supertest';
-import { createApp } from '../examples/upload-service/src/app';
-import { expectGapless, testDatabase, uri } from './support/db';
+import { createApp } from '../src/app';
+import { expectGapless, testDatabase, uri } from '../../../test/support/db';
 import { expectConsistent, hexOf, idOf, makeRepository, makeService, multipart, storedKeys } from './support/service';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { AssetRepositoryPort } from '../src/asset-repository';
 
 let t: any;
 let repository: AssetRepositoryPort;

@@ -7,12 +7,12 @@ import type { Server } from 'http';
 import { promises as fs } from 'fs';
 import path from 'path';
 import request from 'supertest';
-import { createApp } from '../examples/upload-service/src/app';
-import { createServer, listen } from '../examples/upload-service/src/http-server';
-import type { Limits } from '../examples/upload-service/src/limits';
-import { expectGapless, range, testDatabase, uri } from './support/db';
+import { createApp } from '../src/app';
+import { createServer, listen } from '../src/http-server';
+import type { Limits } from '../src/limits';
+import { expectGapless, range, testDatabase, uri } from '../../../test/support/db';
 import { expectConsistent, makeRepository, makeService, multipart, storedKeys, idOf, hexOf } from './support/service';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { AssetRepositoryPort } from '../src/asset-repository';
 
 let t: any;
 const opened: Array<{ repository: AssetRepositoryPort; cleanup: () => Promise<void> }> = [];

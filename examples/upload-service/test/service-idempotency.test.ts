@@ -4,10 +4,10 @@
 // the same key on the upper-case order id is the same request; a duplicate
 // in progress gets 409 or the first's answer, never a second copy.
 import request from 'supertest';
-import { createApp } from '../examples/upload-service/src/app';
-import { expectGapless, range, testDatabase, uri } from './support/db';
+import { createApp } from '../src/app';
+import { expectGapless, range, testDatabase, uri } from '../../../test/support/db';
 import { expectConsistent, hexOf, idOf, makeRepository, makeService, storedKeys } from './support/service';
-import type { AssetRepositoryPort } from '../examples/upload-service/src/asset-repository';
+import type { AssetRepositoryPort } from '../src/asset-repository';
 
 let t: any;
 const opened: Array<{ repository: AssetRepositoryPort; cleanup: () => Promise<void> }> = [];
