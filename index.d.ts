@@ -34,7 +34,7 @@ export interface WriteConcern {
  * without importing Mongoose, which stays an optional peer dependency.
  */
 export interface MongooseModelLike {
-  new (...args: any[]): unknown;
+  new (...args: never[]): unknown;
   schema: object;
   collection: { collectionName: string };
   db: object;
@@ -119,10 +119,7 @@ export class AssetRepository<TAsset extends object = never> {
   createWithAtomicVersion(data: Partial<TAsset>, retryCount?: number): Promise<TAsset>;
   createWithAtomicVersion<T extends AssetInput>(data: T, retryCount?: number): Promise<StoredAsset<T>>;
   createManyWithAtomicVersion(orderId: unknown, items: Array<Partial<TAsset>> & [Partial<TAsset>, ...Array<Partial<TAsset>>]): Promise<TAsset[]>;
-  createManyWithAtomicVersion<T extends Omit<AssetInput, 'orderId'>>(
-    orderId: OrderId,
-    items: T[],
-  ): Promise<Array<StoredAsset<T & { orderId: OrderId }>>>;
+  createManyWithAtomicVersion<T extends Omit<AssetInput, 'orderId'>>(orderId: OrderId, items: T[]): Promise<Array<StoredAsset<T & { orderId: OrderId }>>>;
   /** @deprecated Races with concurrent uploads; use createWithAtomicVersion. */
   getNextVersion(orderId: OrderId): Promise<number>;
   ensureIndex(): Promise<string>;

@@ -46,7 +46,7 @@ function fieldPlan(names) {
   return { ...names, owned, overhead: STORED_OVERHEAD + extra };
 }
 const DEFAULT_FIELDS = fieldPlan({ orderId: 'orderId', fileName: 'fileName', version: 'version', versionLabel: 'versionLabel' });
-if (DEFAULT_FIELDS.owned.join() !== native.ownedFields.join()) throw new Error('asset_input: owned fields differ from the addon\'s');
+if (DEFAULT_FIELDS.owned.join() !== native.ownedFields.join()) throw new Error("asset_input: owned fields differ from the addon's");
 /** object's own `key`: a name polluted onto Object.prototype is not the upload's. */
 const own = (object, key) => (Object.hasOwn(object, key) ? object[key] : undefined);
 const join = (path, key) => (path ? `${path}.${key}` : String(key));

@@ -44,7 +44,7 @@ function rebuild(value, nested) {
   try {
     return make(value, nested);
   } catch (err) {
-    throw new Error(`is a ${value._bsontype} from bson ${String(value[VERSION] || 'before 5')} that could not be read: ${err.message}`);
+    throw new Error(`is a ${value._bsontype} from bson ${String(value[VERSION] || 'before 5')} that could not be read: ${err.message}`, { cause: err });
   }
 }
 

@@ -68,7 +68,7 @@ function validationError(code, field, message) {
  * (see sharedError).
  */
 function errorForUpload(error, orderId) {
-  const own = shared.has(error) ? new (error.constructor)(error.message, { ...error, cause: error }) : error;
+  const own = shared.has(error) ? new error.constructor(error.message, { ...error, cause: error }) : error;
   if (orderId !== undefined && own !== null && typeof own === 'object') own.orderId = orderId;
   return own;
 }

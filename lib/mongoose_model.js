@@ -37,8 +37,15 @@ function collectionSymbol(model) {
 }
 
 function isModel(model) {
-  return typeof model === 'function' && Boolean(model.schema) && typeof model.schema.path === 'function' &&
-    Boolean(model.prototype) && typeof model.prototype.save === 'function' && Boolean(model.db) && Boolean(model.collection);
+  return (
+    typeof model === 'function' &&
+    Boolean(model.schema) &&
+    typeof model.schema.path === 'function' &&
+    Boolean(model.prototype) &&
+    typeof model.prototype.save === 'function' &&
+    Boolean(model.db) &&
+    Boolean(model.collection)
+  );
 }
 
 function hookName(fn) {
@@ -92,7 +99,10 @@ function schemaProblems(schema, names, idAtInsert) {
       if (BUILT_IN.has(hook.fn.name)) continue;
       const match = readsAssigned.exec(String(hook.fn));
       if (match) {
-        problems.push([`pre('${name}')`, `the pre('${name}') hook ${hookName(hook.fn)} reads "${match[1]}", which the insert assigns: a pre hook runs before it is known. Read it in a post('save') hook, which gets the stored document`]);
+        problems.push([
+          `pre('${name}')`,
+          `the pre('${name}') hook ${hookName(hook.fn)} reads "${match[1]}", which the insert assigns: a pre hook runs before it is known. Read it in a post('save') hook, which gets the stored document`,
+        ]);
       }
     }
   }
@@ -101,9 +111,10 @@ function schemaProblems(schema, names, idAtInsert) {
 
 /** One error for all of a schema's problems: `field` the first, `problems` every one. */
 function schemaError(problems) {
-  const err = refuse(problems[0][0], problems.length === 1
-    ? problems[0][1]
-    : `the schema has ${problems.length} problems: ${problems.map(([, m], i) => `(${i + 1}) ${m}`).join('; ')}`);
+  const err = refuse(
+    problems[0][0],
+    problems.length === 1 ? problems[0][1] : `the schema has ${problems.length} problems: ${problems.map(([, m], i) => `(${i + 1}) ${m}`).join('; ')}`,
+  );
   err.problems = problems.map(([field, message]) => ({ field, message }));
   return err;
 }
@@ -149,7 +160,10 @@ class MongooseModel {
     const { model, ...rest } = options;
     const collection = this.#model.collection.collectionName;
     const dbName = this.#dbName();
-    for (const [key, value] of [['collection', collection], ['dbName', dbName]]) {
+    for (const [key, value] of [
+      ['collection', collection],
+      ['dbName', dbName],
+    ]) {
       if (rest[key] !== undefined && value !== undefined && rest[key] !== value) {
         throw refuse(key, `"${key}" is "${rest[key]}" but the model's is "${value}"; leave it out`);
       }
@@ -175,7 +189,11 @@ class MongooseModel {
     const setting = (name) => [model.schema.options[name], conn.config && conn.config[name], model.base.get(name)].find((v) => v !== undefined && v !== null);
     const name = `${model.collection.collectionName}.insertOne()`;
     if (setting('bufferCommands') === false) {
-      return Promise.reject(new model.base.Error(`Operation \`${name}\` cannot run: the model's connection is not open and bufferCommands is false (atomic-asset-version waits for the connection only as Mongoose's buffering would)`));
+      return Promise.reject(
+        new model.base.Error(
+          `Operation \`${name}\` cannot run: the model's connection is not open and bufferCommands is false (atomic-asset-version waits for the connection only as Mongoose's buffering would)`,
+        ),
+      );
     }
     const timeoutMS = setting('bufferTimeoutMS') ?? 10000;
     return new Promise((resolve, reject) => {
@@ -185,7 +203,11 @@ class MongooseModel {
       };
       const timer = setTimeout(() => {
         conn.removeListener('open', onOpen);
-        reject(new model.base.Error(`Operation \`${name}\` buffering timed out after ${timeoutMS}ms: the model's connection did not open (call mongoose.connect() or connection.openUri(); nothing was stored)`));
+        reject(
+          new model.base.Error(
+            `Operation \`${name}\` buffering timed out after ${timeoutMS}ms: the model's connection did not open (call mongoose.connect() or connection.openUri(); nothing was stored)`,
+          ),
+        );
       }, timeoutMS);
       conn.once('open', onOpen);
     });
@@ -221,10 +243,11 @@ class MongooseModel {
       if (!doc) return outcomes[i];
       let reached = false;
       const real = doc[this.#collection];
-      const insertOne = (obj) => new Promise((resolve, reject) => {
-        reached = true;
-        arrivals[i].resolve({ doc, obj, resolve, reject });
-      });
+      const insertOne = (obj) =>
+        new Promise((resolve, reject) => {
+          reached = true;
+          arrivals[i].resolve({ doc, obj, resolve, reject });
+        });
       Object.defineProperty(doc, this.#collection, { value: Object.create(real, { insertOne: { value: insertOne } }), configurable: true, writable: true });
       return doc.save().then(
         (saved) => {
@@ -270,7 +293,12 @@ class MongooseModel {
     if (writes.length > 0) {
       let results;
       try {
-        results = await store(writes[0].key, writes[0].orderId, writes.map((w) => w.bytes), writes.map((w) => w.callerId));
+        results = await store(
+          writes[0].key,
+          writes[0].orderId,
+          writes.map((w) => w.bytes),
+          writes.map((w) => w.callerId),
+        );
       } catch (err) {
         results = writes.map(() => ({ status: 'rejected', reason: err }));
       }
@@ -364,7 +392,13 @@ function trap(doc, names) {
     throw validationError('ERR_ASSET_VERSION_UNKNOWN', path, `"${path}" is read before the insert assigns it (a pre('validate') or pre('save') hook?): read it in post('save')`);
   };
   for (const path of paths) {
-    Object.defineProperty(doc, path, { configurable: true, get: () => notYet(path), set: () => notYet(path) });
+    Object.defineProperty(doc, path, {
+      configurable: true,
+      get: () => notYet(path),
+      set: () => {
+        notYet(path);
+      },
+    });
   }
   const get = doc.get;
   doc.get = function trappedGet(path, ...rest) {

@@ -45,8 +45,19 @@ function parseFields(given) {
       names[role] = null;
       continue;
     }
-    if (typeof name !== 'string' || name === '' || name.startsWith('$') || name.includes('.') || name.includes('\0') || !name.isWellFormed() || Buffer.byteLength(name) > limits.maxFieldName) {
-      problems.push([`fields.${role}`, `option "fields.${role}" must be a top-level field name (a string of 1 to ${limits.maxFieldName} bytes without "." or a leading "$")${role === 'versionLabel' ? ', or null for no label' : ''}, got ${JSON.stringify(name) ?? String(name)}`]);
+    if (
+      typeof name !== 'string' ||
+      name === '' ||
+      name.startsWith('$') ||
+      name.includes('.') ||
+      name.includes('\0') ||
+      !name.isWellFormed() ||
+      Buffer.byteLength(name) > limits.maxFieldName
+    ) {
+      problems.push([
+        `fields.${role}`,
+        `option "fields.${role}" must be a top-level field name (a string of 1 to ${limits.maxFieldName} bytes without "." or a leading "$")${role === 'versionLabel' ? ', or null for no label' : ''}, got ${JSON.stringify(name) ?? String(name)}`,
+      ]);
     } else if (RESERVED.has(name)) {
       problems.push([`fields.${role}`, `option "fields.${role}" cannot be "${name}": the addon writes it itself`]);
     } else {
@@ -61,7 +72,11 @@ function parseFields(given) {
     else taken.set(name, role);
   }
   if (problems.length > 0) {
-    const err = validationError('ERR_ASSET_OPTION', problems[0][0], problems.length === 1 ? problems[0][1] : `option "fields" has ${problems.length} problems: ${problems.map(([, m]) => m).join('; ')}`);
+    const err = validationError(
+      'ERR_ASSET_OPTION',
+      problems[0][0],
+      problems.length === 1 ? problems[0][1] : `option "fields" has ${problems.length} problems: ${problems.map(([, m]) => m).join('; ')}`,
+    );
     err.problems = problems.map(([field, message]) => ({ field, message }));
     throw err;
   }
@@ -94,10 +109,14 @@ function parseOptions(input, { modelMode = false } = {}) {
   for (const [k, v] of Object.entries(given)) if (v !== undefined) options[k] = v;
   if (options.uri === undefined && !modelMode) options.uri = process.env.MONGODB_URI;
   if (!(modelMode && options.uri === undefined) && (typeof options.uri !== 'string' || options.uri === '')) {
-    throw validationError('ERR_ASSET_OPTION', 'uri', options.uri === undefined
-      ? 'option "uri" is required: pass the MongoDB connection string as { uri }, or set MONGODB_URI, before constructing the repository. ' +
-        'An app whose Mongoose connection opens later passes { model } instead: model mode reads the model\'s connection string when it opens'
-      : `option "uri" must be a non-empty connection string, got ${typeof options.uri === 'string' ? 'an empty string' : typeof options.uri}`);
+    throw validationError(
+      'ERR_ASSET_OPTION',
+      'uri',
+      options.uri === undefined
+        ? 'option "uri" is required: pass the MongoDB connection string as { uri }, or set MONGODB_URI, before constructing the repository. ' +
+            "An app whose Mongoose connection opens later passes { model } instead: model mode reads the model's connection string when it opens"
+        : `option "uri" must be a non-empty connection string, got ${typeof options.uri === 'string' ? 'an empty string' : typeof options.uri}`,
+    );
   }
   options.fields = parseFields(options.fields);
   if (options.dbName !== undefined && (typeof options.dbName !== 'string' || options.dbName === '')) {
@@ -121,6 +140,5 @@ function parseOptions(input, { modelMode = false } = {}) {
   }
   return options;
 }
-
 
 module.exports = { parseOptions, parseFields, DEFAULTS, FIELD_ROLES };

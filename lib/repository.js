@@ -57,7 +57,7 @@ class AssetRepository {
    * Stores one asset with the next version of its order. `retryCount`, the
    * reference design's recursion counter, is accepted and ignored.
    */
-  createWithAtomicVersion(data, retryCount) { // eslint-disable-line no-unused-vars
+  createWithAtomicVersion(data, _retryCount) {
     if (this.#model) return this.#saveWithModel([data], false).then(([result]) => unwrap(result));
     let upload;
     try {
@@ -88,8 +88,10 @@ class AssetRepository {
         throw validationError('ERR_ASSET_ITEMS', 'items', `items may hold at most ${native.limits.maxBatch} assets per call`);
       }
       if (this.#model) {
-        return this.#saveWithModel(items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: orderId } : item)), true)
-          .then((results) => batchOutcome(results, orderId));
+        return this.#saveWithModel(
+          items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: orderId } : item)),
+          true,
+        ).then((results) => batchOutcome(results, orderId));
       }
       const key = orderKey(orderId);
       const batch = items.map((item, i) => {
@@ -104,7 +106,15 @@ class AssetRepository {
       }
       const docs = batch.map((u) => u.bytes);
       const callerIds = batch.map((u) => callerId(u.values));
-      return this.#queue.addGroup(key, orderId, docs, callerIds, batch.map((u) => u.view)).then((results) => batchOutcome(results, orderId));
+      return this.#queue
+        .addGroup(
+          key,
+          orderId,
+          docs,
+          callerIds,
+          batch.map((u) => u.view),
+        )
+        .then((results) => batchOutcome(results, orderId));
     } catch (err) {
       this.#queue.refused(err);
       return Promise.reject(err);
@@ -115,10 +125,10 @@ class AssetRepository {
   async getNextVersion(orderId) {
     if (!warnedGetNextVersion) {
       warnedGetNextVersion = true;
-      process.emitWarning(
-        'getNextVersion() races with concurrent uploads: two callers can get the same number. Use createWithAtomicVersion().',
-        { type: 'DeprecationWarning', code: 'ATOMIC_ASSET_VERSION_GET_NEXT' },
-      );
+      process.emitWarning('getNextVersion() races with concurrent uploads: two callers can get the same number. Use createWithAtomicVersion().', {
+        type: 'DeprecationWarning',
+        code: 'ATOMIC_ASSET_VERSION_GET_NEXT',
+      });
     }
     this.#queue.assertOpen();
     checkOrderId(orderId, this.#fields.orderId);
@@ -130,9 +140,13 @@ class AssetRepository {
   /** Ensures the unique (orderId, version) index; resolves with its name. */
   ensureIndex() {
     if (!this.#ready) {
-      this.#ready = this.#queue.track(this.#connect().then((n) => n.ensureIndex()).catch((err) => {
-        throw withDoctorHint(err);
-      }));
+      this.#ready = this.#queue.track(
+        this.#connect()
+          .then((n) => n.ensureIndex())
+          .catch((err) => {
+            throw withDoctorHint(err);
+          }),
+      );
       this.#ready.catch(() => {
         this.#ready = null; // a later call tries again
       });
@@ -209,21 +223,23 @@ class AssetRepository {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#queue.track(this.#model.saveAll(items, {
-      orderKey,
-      many,
-      toBson: (obj, where) => toBson(obj, where, this.#fields),
-      refused: (err) => this.#queue.refused(err),
-      store: async (key, orderId, docs, callerIds) => {
-        try {
-          await this.#connect();
-        } catch (err) {
-          // Never sent: failed, unless the caller's _id may be stored by an earlier call.
-          return docs.map((_, i) => ({ status: 'rejected', reason: beforeLookup(err, callerIds[i]) }));
-        }
-        return this.#queue.addGroup(key, orderId, docs, callerIds);
-      },
-    }));
+    return this.#queue.track(
+      this.#model.saveAll(items, {
+        orderKey,
+        many,
+        toBson: (obj, where) => toBson(obj, where, this.#fields),
+        refused: (err) => this.#queue.refused(err),
+        store: async (key, orderId, docs, callerIds) => {
+          try {
+            await this.#connect();
+          } catch (err) {
+            // Never sent: failed, unless the caller's _id may be stored by an earlier call.
+            return docs.map((_, i) => ({ status: 'rejected', reason: beforeLookup(err, callerIds[i]) }));
+          }
+          return this.#queue.addGroup(key, orderId, docs, callerIds);
+        },
+      }),
+    );
   }
 }
 
@@ -244,7 +260,8 @@ function callerId(data) {
 function withDoctorHint(err) {
   const e = err;
   if (e && typeof e.message === 'string' && UNIQUE_REFUSAL.test(e.message)) {
-    e.message += '. The collection holds documents the unique (order, version) index cannot be built over: run `npx atomic-asset-version doctor` to see them, and with --fix to repair them (nothing is deleted)';
+    e.message +=
+      '. The collection holds documents the unique (order, version) index cannot be built over: run `npx atomic-asset-version doctor` to see them, and with --fix to repair them (nothing is deleted)';
   }
   return e;
 }

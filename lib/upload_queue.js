@@ -115,16 +115,18 @@ class UploadQueue {
   addGroup(key, orderId, docs, callerIds, views = null) {
     return new Promise((resolve) => {
       const finish = (job, results, first) => {
-        resolve(docs.map((_, i) => {
-          const error = results.error(first + i);
-          try {
-            return error === undefined
-              ? { status: 'fulfilled', value: results.document(first + i, views === null ? null : views[i], this.#fields) }
-              : { status: 'rejected', reason: uploadError(error, orderId, this.#fields) };
-          } catch (err) {
-            return { status: 'rejected', reason: err };
-          }
-        }));
+        resolve(
+          docs.map((_, i) => {
+            const error = results.error(first + i);
+            try {
+              return error === undefined
+                ? { status: 'fulfilled', value: results.document(first + i, views === null ? null : views[i], this.#fields) }
+                : { status: 'rejected', reason: uploadError(error, orderId, this.#fields) };
+            } catch (err) {
+              return { status: 'rejected', reason: err };
+            }
+          }),
+        );
       };
       this.#push(Job.group(key, docs, callerIds, finish, this.#connectionFailures));
     });
@@ -281,7 +283,10 @@ class UploadQueue {
    * stored.
    */
   #failFast(job) {
-    this.#finish([job], BatchResults.failed(job.count, (i) => beforeLookup(this.#connectionError, job.callerIdAt(i))));
+    this.#finish(
+      [job],
+      BatchResults.failed(job.count, (i) => beforeLookup(this.#connectionError, job.callerIdAt(i))),
+    );
   }
 
   /** Counts and hands each job its results; jobs hold the results' uploads in order. */
@@ -375,7 +380,13 @@ class Job {
   }
 
   static group(key, docs, callerIds, finish, failuresSeen) {
-    const job = new Job(key, docs.length, docs.reduce((sum, doc) => sum + doc.length, 0), finish, failuresSeen);
+    const job = new Job(
+      key,
+      docs.length,
+      docs.reduce((sum, doc) => sum + doc.length, 0),
+      finish,
+      failuresSeen,
+    );
     job.docs = docs;
     job.callerIds = callerIds;
     return job;

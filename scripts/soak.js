@@ -248,7 +248,12 @@ async function main() {
 
     const ids = children.flatMap((w) => w.ids);
     const { uploads, writerStats, missing } = readRecords(dir, ids);
-    const docs = (await db.collection(collection).find({}, { projection: { _id: 1, orderId: 1, version: 1, tag: 1 } }).toArray()).map((d) => ({ ...d, _id: String(d._id) }));
+    const docs = (
+      await db
+        .collection(collection)
+        .find({}, { projection: { _id: 1, orderId: 1, version: 1, tag: 1 } })
+        .toArray()
+    ).map((d) => ({ ...d, _id: String(d._id) }));
     // A deletion whose reply was lost counts only if the document is gone.
     const present = new Set(docs.map((d) => d._id));
     const confirmedDeletions = deletions.filter((x) => x.end !== Infinity || !present.has(x._id));

@@ -112,7 +112,14 @@ describe('createManyWithAtomicVersion', () => {
 
   test('concurrent multi-file uploads each stay contiguous', async () => {
     const repo = t.repository({ collection: 'many2' });
-    const batches = await Promise.all(range(6).map((b) => repo.createManyWithAtomicVersion('multi2', range(4).map((i) => ({ fileName: `b${b}-${i}.pdf` })))));
+    const batches = await Promise.all(
+      range(6).map((b) =>
+        repo.createManyWithAtomicVersion(
+          'multi2',
+          range(4).map((i) => ({ fileName: `b${b}-${i}.pdf` })),
+        ),
+      ),
+    );
     for (const assets of batches) {
       const v = assets.map((a) => a.version);
       expect(v).toEqual(range(4, v[0]));
@@ -125,8 +132,15 @@ describe('createManyWithAtomicVersion', () => {
     const repo = t.repository({ collection: 'many3' });
     await repo.createWithAtomicVersion({ orderId: 'm3', fileName: 'first.pdf', checksum: 'x' });
     const err = await repo
-      .createManyWithAtomicVersion('m3', [{ fileName: 'a.pdf', checksum: 'a' }, { fileName: 'dup.pdf', checksum: 'x' }, { fileName: 'c.pdf', checksum: 'c' }])
-      .then(() => null, (e) => e);
+      .createManyWithAtomicVersion('m3', [
+        { fileName: 'a.pdf', checksum: 'a' },
+        { fileName: 'dup.pdf', checksum: 'x' },
+        { fileName: 'c.pdf', checksum: 'c' },
+      ])
+      .then(
+        () => null,
+        (e) => e,
+      );
     expect(err).toMatchObject({ name: 'BatchError', code: 'ERR_ASSET_BATCH_PARTIAL', stored: 2, failed: 1 });
     expect(err.results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(err.results[1].reason).toMatchObject({ name: 'DuplicateKeyError', code: 11000 });

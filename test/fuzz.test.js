@@ -8,14 +8,18 @@ const path = require('path');
 
 const { needs } = require('./support/needs');
 
-needs('clang').test('fuzzing the conversion code finds no crash, leak or undefined behaviour', () => {
-  const run = spawnSync('bash', [path.join(__dirname, '..', 'scripts', 'fuzz.sh')], {
-    encoding: 'utf8',
-    env: { ...process.env, FUZZ_SECONDS: process.env.FUZZ_SECONDS || '15' },
-    cwd: path.join(__dirname, '..'),
-  });
-  if (run.status !== 0) console.error(run.stdout, run.stderr);
-  expect(run.stdout).toMatch(/number_of_executed_units: [1-9]/);
-  expect(run.stdout).toContain('fuzz: no crash');
-  expect(run.status).toBe(0);
-}, 120000);
+needs('clang').test(
+  'fuzzing the conversion code finds no crash, leak or undefined behaviour',
+  () => {
+    const run = spawnSync('bash', [path.join(__dirname, '..', 'scripts', 'fuzz.sh')], {
+      encoding: 'utf8',
+      env: { ...process.env, FUZZ_SECONDS: process.env.FUZZ_SECONDS || '15' },
+      cwd: path.join(__dirname, '..'),
+    });
+    if (run.status !== 0) console.error(run.stdout, run.stderr);
+    expect(run.stdout).toMatch(/number_of_executed_units: [1-9]/);
+    expect(run.stdout).toContain('fuzz: no crash');
+    expect(run.status).toBe(0);
+  },
+  120000,
+);

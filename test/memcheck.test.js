@@ -11,16 +11,20 @@ const { parse, classify } = require('../scripts/memcheck-report');
 
 const { needs } = require('./support/needs');
 
-needs('valgrind').test('valgrind finds no invalid access and no definite leak in the addon\'s reach', () => {
-  const run = spawnSync('bash', [path.join(__dirname, '..', 'scripts', 'memcheck.sh')], {
-    encoding: 'utf8',
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
-  });
-  if (run.status !== 0) console.error(run.stdout, run.stderr);
-  expect(run.stdout).toMatch(/\d+ passed, 0 failed/);
-  expect(run.stdout).toContain('memcheck: clean');
-  expect(run.status).toBe(0);
-}, 180000);
+needs('valgrind').test(
+  "valgrind finds no invalid access and no definite leak in the addon's reach",
+  () => {
+    const run = spawnSync('bash', [path.join(__dirname, '..', 'scripts', 'memcheck.sh')], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    });
+    if (run.status !== 0) console.error(run.stdout, run.stderr);
+    expect(run.stdout).toMatch(/\d+ passed, 0 failed/);
+    expect(run.stdout).toContain('memcheck: clean');
+    expect(run.status).toBe(0);
+  },
+  180000,
+);
 
 // valgrind's XML for one definite leak, shaped as Node 24 reports its
 // OpenSSL start-up allocation; `via` is the library of the middle frame.
@@ -40,7 +44,7 @@ const leak = (via) => `<error>
 </error>`;
 const report = (...errors) => `<?xml version="1.0"?>\n<valgrindoutput>\n${errors.join('\n')}\n</valgrindoutput>\n`;
 
-test('a definite leak counts when its stack reaches the addon, libmongoc or libbson, not when it is only Node\'s', () => {
+test("a definite leak counts when its stack reaches the addon, libmongoc or libbson, not when it is only Node's", () => {
   const ours = [
     '/work/x/node_modules/atomic-asset-version/build/Release/atomic_asset_version.node',
     '/usr/lib/x86_64-linux-gnu/libmongoc-1.0.so.0.0.0',

@@ -58,7 +58,7 @@ describe.each(BAD.map((id) => [label(id), id]))('orderId %s is refused everywher
     expectRefused(await refusal(mapped.createWithAtomicVersion({ bugId: id, fileName: 'a.pdf' })), 'bugId');
   });
 
-  test('createManyWithAtomicVersion: the orderId, and an item\'s own', async () => {
+  test("createManyWithAtomicVersion: the orderId, and an item's own", async () => {
     expectRefused(await refusal(repo.createManyWithAtomicVersion(id, [{ fileName: 'a.pdf' }])), 'orderId');
     expectRefused(await refusal(mapped.createManyWithAtomicVersion(id, [{ fileName: 'a.pdf' }])), 'bugId');
   });
@@ -75,7 +75,11 @@ describe.each(BAD.map((id) => [label(id), id]))('orderId %s is refused everywher
 
 // In model mode the model casts an upload's orderId first (42 becomes '42', a
 // query object a CastError): the rule sees what the model would store.
-test.each(BLANK.filter((id) => id !== '').concat(['a\0b']).map((id) => [label(id), id]))('model mode: createWithAtomicVersion refuses orderId %s as cast', async (_, id) => {
+test.each(
+  BLANK.filter((id) => id !== '')
+    .concat(['a\0b'])
+    .map((id) => [label(id), id]),
+)('model mode: createWithAtomicVersion refuses orderId %s as cast', async (_, id) => {
   expectRefused(await refusal(model.createWithAtomicVersion({ orderId: id, fileName: 'a.pdf' })), 'orderId');
   // An item's own orderId is that item's refusal, in the BatchError.
   const err = await refusal(model.createManyWithAtomicVersion('o', [{ fileName: 'a.pdf' }, { orderId: id, fileName: 'b.pdf' }]));

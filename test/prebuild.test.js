@@ -224,7 +224,12 @@ maybe('the packed tarball in a project on a machine with no compiler', () => {
         } finally { await repo.close(); }
       })().catch((e) => { console.error(e); process.exitCode = 1; });`;
     const hide = 'for f in /usr/lib/*/libmongoc-1.0.so* /usr/lib/*/libbson-1.0.so*; do [ -e "$f" ] && [ ! -L "$f" ] && mount --bind /dev/null "$f"; done';
-    const run = nodeInNamespace(canUnshare ? `${hide}\ncd "$CONSUMER"` : 'cd "$CONSUMER"', upload, { ...env, CONSUMER: consumer, MONGODB_URI: process.env.MONGODB_URI, DB_NAME: t.dbName }, canUnshare);
+    const run = nodeInNamespace(
+      canUnshare ? `${hide}\ncd "$CONSUMER"` : 'cd "$CONSUMER"',
+      upload,
+      { ...env, CONSUMER: consumer, MONGODB_URI: process.env.MONGODB_URI, DB_NAME: t.dbName },
+      canUnshare,
+    );
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const printed = JSON.parse(run.stdout.trim());
@@ -237,7 +242,11 @@ maybe('the packed tarball in a project on a machine with no compiler', () => {
     fs.writeFileSync(path.join(bare, 'package.json'), JSON.stringify({ name: 'bare', version: '1.0.0', private: true }));
     const quiet = spawnSync(path.join(bin, 'npm'), ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', tarball], { cwd: bare, env, encoding: 'utf8' });
     expect(quiet.status).toBe(0);
-    const kind = spawnSync(process.execPath, ['-p', "require(require.resolve('atomic-asset-version').replace(/index\\.js$/, 'native.js')).binding.kind"], { cwd: bare, env, encoding: 'utf8' });
+    const kind = spawnSync(process.execPath, ['-p', "require(require.resolve('atomic-asset-version').replace(/index\\.js$/, 'native.js')).binding.kind"], {
+      cwd: bare,
+      env,
+      encoding: 'utf8',
+    });
     expect(kind.stderr).toBe('');
     expect(kind.stdout.trim()).toBe('prebuilt');
 
@@ -289,12 +298,7 @@ maybe('TLS with the prebuild and no CA file named anywhere', () => {
   });
 
   function uploadWithBundleAt(bundle, extraEnv = {}) {
-    const setup = [
-      'mount -t tmpfs none /usr/lib/ssl',
-      'mount -t tmpfs none /etc/ssl',
-      `mkdir -p "$(dirname '${bundle}')"`,
-      `cp "$CA" '${bundle}'`,
-    ].join('\n');
+    const setup = ['mount -t tmpfs none /usr/lib/ssl', 'mount -t tmpfs none /etc/ssl', `mkdir -p "$(dirname '${bundle}')"`, `cp "$CA" '${bundle}'`].join('\n');
     const script = `
       const { AssetRepository } = require(${JSON.stringify(path.join(root, 'lib', 'index.js'))});
       const native = require(${JSON.stringify(path.join(root, 'lib', 'native.js'))});
@@ -318,14 +322,11 @@ maybe('TLS with the prebuild and no CA file named anywhere', () => {
     return JSON.parse(run.stdout.trim());
   }
 
-  withMounts.each(['/etc/ssl/certs/ca-certificates.crt', '/etc/ssl/ca-bundle.pem', '/etc/ssl/cert.pem'])(
-    'tls=true verifies against the system bundle at %s',
-    (bundle) => {
-      const r = uploadWithBundleAt(bundle);
-      expect(r).toMatchObject({ ok: true, kind: 'prebuilt' });
-      expect(r.version).toBeGreaterThanOrEqual(1);
-    },
-  );
+  withMounts.each(['/etc/ssl/certs/ca-certificates.crt', '/etc/ssl/ca-bundle.pem', '/etc/ssl/cert.pem'])('tls=true verifies against the system bundle at %s', (bundle) => {
+    const r = uploadWithBundleAt(bundle);
+    expect(r).toMatchObject({ ok: true, kind: 'prebuilt' });
+    expect(r.version).toBeGreaterThanOrEqual(1);
+  });
 
   withMounts('the same CA anywhere else is not found: the handshake fails, as it would have without the list', () => {
     const r = uploadWithBundleAt('/etc/ssl/private-ca/elsewhere.pem');

@@ -11,8 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.done());
 
-const upload = (repo, orderId, i = 0) =>
-  repo.createWithAtomicVersion({ orderId, fileName: `file-${i}.pdf`, mimeType: 'application/pdf', fileSize: 1000 + i });
+const upload = (repo, orderId, i = 0) => repo.createWithAtomicVersion({ orderId, fileName: `file-${i}.pdf`, mimeType: 'application/pdf', fileSize: 1000 + i });
 
 test('1. three concurrent uploads to one order get versions 1, 2, 3 and no duplicates', async () => {
   const repo = t.repository({ collection: 's1' });

@@ -19,11 +19,11 @@ beforeAll(async () => {
 afterAll(() => t.done());
 
 function scenario(options, env = {}) {
-  const run = spawnSync(
-    process.execPath,
-    [path.join(__dirname, 'support', 'threadpool-scenario.js'), JSON.stringify({ uri: uri(), dbName: t.dbName, ...options })],
-    { encoding: 'utf8', timeout: 60000, env: { ...process.env, ...env } },
-  );
+  const run = spawnSync(process.execPath, [path.join(__dirname, 'support', 'threadpool-scenario.js'), JSON.stringify({ uri: uri(), dbName: t.dbName, ...options })], {
+    encoding: 'utf8',
+    timeout: 60000,
+    env: { ...process.env, ...env },
+  });
   expect(run.signal).toBeNull();
   expect(run.stderr).not.toMatch(/Abort|Segmentation|FATAL|core dumped/i);
   if (run.status !== 0) console.error(run.stderr);
@@ -109,9 +109,7 @@ test('UV_THREADPOOL_SIZE=1: the addon takes the only thread and warns once per p
 
 test("Jest module reloads share this process's budget instead of adding slots", async () => {
   const proxy = await startStallServer(Number(new URL(uri()).port || 27017));
-  const proxied =
-    `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` +
-    '&serverSelectionTimeoutMS=60000&socketTimeoutMS=60000&connectTimeoutMS=60000';
+  const proxied = `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` + '&serverSelectionTimeoutMS=60000&socketTimeoutMS=60000&connectTimeoutMS=60000';
   const before = require('../lib/native').threadpool();
   const loads = [];
   for (let i = 0; i < 3; i++) {
@@ -176,9 +174,7 @@ test('a flood of jobs in one environment does not starve another on the same thr
     await Promise.all(loads.map((l) => l.repo.ensureIndex()));
     const FLOOD = 200; // orders, one job each
     let done = 0;
-    const flood = Promise.all(
-      Array.from({ length: FLOOD }, (_, k) => a.repo.createWithAtomicVersion({ orderId: `flood-${k}`, fileName: 'a' }).then(() => done++)),
-    );
+    const flood = Promise.all(Array.from({ length: FLOOD }, (_, k) => a.repo.createWithAtomicVersion({ orderId: `flood-${k}`, fileName: 'a' }).then(() => done++)));
     while (a.native.threadpool().waiting === 0 && done < FLOOD) await new Promise(setImmediate);
     // Queued behind the flood: the next slot released must come to it, though
     // the flood's own completions run first on this thread.

@@ -63,7 +63,10 @@ maybe('TLS', () => {
       collection: 'a',
     });
     try {
-      const err = await repo.createWithAtomicVersion({ orderId: 'tls', fileName: 'x' }).then(() => null, (e) => e);
+      const err = await repo.createWithAtomicVersion({ orderId: 'tls', fileName: 'x' }).then(
+        () => null,
+        (e) => e,
+      );
       expect(err).toMatchObject({ name: 'ConnectionError', code: 'ERR_ASSET_CONNECTION' });
       expect(err.message).toMatch(/TLS|SSL|certificate|handshake/i);
     } finally {

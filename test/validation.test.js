@@ -29,7 +29,16 @@ const cases = [
   ['data is a string', 'proof.pdf', 'ERR_ASSET_NOT_OBJECT', ''],
   ['data is an array', [ok], 'ERR_ASSET_NOT_OBJECT', ''],
   ['data is a Map', new Map(Object.entries(ok)), 'ERR_ASSET_NOT_OBJECT', ''],
-  ['data is a class instance', new (class Upload { constructor() { Object.assign(this, ok); } })(), 'ERR_ASSET_NOT_OBJECT', ''],
+  [
+    'data is a class instance',
+    new (class Upload {
+      constructor() {
+        Object.assign(this, ok);
+      }
+    })(),
+    'ERR_ASSET_NOT_OBJECT',
+    '',
+  ],
   ['orderId missing', { fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
   ['orderId null', { orderId: null, fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
   ['orderId empty', { orderId: '', fileName: 'a.pdf' }, 'ERR_ASSET_ORDER_ID', 'orderId'],
@@ -53,7 +62,16 @@ const cases = [
   ['a key with a NUL byte', { ...ok, 'a\u0000b': 1 }, 'ERR_ASSET_UNSERIALIZABLE', ''],
   ['nesting past 100 levels', { ...ok, deep: deep(120) }, 'ERR_ASSET_TOO_DEEP', null],
   ['a document over 16 MiB', { ...ok, blob: Buffer.alloc(16 * 1024 * 1024) }, 'ERR_ASSET_TOO_LARGE', ''],
-  ['a cyclic object', (() => { const o = { ...ok }; o.self = o; return o; })(), 'ERR_ASSET_CYCLE', 'self'],
+  [
+    'a cyclic object',
+    (() => {
+      const o = { ...ok };
+      o.self = o;
+      return o;
+    })(),
+    'ERR_ASSET_CYCLE',
+    'self',
+  ],
 ];
 
 describe.each(cases)('refuses %s', (label, data, code, field) => {
@@ -100,9 +118,7 @@ describe('options', () => {
     [{ uri: 'http://not-mongo' }, 'uri'],
     [{ coalesce: 'yes' }, 'coalesce'],
   ])('%j is refused naming %s', (opts, field) => {
-    expect(() => new AssetRepository({ uri: process.env.MONGODB_URI, ...opts })).toThrow(
-      expect.objectContaining({ name: 'ValidationError', field }),
-    );
+    expect(() => new AssetRepository({ uri: process.env.MONGODB_URI, ...opts })).toThrow(expect.objectContaining({ name: 'ValidationError', field }));
   });
 
   test('uri defaults to MONGODB_URI and dbName to the database in the URI', async () => {
@@ -130,17 +146,15 @@ describe('the native API refuses garbage without crashing', () => {
   // and where each ends.
   const one = (bytes) => [bytes, new Float64Array([bytes.length])];
 
-  test.each([
-    [Buffer.alloc(0)],
-    [Buffer.from([5, 0, 0, 0, 0, 0])],
-    [Buffer.from([255, 255, 255, 127, 0])],
-    [Buffer.from('not bson at all, not at all')],
-  ])('insertBatch(%p) is refused as corrupt BSON at once, and nothing is written', async (bytes) => {
-    const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'garbage', null);
-    expect(() => r.insertBatch(...one(bytes), 5, 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
-    await r.close();
-    expect(await t.db.collection('garbage').countDocuments()).toBe(0);
-  });
+  test.each([[Buffer.alloc(0)], [Buffer.from([5, 0, 0, 0, 0, 0])], [Buffer.from([255, 255, 255, 127, 0])], [Buffer.from('not bson at all, not at all')]])(
+    'insertBatch(%p) is refused as corrupt BSON at once, and nothing is written',
+    async (bytes) => {
+      const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'garbage', null);
+      expect(() => r.insertBatch(...one(bytes), 5, 0)).toThrow(refusal('ERR_ASSET_CORRUPT'));
+      await r.close();
+      expect(await t.db.collection('garbage').countDocuments()).toBe(0);
+    },
+  );
 
   test('a document framed as BSON but corrupt inside fails alone, before any write; the rest of its batch is stored', async () => {
     const r = new native.NativeRepository(process.env.MONGODB_URI, t.dbName, 'corrupt_inside', null);
@@ -154,7 +168,10 @@ describe('the native API refuses garbage without crashing', () => {
     expect(items[native.batchLayout.version]).toBe(0);
     expect(items[native.batchLayout.fields + native.batchLayout.version]).toBe(1);
     await r.close();
-    const stored = await t.db.collection('corrupt_inside').find({}, { projection: { _id: 0, fileName: 1, version: 1 } }).toArray();
+    const stored = await t.db
+      .collection('corrupt_inside')
+      .find({}, { projection: { _id: 0, fileName: 1, version: 1 } })
+      .toArray();
     expect(stored).toEqual([{ fileName: 'good.pdf', version: 1 }]);
   });
 
@@ -179,7 +196,7 @@ describe('the native API refuses garbage without crashing', () => {
     expect(await t.db.collection('bad').countDocuments({ fileName: 'junk' })).toBe(0);
   });
 
-  test('insertBatch\'s ends in shared memory, changed by another thread meanwhile, are read once: no crash', () => {
+  test("insertBatch's ends in shared memory, changed by another thread meanwhile, are read once: no crash", () => {
     const rounds = Number(process.env.AAV_SHARED_ENDS_ROUNDS || 300); // fewer under the sanitizers
     const run = spawnSync(process.execPath, [path.join(__dirname, 'support', 'shared-ends-race.js'), String(rounds)], { encoding: 'utf8', timeout: 60000 });
     expect(run.signal).toBeNull();

@@ -39,8 +39,7 @@ async function testDatabase(file) {
 }
 
 /** For what FerretDB v1 cannot do: runs on MongoDB, reported skipped (saying so) on FerretDB. */
-const mongoOnly =
-  process.env.AAV_SERVER_KIND === 'ferretdb' ? (name, ...rest) => test.skip(`${name} [MongoDB only: FerretDB v1 cannot]`, ...rest) : test;
+const mongoOnly = process.env.AAV_SERVER_KIND === 'ferretdb' ? (name, ...rest) => test.skip(`${name} [MongoDB only: FerretDB v1 cannot]`, ...rest) : test;
 
 /** Versions of an order as the database holds them, ascending. */
 async function storedVersions(db, collection, orderId) {

@@ -29,9 +29,32 @@ async function outcome(fn) {
   }
 }
 
-const GARBAGE = [undefined, null, 0, -1, NaN, Infinity, 2 ** 60, '', 'x', true, {}, [], [1, 2], () => 1, Symbol('s'), 10n,
-  Buffer.alloc(0), Buffer.from([5, 0, 0, 0, 0]), new Float64Array([1]), new Float64Array([NaN]), new Uint8Array(3),
-  new SharedArrayBuffer(8), new Proxy({}, {}), Object.create(null)];
+const GARBAGE = [
+  undefined,
+  null,
+  0,
+  -1,
+  NaN,
+  Infinity,
+  2 ** 60,
+  '',
+  'x',
+  true,
+  {},
+  [],
+  [1, 2],
+  () => 1,
+  Symbol('s'),
+  10n,
+  Buffer.alloc(0),
+  Buffer.from([5, 0, 0, 0, 0]),
+  new Float64Array([1]),
+  new Float64Array([NaN]),
+  new Uint8Array(3),
+  new SharedArrayBuffer(8),
+  new Proxy({}, {}),
+  Object.create(null),
+];
 
 async function early() {
   const binding = { exports: {} };

@@ -52,7 +52,10 @@ test('a built flat upload is completed in place: its _id from the stored bytes, 
 test('a document read back from the server, or an upload without a view, is decoded', () => {
   const { view } = prepareUpload({ orderId: 'o1', fileName: 'mine.pdf' });
   const theirs = BSON.serialize({ _id: 'same-id', orderId: 'o1', fileName: 'stored-earlier.pdf', version: 3 });
-  const r = results([{ bytes: theirs, version: 3, built: false }, { bytes: theirs, version: 3, built: true, createdMs: 1 }]);
+  const r = results([
+    { bytes: theirs, version: 3, built: false },
+    { bytes: theirs, version: 3, built: true, createdMs: 1 },
+  ]);
   expect(r.document(0, view).fileName).toBe('stored-earlier.pdf');
   expect(r.document(1, null).fileName).toBe('stored-earlier.pdf');
 });

@@ -52,4 +52,3 @@ test('options must be an object', () => {
   expect(() => parseOptions(null)).toThrow(expect.objectContaining({ code: 'ERR_ASSET_OPTION' }));
   expect(() => parseOptions('mongodb://x')).toThrow(/must be an object/);
 });
-

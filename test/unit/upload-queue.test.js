@@ -51,10 +51,21 @@ function harness({ maxBatches = 1, maxBatchSize = 1000, maxBatchBytes = 1e9, coa
   const upload = (name) => ({ bytes: Buffer.from(name.padEnd(SIZE)), view: null });
   const answers = [];
   const push = (key, name, count = 1) => {
-    const p = count === 1
-      ? queue.add(key, key, upload(name), undefined)
-      : queue.addGroup(key, key, Array.from({ length: count }, () => upload(name).bytes), Array(count).fill(undefined));
-    answers.push(p.then((v) => ({ name, value: v }), (reason) => ({ name, reason })));
+    const p =
+      count === 1
+        ? queue.add(key, key, upload(name), undefined)
+        : queue.addGroup(
+            key,
+            key,
+            Array.from({ length: count }, () => upload(name).bytes),
+            Array(count).fill(undefined),
+          );
+    answers.push(
+      p.then(
+        (v) => ({ name, value: v }),
+        (reason) => ({ name, reason }),
+      ),
+    );
   };
   // The batch goes out after the index is ensured (a promise hop), and a
   // finished one gives its slot back on the loop's next turn.
@@ -139,7 +150,9 @@ test('callers answered by a batch queue again before its slot is free, and go to
   await h.settle();
   h.sent[0].done();
   // As a caller would: its next upload a few promise hops after the answer.
-  await Promise.resolve().then(() => Promise.resolve()).then(() => h.push('c', 'c1'));
+  await Promise.resolve()
+    .then(() => Promise.resolve())
+    .then(() => h.push('c', 'c1'));
   await h.settle();
   expect(h.sent.map((b) => b.names)).toEqual([['a1'], ['b1', 'c1']]);
 });
@@ -168,7 +181,7 @@ test('a batch stays under maxBatchBytes; an upload or group bigger than that goe
   expect(h.sent[3].names).toEqual(['f-group']);
 });
 
-test('close refuses new calls, waits for every accepted upload and tracked call, then closes the addon\'s repository once', async () => {
+test("close refuses new calls, waits for every accepted upload and tracked call, then closes the addon's repository once", async () => {
   const h = harness();
   h.push('a', 'a1');
   h.push('b', 'b1');

@@ -47,7 +47,11 @@ test('200 + 200 concurrent uploads: the addon loses none, the database holds one
   for (const r of oldFailed) expect((r as PromiseRejectedResult).reason.code).toBe(11000);
   console.log(`rolling deploy: reference repository failed ${oldFailed.length} of 200 uploads; the addon 0 of 200`);
 
-  const docs = await t.db.collection(collection).find({ orderId: idOf('deploy') }).sort({ version: 1 }).toArray();
+  const docs = await t.db
+    .collection(collection)
+    .find({ orderId: idOf('deploy') })
+    .sort({ version: 1 })
+    .toArray();
   expect(docs).toHaveLength(400 - oldFailed.length);
   expect(docs.map((d: any) => d.version)).toEqual(range(docs.length));
   expect(docs.filter(by('new'))).toHaveLength(200);
@@ -55,7 +59,10 @@ test('200 + 200 concurrent uploads: the addon loses none, the database holds one
 }, 180_000); // the reference design's retries on FerretDB took 111 s on a machine at load 14; 60 s was not enough
 
 test('documents written by either load through the Mongoose model without validation errors', async () => {
-  const docs = await t.db.collection(collection).find({ orderId: idOf('deploy') }).toArray();
+  const docs = await t.db
+    .collection(collection)
+    .find({ orderId: idOf('deploy') })
+    .toArray();
   const byAddon = docs.find(by('new'));
   const byMongoose = docs.find(by('old'));
   expect(byMongoose.__v).toBe(0);

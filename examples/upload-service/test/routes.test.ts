@@ -31,20 +31,35 @@ afterAll(async () => {
 
 test('POST one file: 201 with v1; GET lists it; GET the version returns the bytes with their type', async () => {
   const app = await appWith('one');
-  const post = await request(app).post(`/orders/${hexOf('ord-1')}/assets`).field('uploadedBy', hexOf('alice')).attach('files', Buffer.from('%PDF-1.7 proof'), { filename: 'proof.pdf', contentType: 'application/pdf' });
+  const post = await request(app)
+    .post(`/orders/${hexOf('ord-1')}/assets`)
+    .field('uploadedBy', hexOf('alice'))
+    .attach('files', Buffer.from('%PDF-1.7 proof'), { filename: 'proof.pdf', contentType: 'application/pdf' });
   expect(post.status).toBe(201);
   expect(post.body.assets).toHaveLength(1);
-  expect(post.body.assets[0]).toMatchObject({ orderId: hexOf('ord-1'), fileName: 'proof.pdf', version: 1, versionLabel: 'v1', uploadedBy: hexOf('alice'), fileSize: 14, status: 'active', extension: 'pdf' });
+  expect(post.body.assets[0]).toMatchObject({
+    orderId: hexOf('ord-1'),
+    fileName: 'proof.pdf',
+    version: 1,
+    versionLabel: 'v1',
+    uploadedBy: hexOf('alice'),
+    fileSize: 14,
+    status: 'active',
+    extension: 'pdf',
+  });
 
   const list = await request(app).get(`/orders/${hexOf('ord-1')}/assets`);
   expect(list.status).toBe(200);
   expect(list.body.assets.map((a: any) => a.versionLabel)).toEqual(['v1']);
 
-  const file = await request(app).get(`/orders/${hexOf('ord-1')}/assets/1`).buffer(true).parse((res, cb) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => cb(null, Buffer.concat(chunks)));
-  });
+  const file = await request(app)
+    .get(`/orders/${hexOf('ord-1')}/assets/1`)
+    .buffer(true)
+    .parse((res, cb) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => cb(null, Buffer.concat(chunks)));
+    });
   expect(file.status).toBe(200);
   expect(file.headers['content-type']).toMatch(/^application\/pdf/);
   expect(file.body.toString()).toBe('%PDF-1.7 proof');
@@ -82,7 +97,9 @@ test('100 concurrent POSTs to one order: all 201, the database holds 1..100', as
 describe('errors map to HTTP', () => {
   test('no file: 400', async () => {
     const app = await appWith('errors');
-    const res = await request(app).post(`/orders/${hexOf('ord-e')}/assets`).field('uploadedBy', 'x');
+    const res = await request(app)
+      .post(`/orders/${hexOf('ord-e')}/assets`)
+      .field('uploadedBy', 'x');
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(/no file/);
   });
@@ -109,14 +126,18 @@ describe('errors map to HTTP', () => {
 
   test('a file over the size limit: 413, nothing written', async () => {
     const app = await appWith('limits', {}, 1024);
-    const res = await request(app).post(`/orders/${hexOf('ord-big')}/assets`).attach('files', Buffer.alloc(2048), { filename: 'big.bin' });
+    const res = await request(app)
+      .post(`/orders/${hexOf('ord-big')}/assets`)
+      .attach('files', Buffer.alloc(2048), { filename: 'big.bin' });
     expect(res.status).toBe(413);
     expect(await t.db.collection('limits').countDocuments()).toBe(0);
   });
 
   test('database unreachable: 503 with Retry-After', async () => {
     const app = await appWith('down', {}, undefined, 'mongodb://127.0.0.1:1/x?serverSelectionTimeoutMS=300');
-    const res = await request(app).post(`/orders/${hexOf('ord-d')}/assets`).attach('files', Buffer.from('x'), { filename: 'x.txt' });
+    const res = await request(app)
+      .post(`/orders/${hexOf('ord-d')}/assets`)
+      .attach('files', Buffer.from('x'), { filename: 'x.txt' });
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBeDefined();
     expect(res.body.error).toMatch(/database is unavailable/);
@@ -133,7 +154,15 @@ describe('errors map to HTTP', () => {
     try {
       const agent = request(server);
       const burst = () => Promise.all(range(30).map((i) => agent.post(`/orders/${hexOf('contested')}/assets`).attach('files', Buffer.from(`f${i}`), { filename: `f${i}.txt` })));
-      const job = { uri: uri(), dbName: t.dbName, collection: 'conflict', orderId: hexOf('contested'), objectIdOrder: true, count: 30, options: { coalesce: false, maxRetries: 0 } };
+      const job = {
+        uri: uri(),
+        dbName: t.dbName,
+        collection: 'conflict',
+        orderId: hexOf('contested'),
+        objectIdOrder: true,
+        count: 30,
+        options: { coalesce: false, maxRetries: 0 },
+      };
       const [[summary], responses] = (await runWriters([job], burst)) as [any[], request.Response[]];
       other = summary;
       statuses = responses.map((r) => r.status);

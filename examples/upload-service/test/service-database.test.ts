@@ -11,13 +11,12 @@ import { createApp } from '../src/app';
 import { withBounds, withFastFailure } from '../src/database';
 import { expectGapless, testDatabase, uri } from '../../../test/support/db';
 import { expectConsistent, makeRepository, makeService, markedKeys, hexOf, idOf } from './support/service';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startFerretDB } = require('../../../scripts/ferretdb');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { ownFrontEnd } = require('../../../test/support/backend');
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startFailProxy } = require('../../../test/support/fail-proxy');
+import { startFerretDB } from '../../../scripts/ferretdb';
+
+import { ownFrontEnd } from '../../../test/support/backend';
+
+import { startFailProxy } from '../../../test/support/fail-proxy';
 
 let t: any;
 const toClose: Array<() => Promise<unknown>> = [];
@@ -58,7 +57,10 @@ describe('the database down', () => {
     expect(serviceUri).toMatch(/serverSelectionTimeoutMS=3000/);
     const repository = await makeRepository('addon', serviceUri, 'svc', 'assets');
     client = await MongoClient.connect(serviceUri);
-    toClose.push(() => client.close(), () => repository.close());
+    toClose.push(
+      () => client.close(),
+      () => repository.close(),
+    );
     const made = await makeService(repository, client.db('svc'), 'assets');
     dir = made.dir;
     toClose.push(made.cleanup);
@@ -66,12 +68,21 @@ describe('the database down', () => {
   });
 
   test('rows 7 and 10: uploads and listings answer 503 within seconds, saying the database is unavailable, not where it is', async () => {
-    expect((await request(app).post(`/orders/${hexOf('o')}/assets`).attach('files', Buffer.from('one'), { filename: 'one.txt' })).status).toBe(201);
+    expect(
+      (
+        await request(app)
+          .post(`/orders/${hexOf('o')}/assets`)
+          .attach('files', Buffer.from('one'), { filename: 'one.txt' })
+      ).status,
+    ).toBe(201);
     await server.stop('SIGKILL');
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
     try {
       for (const send of [
-        () => request(app).post(`/orders/${hexOf('o')}/assets`).attach('files', Buffer.from('two'), { filename: 'two.txt' }),
+        () =>
+          request(app)
+            .post(`/orders/${hexOf('o')}/assets`)
+            .attach('files', Buffer.from('two'), { filename: 'two.txt' }),
         () => request(app).get(`/orders/${hexOf('o')}/assets`),
         () => request(app).get(`/orders/${hexOf('o')}/assets/1`),
       ]) {
@@ -97,7 +108,11 @@ describe('the database down', () => {
   test('row 8: a retry with the same Idempotency-Key after a 503 stores the file once, as the next version', async () => {
     await server.stop('SIGKILL');
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
-    const send = () => request(app).post(`/orders/${hexOf('o')}/assets`).set('Idempotency-Key', 'retry-1').attach('files', Buffer.from('three'), { filename: 'three.txt' });
+    const send = () =>
+      request(app)
+        .post(`/orders/${hexOf('o')}/assets`)
+        .set('Idempotency-Key', 'retry-1')
+        .attach('files', Buffer.from('three'), { filename: 'three.txt' });
     try {
       expect((await send()).status).toBe(503);
     } finally {
@@ -129,12 +144,19 @@ describe('a committed upload whose answer was lost', () => {
     const repository = await makeRepository('addon', proxied, t.dbName, 'lost', { recoveryTimeMS: 300 });
     const made = await makeService(repository, t.db, 'lost');
     dir = made.dir;
-    toClose.push(made.cleanup, () => repository.close(), () => proxy.close());
+    toClose.push(
+      made.cleanup,
+      () => repository.close(),
+      () => proxy.close(),
+    );
     app = createApp({ service: made.service });
   });
 
   const send = () =>
-    request(app).post(`/orders/${hexOf('lost')}/assets`).set('Idempotency-Key', 'k-1').attach('files', Buffer.from('proof'), { filename: 'proof.pdf', contentType: 'application/pdf' });
+    request(app)
+      .post(`/orders/${hexOf('lost')}/assets`)
+      .set('Idempotency-Key', 'k-1')
+      .attach('files', Buffer.from('proof'), { filename: 'proof.pdf', contentType: 'application/pdf' });
 
   test('an unknown outcome answers 503 asking for a retry with the same key, and keeps the bytes the record points at', async () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});

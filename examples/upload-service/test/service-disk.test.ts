@@ -10,6 +10,7 @@ import request from 'supertest';
 import type { Db } from 'mongodb';
 import { createApp } from '../src/app';
 import { AssetService } from '../src/asset-service';
+import { needs } from '../../../test/support/needs';
 import { FileStore } from '../src/file-store';
 import type { Asset, AssetRepositoryPort } from '../src/asset-repository';
 import { expectGapless, range, testDatabase, uri } from '../../../test/support/db';
@@ -26,7 +27,7 @@ function tryMount(): string | null {
 }
 const mountError = tryMount();
 if (mountError) console.warn(`service-disk: cannot mount a tmpfs (${mountError}); the disk-full tests are skipped`);
-const maybe = require('../../../test/support/needs').needs('root', mountError ? `cannot mount a tmpfs: ${mountError}` : true).test;
+const maybe = needs('root', mountError ? `cannot mount a tmpfs: ${mountError}` : true).test;
 
 let t: any;
 let repository: AssetRepositoryPort;
@@ -60,7 +61,9 @@ maybe('a request that fills the disk answers 507, and neither its partial file n
   expect(await t.db.collection('disk').countDocuments()).toBe(0);
   expect(await storedKeys(dir)).toEqual([]);
   // The space came back: the next upload is stored.
-  const next = await request(app).post(`/orders/${hexOf('full')}/assets`).attach('files', kib(10), { filename: 'small.bin' });
+  const next = await request(app)
+    .post(`/orders/${hexOf('full')}/assets`)
+    .attach('files', kib(10), { filename: 'small.bin' });
   expect(next.status).toBe(201);
   await expectGapless(t.db, 'disk', idOf('full'), 1);
   await expectConsistent(t.db, 'disk', dir);
@@ -70,7 +73,9 @@ maybe('filling the disk one upload at a time: 201 until 507, then 201 again once
   const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
   const statuses: number[] = [];
   for (let i = 0; i < 30 && !statuses.includes(507); i += 1) {
-    const res = await request(app).post(`/orders/${hexOf('fill')}/assets`).attach('files', kib(90), { filename: `f${i}.bin` });
+    const res = await request(app)
+      .post(`/orders/${hexOf('fill')}/assets`)
+      .attach('files', kib(90), { filename: `f${i}.bin` });
     statuses.push(res.status);
   }
   warn.mockRestore();
@@ -86,7 +91,9 @@ maybe('filling the disk one upload at a time: 201 until 507, then 201 again once
   // Space freed (a record and its file deleted together): uploads go on, at the next version.
   const last = await t.db.collection('disk').findOneAndDelete({ orderId: idOf('fill'), version: 1 });
   await fs.rm(path.join(dir, last!.storageKey));
-  const again = await request(app).post(`/orders/${hexOf('fill')}/assets`).attach('files', kib(40), { filename: 'again.bin' });
+  const again = await request(app)
+    .post(`/orders/${hexOf('fill')}/assets`)
+    .attach('files', kib(40), { filename: 'again.bin' });
   expect(again.status).toBe(201);
   expect(again.body.assets[0].version).toBe(stored + 1);
   await expectConsistent(t.db, 'disk', dir);

@@ -39,7 +39,10 @@ async function nothingStored() {
 }
 
 test('row 9: malformed multipart bodies answer 400, unlogged, and leave nothing behind', async () => {
-  const whole = multipart([{ name: 'files', filename: 'a.pdf', value: Buffer.alloc(64 * 1024, 7) }, { name: 'uploadedBy', value: 'x' }]);
+  const whole = multipart([
+    { name: 'files', filename: 'a.pdf', value: Buffer.alloc(64 * 1024, 7) },
+    { name: 'uploadedBy', value: 'x' },
+  ]);
   const bodies: Array<[string, string | Buffer]> = [
     [whole.contentType, whole.body.subarray(0, whole.body.length - 40)], // cut off mid-part, after a file began
     [whole.contentType, 'not multipart at all'],
@@ -47,7 +50,10 @@ test('row 9: malformed multipart bodies answer 400, unlogged, and leave nothing 
     [whole.contentType, '--xBOUNDARYx\r\nContent-Disposition: form-data; name="files"; filename="a"\r\nno blank line'],
   ];
   for (const [type, body] of bodies) {
-    const res = await request(app).post(`/orders/${hexOf('m')}/assets`).set('Content-Type', type).send(body);
+    const res = await request(app)
+      .post(`/orders/${hexOf('m')}/assets`)
+      .set('Content-Type', type)
+      .send(body);
     expect(res.status).toBe(400);
     expect(res.body.error).not.toMatch(/\n\s+at /); // no stack for the client either
   }
@@ -69,7 +75,10 @@ test('row 9: a bad percent-encoding in the order id answers 400, unlogged', asyn
 });
 
 test('row 9: a malformed Idempotency-Key is a 400 before the body is read', async () => {
-  const res = await request(app).post(`/orders/${hexOf('k')}/assets`).set('Idempotency-Key', 'x'.repeat(300)).attach('files', Buffer.from('x'), { filename: 'x.txt' });
+  const res = await request(app)
+    .post(`/orders/${hexOf('k')}/assets`)
+    .set('Idempotency-Key', 'x'.repeat(300))
+    .attach('files', Buffer.from('x'), { filename: 'x.txt' });
   expect([res.status, res.body.code]).toEqual([400, 'ERR_IDEMPOTENCY_KEY']);
   nothingLogged();
   await nothingStored();

@@ -20,10 +20,10 @@ import type { Slots } from '../src/in-flight';
 import { expectGapless, range, testDatabase, uri } from '../../../test/support/db';
 import { expectConsistent, hexOf, idOf, makeRepository, makeService, multipart, storedKeys } from './support/service';
 import type { AssetRepositoryPort } from '../src/asset-repository';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { startFerretDB } = require('../../../scripts/ferretdb');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { ownFrontEnd } = require('../../../test/support/backend');
+
+import { startFerretDB } from '../../../scripts/ferretdb';
+
+import { ownFrontEnd } from '../../../test/support/backend';
 
 let t: any;
 const toClose: Array<() => Promise<unknown>> = [];
@@ -32,7 +32,10 @@ beforeAll(async () => {
   t = await testDatabase(__filename);
 });
 afterAll(async () => {
-  for (const s of servers) s.closeAllConnections(), s.close();
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
   for (const close of toClose.reverse()) await close().catch(() => {});
   await t.done();
 });
@@ -87,12 +90,22 @@ describe('a frozen database (SIGSTOP)', () => {
 
   test('items 1 and 4: every request is answered within answerTimeoutMs, saying how to settle; slots are held until the work ends, so a hang-up flood is turned away', async () => {
     const db = client.db('frozen');
-    const { app, dir, slots } = await serviceOn(withBounds(server.uri), db, 'assets', { answerTimeoutMs: ANSWER_MS, maxUploadsInFlight: 8, maxUploadsPerClient: 8 }, {
-      recoveryTimeMS: DATABASE_BOUNDS.recoveryTimeMS,
-    });
+    const { app, dir, slots } = await serviceOn(
+      withBounds(server.uri),
+      db,
+      'assets',
+      { answerTimeoutMs: ANSWER_MS, maxUploadsInFlight: 8, maxUploadsPerClient: 8 },
+      {
+        recoveryTimeMS: DATABASE_BOUNDS.recoveryTimeMS,
+      },
+    );
     const port = await serve(app);
     const order = hexOf('frozen');
-    const keyed = (i: number) => request(`http://127.0.0.1:${port}`).post(`/orders/${order}/assets`).set('Idempotency-Key', `frozen-${i}`).attach('files', Buffer.from(`keyed ${i}`), { filename: `k${i}.txt` });
+    const keyed = (i: number) =>
+      request(`http://127.0.0.1:${port}`)
+        .post(`/orders/${order}/assets`)
+        .set('Idempotency-Key', `frozen-${i}`)
+        .attach('files', Buffer.from(`keyed ${i}`), { filename: `k${i}.txt` });
     expect((await keyed(0)).status).toBe(201);
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
     process.kill(server.pid, 'SIGSTOP');
@@ -107,7 +120,13 @@ describe('a frozen database (SIGSTOP)', () => {
       };
       const answers = await Promise.all([
         ...range(3).map((i) => timed(() => keyed(i))),
-        ...range(3).map((i) => timed(() => request(`http://127.0.0.1:${port}`).post(`/orders/${order}/assets`).attach('files', Buffer.from(`plain ${i}`), { filename: `p${i}.txt` }))),
+        ...range(3).map((i) =>
+          timed(() =>
+            request(`http://127.0.0.1:${port}`)
+              .post(`/orders/${order}/assets`)
+              .attach('files', Buffer.from(`plain ${i}`), { filename: `p${i}.txt` }),
+          ),
+        ),
         timed(() => request(`http://127.0.0.1:${port}`).get(`/orders/${order}/assets`)),
         timed(() => request(`http://127.0.0.1:${port}`).get(`/orders/${order}/assets/1`)),
       ]);
@@ -144,7 +163,10 @@ describe('a frozen database (SIGSTOP)', () => {
     expect(slots.uploads.inUse).toBe(0);
     warn.mockRestore();
     // Whatever was stored is at most what was accepted, and each record's bytes are there.
-    const records = await db.collection('assets').find({ orderId: idOf('frozen') }).toArray();
+    const records = await db
+      .collection('assets')
+      .find({ orderId: idOf('frozen') })
+      .toArray();
     expect(records.length).toBeLessThanOrEqual(1 + 3 + 3 + 8);
     const files = await storedKeys(dir);
     for (const r of records) expect(files).toContain(r.storageKey);
@@ -154,7 +176,11 @@ describe('a frozen database (SIGSTOP)', () => {
       for (let n = 0; n < 20 && res.status === 503; n += 1) res = await keyed(i);
       expect(res.status).toBe(201);
     }
-    const all = await db.collection('assets').find({ orderId: idOf('frozen') }).sort({ version: 1 }).toArray();
+    const all = await db
+      .collection('assets')
+      .find({ orderId: idOf('frozen') })
+      .sort({ version: 1 })
+      .toArray();
     expect(all.map((d: any) => d.version)).toEqual(range(all.length));
     for (const i of [0, 1, 2, 3]) expect(all.filter((d: any) => d.fileName === `k${i}.txt`)).toHaveLength(1);
     console.log(`frozen database: longest answer ${longest} ms (bound ${ANSWER_MS} ms); slots during the hang-up flood: 8 of 8, 12 of 20 refused at once`);
@@ -163,7 +189,12 @@ describe('a frozen database (SIGSTOP)', () => {
 
 describe('item 2: tricklers', () => {
   test('16 connections sending 8 B/s are cut off past the grace and hold only their client share; a well-behaved upload beside them gets 201 at once', async () => {
-    const { app, dir, slots } = await serviceOn(uri() as string, t.db, 'trickle', { maxUploadsInFlight: 8, maxUploadsPerClient: 4, minBodyBytesPerSecond: 1024, bodyRateGraceMs: 1500 });
+    const { app, dir, slots } = await serviceOn(uri() as string, t.db, 'trickle', {
+      maxUploadsInFlight: 8,
+      maxUploadsPerClient: 4,
+      minBodyBytesPerSecond: 1024,
+      bodyRateGraceMs: 1500,
+    });
     const port = await serve(app);
     const boundary = 'tt';
     const partHead = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="s.bin"\r\n\r\n`);
@@ -178,7 +209,9 @@ describe('item 2: tricklers', () => {
       const latencies: number[] = [];
       for (const i of range(3)) {
         const sent = Date.now();
-        const res = await request(`http://127.0.0.1:${port}`).post(`/orders/${hexOf('trickle')}/assets`).attach('files', Buffer.alloc(100 * 1024, i), { filename: `good-${i}.bin` });
+        const res = await request(`http://127.0.0.1:${port}`)
+          .post(`/orders/${hexOf('trickle')}/assets`)
+          .attach('files', Buffer.alloc(100 * 1024, i), { filename: `good-${i}.bin` });
         latencies.push(Date.now() - sent);
         expect(res.status).toBe(201);
       }
@@ -203,16 +236,35 @@ describe('item 3: reads are bounded', () => {
   test('150 concurrent listings of 500 versions: each is answered (200, or 503 at once beyond the cap), no more than the cap (4) run at once, and an upload beside them is answered', async () => {
     const { app, dir, slots, service } = await serviceOn(uri() as string, t.db, 'reads', { maxReadsInFlight: 4, maxReadsPerClient: 4, answerTimeoutMs: 5000 });
     const order = idOf('reads');
-    await t.db.collection('reads').insertMany(range(500).map((i) => ({ orderId: order, version: i, versionLabel: `v${i}`, fileName: `f${i}`, mimeType: 'text/plain', fileSize: 1, storageKey: `k${i}`, createdAt: new Date() })));
+    await t.db.collection('reads').insertMany(
+      range(500).map((i) => ({
+        orderId: order,
+        version: i,
+        versionLabel: `v${i}`,
+        fileName: `f${i}`,
+        mimeType: 'text/plain',
+        fileSize: 1,
+        storageKey: `k${i}`,
+        createdAt: new Date(),
+      })),
+    );
     void service;
     const port = await serve(app);
     let most = 0;
     const watch = setInterval(() => (most = Math.max(most, slots.reads.inUse)), 5);
     const started = Date.now();
-    const listings = Promise.all(range(150).map(() => request(`http://127.0.0.1:${port}`).get(`/orders/${hexOf('reads')}/assets?limit=500`).then((r) => [r.status, Date.now() - started])));
+    const listings = Promise.all(
+      range(150).map(() =>
+        request(`http://127.0.0.1:${port}`)
+          .get(`/orders/${hexOf('reads')}/assets?limit=500`)
+          .then((r) => [r.status, Date.now() - started]),
+      ),
+    );
     await sleep(50);
     const sent = Date.now();
-    const upload = await request(`http://127.0.0.1:${port}`).post(`/orders/${hexOf('reads-upload')}/assets`).attach('files', Buffer.from('x'), { filename: 'x.txt' });
+    const upload = await request(`http://127.0.0.1:${port}`)
+      .post(`/orders/${hexOf('reads-upload')}/assets`)
+      .attach('files', Buffer.from('x'), { filename: 'x.txt' });
     const uploadMs = Date.now() - sent;
     const answered = await listings;
     clearInterval(watch);
@@ -287,7 +339,13 @@ describe('item 8: refused before the body is read', () => {
     expect(await t.db.collection('early').countDocuments()).toBe(0);
     expect(await storedKeys(dir)).toEqual([]);
     // And the service carries on.
-    expect((await request(app).post(`/orders/${hexOf('early')}/assets`).attach('files', Buffer.from('ok'), { filename: 'ok.txt' })).status).toBe(201);
+    expect(
+      (
+        await request(app)
+          .post(`/orders/${hexOf('early')}/assets`)
+          .attach('files', Buffer.from('ok'), { filename: 'ok.txt' })
+      ).status,
+    ).toBe(201);
     await expectConsistent(t.db, 'early', dir);
   }, 60_000);
 });

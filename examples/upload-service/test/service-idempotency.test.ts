@@ -15,7 +15,10 @@ beforeAll(async () => {
   t = await testDatabase(__filename);
 });
 afterAll(async () => {
-  for (const o of opened) await o.repository.close(), await o.cleanup();
+  for (const o of opened) {
+    await o.repository.close();
+    await o.cleanup();
+  }
   await t.done();
 });
 
@@ -34,7 +37,11 @@ test('same key, another body or name: 422, the first upload untouched, nothing n
   const order = hexOf('reuse');
   const first = await send(app, order, 'k-1', 'first bytes');
   expect(first.status).toBe(201);
-  for (const [body, name] of [['other bytes', 'a.txt'], ['first bytes', 'b.txt'], ['first bytes!', 'a.txt']]) {
+  for (const [body, name] of [
+    ['other bytes', 'a.txt'],
+    ['first bytes', 'b.txt'],
+    ['first bytes!', 'a.txt'],
+  ]) {
     const again = await send(app, order, 'k-1', body, name);
     expect([again.status, again.body.code]).toEqual([422, 'ERR_IDEMPOTENCY_KEY_REUSED']);
   }
@@ -57,7 +64,7 @@ test('three concurrent requests, one key, different bodies: one is stored, the o
   const winner = answers.find((r) => r.status === 201)!;
   const [doc] = await expectGapless(t.db, 'race', idOf('race'), 1);
   expect(String(doc._id)).toBe(winner.body.assets[0]._id);
-  expect((await request(app).get(`/orders/${order}/assets/1`)).text).toBe(`body ${answers.indexOf(winner) + 1}`) // range() counts from 1;
+  expect((await request(app).get(`/orders/${order}/assets/1`)).text).toBe(`body ${answers.indexOf(winner) + 1}`); // range() counts from 1;
   await expectConsistent(t.db, 'race', dir);
 });
 

@@ -36,8 +36,14 @@ beforeAll(async () => {
   t = await testDatabase(__filename);
 });
 afterAll(async () => {
-  for (const s of servers) s.closeAllConnections(), s.close();
-  for (const o of opened) await o.repository.close(), await o.cleanup();
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
+  for (const o of opened) {
+    await o.repository.close();
+    await o.cleanup();
+  }
   await t.done();
 });
 
@@ -53,12 +59,17 @@ describe('row 2: a request cannot grow without bound', () => {
     ];
     for (const c of cases) {
       const { body, contentType } = multipart(c.parts);
-      const res = await request(app).post(`/orders/${hexOf('fields')}/assets`).set('Content-Type', contentType).send(body);
+      const res = await request(app)
+        .post(`/orders/${hexOf('fields')}/assets`)
+        .set('Content-Type', contentType)
+        .send(body);
       expect([res.status, res.body.code]).toEqual([c.status, c.code]);
     }
     expect(await t.db.collection('fields').countDocuments()).toBe(0);
     expect(await storedKeys(dir)).toEqual([]); // the file streamed before the refusal was removed
-    const ok = await request(app).post(`/orders/${hexOf('fields')}/assets`).attach('files', Buffer.from('fine'), { filename: 'ok.pdf' });
+    const ok = await request(app)
+      .post(`/orders/${hexOf('fields')}/assets`)
+      .attach('files', Buffer.from('fine'), { filename: 'ok.pdf' });
     expect(ok.status).toBe(201);
     await expectGapless(t.db, 'fields', idOf('fields'), 1);
     await expectConsistent(t.db, 'fields', dir);
@@ -68,7 +79,11 @@ describe('row 2: a request cannot grow without bound', () => {
 describe('row 3: records stay small and the listing cannot fail', () => {
   test('uploadedBy of 1 MiB, over 200 characters, or not a user id, after 20 files: 400, no record, no file', async () => {
     const { app, dir } = await serviceFor('records');
-    for (const [uploadedBy, code] of [['x'.repeat(1024 * 1024), 'LIMIT_FIELD_VALUE'], ['é'.repeat(201), 'ERR_UPLOADED_BY_TOO_LONG'], ['日'.repeat(200), 'ERR_INVALID_ID']]) {
+    for (const [uploadedBy, code] of [
+      ['x'.repeat(1024 * 1024), 'LIMIT_FIELD_VALUE'],
+      ['é'.repeat(201), 'ERR_UPLOADED_BY_TOO_LONG'],
+      ['日'.repeat(200), 'ERR_INVALID_ID'],
+    ]) {
       let req = request(app).post(`/orders/${hexOf('big')}/assets`);
       for (const i of range(20)) req = req.attach('files', Buffer.alloc(0), { filename: `empty-${i}.txt` });
       const res = await req.field('uploadedBy', uploadedBy);
@@ -76,7 +91,10 @@ describe('row 3: records stay small and the listing cannot fail', () => {
     }
     expect(await t.db.collection('records').countDocuments()).toBe(0);
     expect(await storedKeys(dir)).toEqual([]);
-    const ok = await request(app).post(`/orders/${hexOf('big')}/assets`).attach('files', Buffer.from('x'), { filename: 'x.txt' }).field('uploadedBy', hexOf('alice'));
+    const ok = await request(app)
+      .post(`/orders/${hexOf('big')}/assets`)
+      .attach('files', Buffer.from('x'), { filename: 'x.txt' })
+      .field('uploadedBy', hexOf('alice'));
     expect(ok.status).toBe(201);
     expect((await t.db.collection('records').findOne({ orderId: idOf('big') })).uploadedBy).toEqual(idOf('alice'));
     await expectConsistent(t.db, 'records', dir);
@@ -84,7 +102,15 @@ describe('row 3: records stay small and the listing cannot fail', () => {
 
   test('an order of 130 versions, 30 of them carrying 1 MiB in a field the listing does not show: paged, projected, every version once', async () => {
     const { app, repository } = await serviceFor('listing', { answerTimeoutMs: 60_000 }); // 30 MiB of records on a loaded machine: not the bound under test here
-    const data = (i: number, fileUrl: string) => ({ orderId: idOf('fat'), uploadedBy: idOf('bob'), fileName: `f${i}.pdf`, fileUrl, mimeType: 'application/pdf', fileSize: i, storageKey: `k${i}` });
+    const data = (i: number, fileUrl: string) => ({
+      orderId: idOf('fat'),
+      uploadedBy: idOf('bob'),
+      fileName: `f${i}.pdf`,
+      fileUrl,
+      mimeType: 'application/pdf',
+      fileSize: i,
+      storageKey: `k${i}`,
+    });
     await Promise.all(range(30).map((i) => repository.createWithAtomicVersion(data(i, `/files/${'u'.repeat(1024 * 1024)}`))));
     await Promise.all(range(100, 31).map((i) => repository.createWithAtomicVersion(data(i, `/files/k${i}`))));
 
@@ -144,7 +170,9 @@ describe('row 4: memory and connections are bounded', () => {
     expect(await t.db.collection('inflight').countDocuments()).toBe(0);
 
     const started = Date.now();
-    const third = await request(`http://127.0.0.1:${port}`).post(`/orders/${hexOf('held')}/assets`).attach('files', Buffer.alloc(1024), { filename: 'c.bin' });
+    const third = await request(`http://127.0.0.1:${port}`)
+      .post(`/orders/${hexOf('held')}/assets`)
+      .attach('files', Buffer.alloc(1024), { filename: 'c.bin' });
     expect(third.status).toBe(503);
     expect(third.headers['retry-after']).toBe('2');
     expect(third.body.code).toBe('ERR_TOO_MANY_UPLOADS');
@@ -155,7 +183,9 @@ describe('row 4: memory and connections are bounded', () => {
     for (const a of answers) expect(a).toMatch(/^HTTP\/1\.1 201/);
     await expectGapless(t.db, 'inflight', idOf('held'), 2);
     await expectConsistent(t.db, 'inflight', dir);
-    const after = await request(app).post(`/orders/${hexOf('held')}/assets`).attach('files', Buffer.alloc(10), { filename: 'd.bin' });
+    const after = await request(app)
+      .post(`/orders/${hexOf('held')}/assets`)
+      .attach('files', Buffer.alloc(10), { filename: 'd.bin' });
     expect(after.status).toBe(201); // the cap counts down again
   });
 

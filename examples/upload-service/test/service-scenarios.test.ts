@@ -21,7 +21,7 @@ const data = (order: string, i: number, extra: Record<string, unknown> = {}) => 
   ...extra,
 });
 /** A stored or resolved asset without what differs by nature: _id and timestamps. */
-const plain = ({ _id, createdAt, updatedAt, ...rest }: any) => ({ ...rest, orderId: String(rest.orderId), uploadedBy: String(rest.uploadedBy) }); // eslint-disable-line @typescript-eslint/no-unused-vars
+const plain = ({ _id, createdAt, updatedAt, ...rest }: any) => ({ ...rest, orderId: String(rest.orderId), uploadedBy: String(rest.uploadedBy) });
 const byVersion = (a: { version: number }, b: { version: number }) => a.version - b.version;
 // What a scenario records when the reference design gave up on an upload.
 const GAVE_UP = 'the reference design exhausted its retries';
@@ -72,7 +72,12 @@ describe.each(kinds)('the seven scenarios with the %s repository', (kind) => {
     const assets = await all(range(3).map((i) => repo.createWithAtomicVersion(data('order-1', i))));
     expect(assets.map((a) => a.version).sort()).toEqual(range(assets.length));
     await expectGapless(t.db, 's1', idOf('order-1'), assets.length);
-    record(1, before, () => ({ resolved: assets.map(plain).sort(byVersion).map(({ version, versionLabel, status, extension }) => ({ version, versionLabel, status, extension })) }));
+    record(1, before, () => ({
+      resolved: assets
+        .map(plain)
+        .sort(byVersion)
+        .map(({ version, versionLabel, status, extension }) => ({ version, versionLabel, status, extension })),
+    }));
   });
 
   test('2. sequential uploads after a concurrent burst continue the sequence', async () => {

@@ -51,7 +51,10 @@ test('row 1: HTML and SVG with script are served as downloads of opaque bytes, w
     .attach('files', Buffer.from(SVG), { filename: 'logo.svg', contentType: 'image/svg+xml' });
   expect(post.status).toBe(201);
 
-  for (const [version, name, body] of [[1, 'page.html', HTML], [2, 'logo.svg', SVG]] as const) {
+  for (const [version, name, body] of [
+    [1, 'page.html', HTML],
+    [2, 'logo.svg', SVG],
+  ] as const) {
     const res = await bytes(request(app).get(`/orders/${hexOf('xss')}/assets/${version}`));
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/octet-stream');
@@ -61,8 +64,15 @@ test('row 1: HTML and SVG with script are served as downloads of opaque bytes, w
     expect(res.body.toString()).toBe(body); // the bytes as uploaded, just not runnable here
   }
   // What the database holds keeps the type the client claimed; only serving changed.
-  const docs = await t.db.collection('serving').find({ orderId: idOf('xss') }).sort({ version: 1 }).toArray();
-  expect(docs.map((d: any) => [d.fileName, d.mimeType])).toEqual([['page.html', 'text/html'], ['logo.svg', 'image/svg+xml']]);
+  const docs = await t.db
+    .collection('serving')
+    .find({ orderId: idOf('xss') })
+    .sort({ version: 1 })
+    .toArray();
+  expect(docs.map((d: any) => [d.fileName, d.mimeType])).toEqual([
+    ['page.html', 'text/html'],
+    ['logo.svg', 'image/svg+xml'],
+  ]);
   await expectConsistent(t.db, 'serving', dir);
 });
 
@@ -103,13 +113,19 @@ test('row 11: names with quotes, semicolons, % and non-ASCII go out as filename*
     expect(header.split('filename="')[1].split('"')[0]).not.toMatch(/["\\%]/); // the ASCII fallback cannot break out of its quotes
     expect(nameFrom(header)).toBe(name);
   }
-  const stored = await t.db.collection('serving').find({ orderId: idOf('names') }).sort({ version: 1 }).toArray();
+  const stored = await t.db
+    .collection('serving')
+    .find({ orderId: idOf('names') })
+    .sort({ version: 1 })
+    .toArray();
   expect(stored.map((d: any) => d.fileName)).toEqual(names);
 });
 
 test('row 11: a name over 255 characters is refused with 400 and nothing is stored, so no header grows past a few kB', async () => {
   const before = await t.db.collection('serving').countDocuments();
-  const res = await request(app).post(`/orders/${hexOf('long')}/assets`).attach('files', Buffer.from('x'), { filename: `${'名'.repeat(1700)}.pdf` });
+  const res = await request(app)
+    .post(`/orders/${hexOf('long')}/assets`)
+    .attach('files', Buffer.from('x'), { filename: `${'名'.repeat(1700)}.pdf` });
   expect(res.status).toBe(400);
   expect(res.body.code).toBe('ERR_FILE_NAME_TOO_LONG');
   expect(await t.db.collection('serving').countDocuments()).toBe(before);

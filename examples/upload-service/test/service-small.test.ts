@@ -29,11 +29,17 @@ afterAll(async () => {
 test('uploadedBy twice, or as uploadedBy[x]: 400 naming it, no record, no file', async () => {
   const file = { name: 'files', filename: 'a.pdf', value: 'pdf', type: 'application/pdf' };
   for (const fields of [
-    [{ name: 'uploadedBy', value: hexOf('alice') }, { name: 'uploadedBy', value: hexOf('bob') }],
+    [
+      { name: 'uploadedBy', value: hexOf('alice') },
+      { name: 'uploadedBy', value: hexOf('bob') },
+    ],
     [{ name: 'uploadedBy[x]', value: hexOf('alice') }],
   ]) {
     const { body, contentType } = multipart([file, ...fields]);
-    const res = await request(app).post(`/orders/${hexOf('by')}/assets`).set('Content-Type', contentType).send(body);
+    const res = await request(app)
+      .post(`/orders/${hexOf('by')}/assets`)
+      .set('Content-Type', contentType)
+      .send(body);
     expect([res.status, res.body.code]).toEqual([400, 'ERR_UPLOADED_BY']);
     expect(res.body.error).toMatch(/uploadedBy/);
   }
@@ -70,7 +76,9 @@ test('the page: a CSP with frame-ancestors, X-Frame-Options, nosniff', async () 
 });
 
 test('the 201 fileUrl answers with the bytes', async () => {
-  const post = await request(app).post(`/orders/${hexOf('url')}/assets`).attach('files', Buffer.from('here'), { filename: 'here.txt' });
+  const post = await request(app)
+    .post(`/orders/${hexOf('url')}/assets`)
+    .attach('files', Buffer.from('here'), { filename: 'here.txt' });
   expect(post.status).toBe(201);
   const url = post.body.assets[0].fileUrl;
   expect(url).toBe(`/orders/${hexOf('url')}/assets/1`);
@@ -80,7 +88,9 @@ test('the 201 fileUrl answers with the bytes', async () => {
 
 test('a file name with a right-to-left override is stored as sent and never offered as the download name', async () => {
   const name = 'invoice\u202Efdp.exe';
-  const post = await request(app).post(`/orders/${hexOf('rtl')}/assets`).attach('files', Buffer.from('MZ'), { filename: name, contentType: 'application/octet-stream' });
+  const post = await request(app)
+    .post(`/orders/${hexOf('rtl')}/assets`)
+    .attach('files', Buffer.from('MZ'), { filename: name, contentType: 'application/octet-stream' });
   expect(post.status).toBe(201);
   const [doc] = await expectGapless(t.db, 'small', idOf('rtl'), 1);
   expect(doc.fileName).toBe(name);

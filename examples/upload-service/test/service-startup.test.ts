@@ -175,43 +175,47 @@ test('its own FerretDB killed: restarted, one line each way, uploads work again;
 // AAV_BACKEND=postgresql: restarted on its port (FerretDB reconnects), one
 // line each way, and meanwhile 503s, not 500s with a stack each. Run in the
 // PostgreSQL run (`npm run test:postgres`), which has the server user it needs.
-(process.env.AAV_POSTGRESQL_URL ? test : test.skip)('its own PostgreSQL killed: restarted, one line each way, uploads work again', async () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'service-supervised-pg-'));
-  chmodSync(dataDir, 0o755); // the PostgreSQL server user must reach its cluster below
-  const { child, exited, waitFor, output } = spawnService({ DATA_DIR: dataDir, AAV_BACKEND: 'postgresql' });
-  try {
-    const port = Number((await waitFor(() => /upload service: http:\/\/localhost:(\d+)\//.exec(output.stdout), 60_000))[1]);
-    const pg = /started PostgreSQL at 127\.0\.0\.1:(\d+) \(pid (\d+)\)/.exec(output.stdout)!;
-    const [pgPort, pgPid] = [Number(pg[1]), Number(pg[2])];
-    const base = `http://127.0.0.1:${port}`;
-    const order = '65f1a2b3c4d5e6f708192a3b';
-    const upload = (name: string) => request(base).post(`/orders/${order}/assets`).attach('files', Buffer.from(name), { filename: name });
-    expect((await upload('before.txt')).status).toBe(201);
+(process.env.AAV_POSTGRESQL_URL ? test : test.skip)(
+  'its own PostgreSQL killed: restarted, one line each way, uploads work again',
+  async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'service-supervised-pg-'));
+    chmodSync(dataDir, 0o755); // the PostgreSQL server user must reach its cluster below
+    const { child, exited, waitFor, output } = spawnService({ DATA_DIR: dataDir, AAV_BACKEND: 'postgresql' });
+    try {
+      const port = Number((await waitFor(() => /upload service: http:\/\/localhost:(\d+)\//.exec(output.stdout), 60_000))[1]);
+      const pg = /started PostgreSQL at 127\.0\.0\.1:(\d+) \(pid (\d+)\)/.exec(output.stdout)!;
+      const [pgPort, pgPid] = [Number(pg[1]), Number(pg[2])];
+      const base = `http://127.0.0.1:${port}`;
+      const order = '65f1a2b3c4d5e6f708192a3b';
+      const upload = (name: string) => request(base).post(`/orders/${order}/assets`).attach('files', Buffer.from(name), { filename: name });
+      expect((await upload('before.txt')).status).toBe(201);
 
-    process.kill(pgPid, 'SIGKILL');
-    const down = await Promise.all([1, 2, 3, 4].map((i) => upload(`down-${i}.txt`)));
-    for (const r of down) expect([201, 503]).toContain(r.status);
-    await waitFor(() => /PostgreSQL running again \(pid (\d+)\)/.exec(output.stderr), 60_000);
-    let after = await upload('after.txt');
-    for (let i = 0; i < 60 && after.status !== 201; i += 1) {
-      await new Promise((r) => setTimeout(r, 250));
-      after = await upload('after.txt');
+      process.kill(pgPid, 'SIGKILL');
+      const down = await Promise.all([1, 2, 3, 4].map((i) => upload(`down-${i}.txt`)));
+      for (const r of down) expect([201, 503]).toContain(r.status);
+      await waitFor(() => /PostgreSQL running again \(pid (\d+)\)/.exec(output.stderr), 60_000);
+      let after = await upload('after.txt');
+      for (let i = 0; i < 60 && after.status !== 201; i += 1) {
+        await new Promise((r) => setTimeout(r, 250));
+        after = await upload('after.txt');
+      }
+      expect(after.status).toBe(201);
+      expect(await canConnect(pgPort)).toBe(true);
+      const lines = output.stderr.trim().split('\n');
+      expect(lines.filter((l) => /PostgreSQL .*exited/.test(l))).toHaveLength(1);
+      expect(lines.filter((l) => /running again/.test(l))).toHaveLength(1);
+      expect(output.stderr).not.toMatch(/^\s+at /m); // no stack per request
+      const listing = await request(base).get(`/orders/${order}/assets?limit=500`);
+      const versions = listing.body.assets.map((a: any) => a.version).sort((a: number, b: number) => a - b);
+      expect(versions).toEqual(versions.map((_: number, i: number) => i + 1));
+      expect(listing.body.assets.filter((a: any) => a.fileName === 'after.txt')).toHaveLength(1);
+      child.kill('SIGTERM');
+      await exited;
+      expect(await canConnect(pgPort)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
     }
-    expect(after.status).toBe(201);
-    expect(await canConnect(pgPort)).toBe(true);
-    const lines = output.stderr.trim().split('\n');
-    expect(lines.filter((l) => /PostgreSQL .*exited/.test(l))).toHaveLength(1);
-    expect(lines.filter((l) => /running again/.test(l))).toHaveLength(1);
-    expect(output.stderr).not.toMatch(/^\s+at /m); // no stack per request
-    const listing = await request(base).get(`/orders/${order}/assets?limit=500`);
-    const versions = listing.body.assets.map((a: any) => a.version).sort((a: number, b: number) => a - b);
-    expect(versions).toEqual(versions.map((_: number, i: number) => i + 1));
-    expect(listing.body.assets.filter((a: any) => a.fileName === 'after.txt')).toHaveLength(1);
-    child.kill('SIGTERM');
-    await exited;
-    expect(await canConnect(pgPort)).toBe(false);
-  } finally {
-    child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-}, 120_000);
+  },
+  120_000,
+);

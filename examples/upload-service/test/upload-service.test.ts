@@ -15,7 +15,7 @@ const alice = idOf('alice').toHexString();
 
 /** What must be equal across repositories: all but the _id, the timestamps and the random storage key. */
 function comparable(asset: Asset) {
-  const { _id, createdAt, updatedAt, storageKey, fileUrl, ...rest } = asset as any; // eslint-disable-line @typescript-eslint/no-unused-vars
+  const { _id, createdAt, updatedAt, storageKey, fileUrl, ...rest } = asset as any;
   return { ...rest, fileUrl: fileUrl.replace(storageKey, '<key>') };
 }
 const resolved: Record<RepositoryKind, unknown[]> = { mongoose: [], addon: [] };
@@ -47,7 +47,17 @@ describe.each<RepositoryKind>(['mongoose', 'addon'])('AssetService.uploadAsset w
 
   test('stores the file and records v1 as the model builds it: cast ids, default status, derived extension, __v, timestamps', async () => {
     const asset = await upload(fakeFile('Brief.PDF'), ORDER('ord-1'), alice);
-    expect(asset).toMatchObject({ orderId: idOf('ord-1'), uploadedBy: idOf('alice'), fileName: 'Brief.PDF', mimeType: 'application/pdf', status: 'active', extension: 'pdf', version: 1, versionLabel: 'v1', __v: 0 });
+    expect(asset).toMatchObject({
+      orderId: idOf('ord-1'),
+      uploadedBy: idOf('alice'),
+      fileName: 'Brief.PDF',
+      mimeType: 'application/pdf',
+      status: 'active',
+      extension: 'pdf',
+      version: 1,
+      versionLabel: 'v1',
+      __v: 0,
+    });
     expect(asset.orderId).toBeInstanceOf(mongoose.Types.ObjectId);
     expect(asset.fileUrl).toBe(`/files/${asset.storageKey}`);
     expect(asset.createdAt).toBeInstanceOf(Date);

@@ -69,7 +69,10 @@ export async function storedKeys(dir: string): Promise<string[]> {
 
 /** The keys of files marked as kept after an unknown outcome. */
 export async function markedKeys(dir: string): Promise<string[]> {
-  return (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.unsettled')).map((n) => n.replace(/\.unsettled$/, '')).sort();
+  return (await fs.readdir(dir).catch(() => [] as string[]))
+    .filter((n) => n.endsWith('.unsettled'))
+    .map((n) => n.replace(/\.unsettled$/, ''))
+    .sort();
 }
 
 /**
@@ -81,7 +84,14 @@ export async function markedKeys(dir: string): Promise<string[]> {
  */
 export async function expectConsistent(db: Db, collection: string, dir: string): Promise<string[]> {
   const read = async () => ({
-    records: (await db.collection(collection).find({}, { projection: { storageKey: 1 } }).toArray()).map((d: any) => d.storageKey).sort(),
+    records: (
+      await db
+        .collection(collection)
+        .find({}, { projection: { storageKey: 1 } })
+        .toArray()
+    )
+      .map((d: any) => d.storageKey)
+      .sort(),
     files: await storedKeys(dir),
   });
   let seen = await read();
