@@ -30,6 +30,7 @@
         "-Wall",
         "-Wextra",
         "-Werror",
+        "-Wno-error=deprecated-declarations",
         "-Wunused-parameter",
         "-D_POSIX_C_SOURCE=200809L",
         "<!@(pkg-config --cflags libmongoc-1.0)"

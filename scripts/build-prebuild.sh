@@ -124,11 +124,13 @@ objs=$work/obj
 rm -rf "$objs"
 mkdir -p "$objs"
 # Node's include directory has an openssl/ of its own: it goes last.
-cflags=(-O2 -fPIC -pthread -std=c11 -Wall -Wextra -Wno-unused-parameter -fno-omit-frame-pointer
+# Warnings are errors, as in binding.gyp; the driver's own headers are
+# system headers here, so their warnings are not ours.
+cflags=(-O2 -fPIC -pthread -std=c11 -Wall -Wextra -Werror -Wno-error=deprecated-declarations -fno-omit-frame-pointer
   -fvisibility=hidden -ffunction-sections -fdata-sections
   -D_POSIX_C_SOURCE=200809L -DNAPI_VERSION=8 -DBUILDING_NODE_EXTENSION "-DNODE_GYP_MODULE_NAME=$name"
   -DAAV_BUNDLED_OPENSSL -DBSON_STATIC -DMONGOC_STATIC
-  -Isrc -I"$src/src/libmongoc/src" -I"$build/src/libmongoc/src/mongoc" -I"$src/src/libbson/src" -I"$build/src/libbson/src/bson"
+  -Isrc -isystem "$src/src/libmongoc/src" -isystem "$build/src/libmongoc/src/mongoc" -isystem "$src/src/libbson/src" -isystem "$build/src/libbson/src/bson"
   -idirafter "$node_include")
 pids=()
 for s in "${sources[@]}"; do

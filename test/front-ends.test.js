@@ -22,6 +22,19 @@ async function expectStoredAsResolved(col, summaries) {
   return docs;
 }
 
+/** fn()'s answer, tried again while it throws, for up to `ms`; then its last error. */
+async function eventually(fn, ms) {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 describeOnPostgres('two FerretDB front ends over one PostgreSQL database', () => {
   let fronts;
   let a;
@@ -72,7 +85,11 @@ describeOnPostgres('two FerretDB front ends over one PostgreSQL database', () =>
       const c = await startFerretDB();
       const cc = await MongoClient.connect(c.uri);
       try {
-        expect(await cc.db(fronts.dbName).collection('created_later').countDocuments()).toBe(1);
+        // A front end just started sometimes answers its first catalogue read
+        // with "relation … _ferretdb_database_metadata does not exist" (seen
+        // twice under heavy load, never alone): what is claimed here is that
+        // it then sees the collection, so that read is tried for up to 10 s.
+        expect(await eventually(() => cc.db(fronts.dbName).collection('created_later').countDocuments(), 10000)).toBe(1);
       } finally {
         await cc.close();
         await c.stop();

@@ -2,14 +2,15 @@
 
 // The figures the reference design says to monitor, without a server.
 const { Stats } = require('../../lib/stats');
+const { VersionConflictError, OutcomeUnknownError, ConnectionError } = require('../../lib/errors');
 
 test('stored, failed and unknown outcomes are counted apart; retries are collisions only', () => {
   const s = new Stats();
   s.record(undefined, 0);
   s.record(undefined, 2);
-  s.record({ kind: 'VersionConflictError', reason: 'RETRIES_EXHAUSTED' }, 6);
-  s.record({ kind: 'OutcomeUnknownError', reason: 'REPLY_LOST' }, 0);
-  s.record(Object.assign(new Error('x'), { name: 'ConnectionError' }));
+  s.record(new VersionConflictError('spent', { reason: 'RETRIES_EXHAUSTED' }), 6);
+  s.record(new OutcomeUnknownError('lost', { reason: 'REPLY_LOST' }), 0);
+  s.record(new ConnectionError('x'));
   expect(s.snapshot({ queued: 3 })).toEqual({
     uploads: 5,
     succeeded: 2,
