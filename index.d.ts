@@ -164,7 +164,7 @@ export class OutcomeUnknownError extends AssetError {
   code: 'ERR_ASSET_OUTCOME_UNKNOWN';
   retriable: false;
   reason: 'REPLY_LOST' | 'WRITE_CONCERN' | 'RECOVERY_FAILED' | 'NOT_LOOKED_UP' | 'RESULTS_LOST' | 'UNKNOWN' | string;
-  /** Absent only with reason 'RESULTS_LOST' when the addon made the _id (see the README's notes). */
+  /** Absent only with reason 'RESULTS_LOST' when the addon made the _id (see docs/errors.md). */
   _id: unknown;
   cause?: AssetError;
 }

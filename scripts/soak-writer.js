@@ -90,7 +90,7 @@ async function lane(repo, job, random, records, counter) {
     const orderId = hot ? job.hot[Math.floor(random() * job.hot.length)] : `cold-${Math.floor(random() * job.coldCount)}`;
     const tag = `${job.id}-${counter.next++}`;
     const data = { orderId, fileName: `${tag}.bin`, mimeType: 'application/octet-stream', fileSize: counter.next, tag };
-    // Half the callers choose their own _id, as the README allows.
+    // Half the callers choose their own _id, as docs/errors.md allows.
     if (random() < 0.5) data._id = new ObjectId();
     // A few carry the value the dropOnValue fault closes the connection on.
     if (random() < 0.05) data.note = MARKED;

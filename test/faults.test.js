@@ -59,7 +59,7 @@ describe('the server killed mid-burst', () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferret-kill-'));
     const own = ownFrontEnd('killed');
     let server = await startFerretDB({ ...own, dataDir });
-    // Every timeout the documented bound depends on is set (README, Faults).
+    // Every timeout the documented bound depends on is set (docs/faults.md).
     const serverUri = `mongodb://127.0.0.1:${server.port}/?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&socketTimeoutMS=2000`;
     const repo = new AssetRepository({ uri: serverUri, dbName: 'killed', collection: 'assets', coalesce: false, recoveryTimeMS: 1500 });
     try {

@@ -2,7 +2,7 @@
 
 // What FerretDB v1.24.2 does differently on its two backends, SQLite and
 // PostgreSQL, where it matters to this package. Each expectation names the
-// backend it holds for; the README's FerretDB notes list the same. Runs on
+// backend it holds for; docs/ferretdb.md lists the same. Runs on
 // whichever backend this run started (`npm test`: PostgreSQL, `npm run test:sqlite`).
 const { testDatabase, range } = require('./support/db');
 const { backend, describeOnFerretDB } = require('./support/backend');

@@ -2,8 +2,8 @@
 
 // Hostile input: what JavaScript can hand the conversion to BSON, each with a
 // defined result (stored faithfully, or a ValidationError naming the field),
-// never a crash, and nothing written when refused. The README's table is this
-// table. Plus a property test: random documents round-trip exactly through
+// never a crash, and nothing written when refused. docs/errors.md's table is
+// this table. Plus a property test: random documents round-trip exactly through
 // the addon and the official driver.
 const fc = require('fast-check');
 const { BSON, Long } = require('bson');
