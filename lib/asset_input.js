@@ -186,7 +186,7 @@ function topLevelView(data, where, keyRule, fields) {
  */
 function checkIsUpload(data, where = '', anyObject = false) {
   if (anyObject ? data === null || typeof data !== 'object' || Array.isArray(data) : !isPlainObject(data)) {
-    throw validationError('ERR_ASSET_NOT_OBJECT', where, `${where || 'data'} must be a ${anyObject ? '' : 'plain '}object, got ${describe(data)}`);
+    throw validationError('ERR_ASSET_NOT_OBJECT', where, `${where || 'data'} must be ${anyObject ? 'an' : 'a plain'} object, got ${describe(data)}`);
   }
 }
 
