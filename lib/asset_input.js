@@ -153,6 +153,8 @@ function topLevelView(data, where, keyRule, fields) {
     checkKey(key, field, keyRule);
     let value = read(data, key, field);
     if (value === undefined) continue; // not stored (ignoreUndefined)
+    // The order by the one orderId rule, before any value rule can name it otherwise.
+    if (key === fields.orderId) value = checkOrderId(value, field);
     if (value instanceof Date) {
       // Its time read once, by Date's own method: a subclass cannot show the
       // check one time and the serializer another.
@@ -284,14 +286,31 @@ function orderKey(orderId) {
  * value): a string that is not blank-looking and holds no NUL (orderKey), or
  * an ObjectId. `field` is the name the ValidationError gives.
  */
+/**
+ * The one orderId rule, for every entry point. Returns the order as it is
+ * stored: an ObjectId of another bson major (Mongoose 8 brings bson 6)
+ * becomes ours; an object that only claims to be one is refused.
+ */
 function checkOrderId(orderId, field = 'orderId') {
   if (orderId === undefined || orderId === null) throw bad('ERR_ASSET_ORDER_ID', field, 'is required');
-  if (isObjectId(orderId)) return;
+  if (orderId instanceof ObjectId) return orderId;
+  if (orderId._bsontype === 'ObjectId') {
+    let own;
+    try {
+      own = isForeign(orderId) ? ownValues(orderId, field, foreignRefused) : undefined;
+    } catch (err) {
+      throw bad('ERR_ASSET_ORDER_ID', field, `is not a valid ObjectId: ${err.message}`);
+    }
+    if (own instanceof ObjectId) return own;
+    throw bad('ERR_ASSET_ORDER_ID', field, 'is not a valid ObjectId');
+  }
   if (typeof orderId !== 'string') {
     throw bad('ERR_ASSET_ORDER_ID', field, `must be a non-empty string or an ObjectId, got ${describe(orderId)} (a query object such as { $ne: null } is refused)`);
   }
   if (isBlank(orderId)) throw bad('ERR_ASSET_ORDER_ID', field, 'must not be empty or blank');
   if (orderId.includes('\0')) throw bad('ERR_ASSET_ORDER_ID', field, 'must not contain a NUL character');
+  if (!orderId.isWellFormed()) throw bad('ERR_ASSET_ORDER_ID', field, 'is a string with a lone surrogate (not valid Unicode)');
+  return orderId;
 }
 
 module.exports = { prepareUpload, toBson, orderKey, checkOrderId, checkIsUpload, isPlainObject, own, fieldPlan, DEFAULT_FIELDS };

@@ -8,15 +8,21 @@ const { BSON } = require('bson');
 // starting with ERR_ASSET_. The addon builds its errors itself from these
 // classes (lib/native.js hands them over: src/napi/errors.c).
 
+const own = (target, key, value) => Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+
 class AssetError extends Error {
-  /** props are copied onto the error; props.idBytes (BSON { _id }, from the addon) becomes `_id`. */
+  /**
+   * props are copied onto the error; props.idBytes (BSON { _id }, from the
+   * addon) becomes `_id`. Defined, not assigned: an accessor an app put on
+   * Error.prototype cannot make building an error throw.
+   */
   constructor(message, props) {
     super(message);
-    this.name = new.target.name;
+    own(this, 'name', new.target.name);
     if (props) {
       const { idBytes, ...rest } = props;
-      Object.assign(this, rest);
-      if (idBytes !== undefined) this._id = BSON.deserialize(idBytes)._id;
+      for (const key of Object.keys(rest)) own(this, key, rest[key]);
+      if (idBytes !== undefined) own(this, '_id', BSON.deserialize(idBytes)._id);
     }
   }
 }

@@ -125,6 +125,12 @@ function parseOptions(input, { modelMode = false } = {}) {
   if (typeof options.collection !== 'string' || options.collection === '') {
     throw validationError('ERR_ASSET_OPTION', 'collection', 'option "collection" must be a non-empty string');
   }
+  // C strings end at a NUL: "assets\0x" would silently be "assets".
+  for (const name of ['dbName', 'collection']) {
+    if (typeof options[name] === 'string' && options[name].includes('\0')) {
+      throw validationError('ERR_ASSET_OPTION', name, `option "${name}" must not contain a NUL character`);
+    }
+  }
   checkInteger(options, 'maxRetries', 0, limits.maxRetries);
   checkInteger(options, 'maxBatchSize', 1, limits.maxBatch);
   checkInteger(options, 'recoveryTimeMS', 0, limits.maxRecoveryMs);

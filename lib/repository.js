@@ -80,7 +80,7 @@ class AssetRepository {
     try {
       this.#queue.assertOpen();
       const ORDER = this.#fields.orderId;
-      checkOrderId(orderId, ORDER);
+      const order = checkOrderId(orderId, ORDER);
       if (!Array.isArray(items) || items.length === 0) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items must be a non-empty array');
       }
@@ -89,17 +89,17 @@ class AssetRepository {
       }
       if (this.#model) {
         return this.#saveWithModel(
-          items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: orderId } : item)),
+          items.map((item) => (isPlainObject(item) && item[ORDER] === undefined ? { ...item, [ORDER]: order } : item)),
           true,
-        ).then((results) => batchOutcome(results, orderId));
+        ).then((results) => batchOutcome(results, order));
       }
-      const key = orderKey(orderId);
+      const key = orderKey(order);
       const batch = items.map((item, i) => {
-        if (item && typeof item === 'object' && ORDER in item && orderKey(item[ORDER]) !== key) {
+        if (item && typeof item === 'object' && ORDER in item && orderKey(checkOrderId(item[ORDER], `items[${i}].${ORDER}`)) !== key) {
           throw validationError('ERR_ASSET_ORDER_ID', `items[${i}].${ORDER}`, `items[${i}].${ORDER} differs from orderId`);
         }
         // Only a plain item gets the order added; anything else is refused by prepareUpload as it is.
-        return prepareUpload(isPlainObject(item) ? { ...item, [ORDER]: orderId } : item, `items[${i}]`, this.#fields);
+        return prepareUpload(isPlainObject(item) ? { ...item, [ORDER]: order } : item, `items[${i}]`, this.#fields);
       });
       if (batch.reduce((sum, u) => sum + u.bytes.length, 0) > MAX_GROUP_BYTES) {
         throw validationError('ERR_ASSET_ITEMS', 'items', 'items hold more than 1 GiB together: store them in several calls');
@@ -109,12 +109,12 @@ class AssetRepository {
       return this.#queue
         .addGroup(
           key,
-          orderId,
+          order,
           docs,
           callerIds,
           batch.map((u) => u.view),
         )
-        .then((results) => batchOutcome(results, orderId));
+        .then((results) => batchOutcome(results, order));
     } catch (err) {
       this.#queue.refused(err);
       return Promise.reject(err);
@@ -131,8 +131,8 @@ class AssetRepository {
       });
     }
     this.#queue.assertOpen();
-    checkOrderId(orderId, this.#fields.orderId);
-    const filter = BSON.serialize({ [this.#fields.orderId]: orderId });
+    const order = checkOrderId(orderId, this.#fields.orderId);
+    const filter = BSON.serialize({ [this.#fields.orderId]: order });
     const highest = await this.#queue.track(this.#connect().then((n) => n.readHighest(filter)));
     return highest + 1;
   }

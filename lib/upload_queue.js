@@ -19,7 +19,7 @@ const { performance } = require('perf_hooks');
 const native = require('./native');
 const { BatchResults } = require('./batch_results');
 const { Stats } = require('./stats');
-const { OutcomeUnknownError, RepositoryClosedError, errorForUpload } = require('./errors');
+const { AssetError, OutcomeUnknownError, RepositoryClosedError, errorForUpload } = require('./errors');
 const { withKeyDetails } = require('./duplicate_key');
 
 // A batch's documents travel as one Buffer (endToEnd), so batches of big
@@ -264,8 +264,9 @@ class UploadQueue {
     } catch (err) {
       // Refused before anything was sent (out of memory for the batch, the
       // index, a closed repository), or, if the addon says so, results that
-      // could not be handed over.
-      const error = err;
+      // could not be handed over. Anything that is not one of our errors
+      // proves nothing about what was sent: outcome unknown.
+      const error = err instanceof AssetError ? err : resultsLost(err);
       const callerIds = jobs.flatMap((job) => Array.from({ length: job.count }, (_, i) => job.callerIdAt(i)));
       results = BatchResults.failed(callerIds.length, (i) => (error.name === 'OutcomeUnknownError' ? error : beforeLookup(error, callerIds[i])));
     }
@@ -418,6 +419,16 @@ function beforeLookup(error, _id) {
 }
 
 /** An error of this upload's own, from what its batch reported. */
+/** A batch whose outcome could not be read (the addon rejected with something that is not an AssetError). */
+function resultsLost(cause) {
+  return new OutcomeUnknownError("the batch's results could not be handed to JavaScript: its uploads may or may not be stored", {
+    code: 'ERR_ASSET_OUTCOME_UNKNOWN',
+    reason: 'RESULTS_LOST',
+    retriable: false,
+    cause,
+  });
+}
+
 function uploadError(error, orderId, fields) {
   return withKeyDetails(errorForUpload(error, orderId), orderId, fields);
 }

@@ -252,6 +252,9 @@ describe('values made by bson 6 and bson 7, in plain mode', () => {
     // One order whichever major made its id.
     const other = b === bson6 ? bson7 : bson6;
     expect((await repo.createWithAtomicVersion({ orderId: new other.ObjectId(order.toHexString()), fileName: 'b.bin' })).version).toBe(2);
+    // And every entry point takes it: getNextVersion and createMany too.
+    expect(await repo.getNextVersion(order)).toBe(3);
+    expect((await repo.createManyWithAtomicVersion(order, [{ fileName: 'c.bin' }])).map((a) => a.version)).toEqual([3]);
   });
 
   test('Decimal128 of either major is serialized as a Decimal128 (FerretDB v1 cannot store one)', () => {

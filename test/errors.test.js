@@ -144,6 +144,8 @@ describe('ERR_ASSET_OPTION is a ValidationError with `field` from every path', (
     ['options checked in lib/', { uri: 'mongodb://127.0.0.1/', maxRetries: -1 }, 'maxRetries'],
     ['a URI libmongoc refuses to parse', { uri: 'mongodb://127.0.0.1/?authMechanism=GSSAPI' }, 'uri'],
     ['a URI libmongoc parses but cannot make a pool of', { uri: 'mongodb+srv://cluster0.nonexistent.invalid/' }, 'uri'],
+    ['a collection name C would cut at its NUL', { uri: 'mongodb://127.0.0.1/', collection: 'assets\0shadow' }, 'collection'],
+    ['a database name C would cut at its NUL', { uri: 'mongodb://127.0.0.1/', dbName: 'app\0shadow' }, 'dbName'],
   ])('%s', (_, options, field) => {
     let err;
     try {
@@ -157,6 +159,16 @@ describe('ERR_ASSET_OPTION is a ValidationError with `field` from every path', (
 });
 
 describe('garbage to the native API: an AssetError, never a crash', () => {
+  test('NativeRepository without new is refused (a pool wrapped on globalThis could never be closed)', () => {
+    let err;
+    try {
+      native.NativeRepository('mongodb://127.0.0.1/', undefined, 'assets');
+    } catch (e) {
+      err = e;
+    }
+    expectClass(err, ValidationError, 'ERR_INVALID_THIS');
+  });
+
   const run = (mode, env = {}) =>
     spawnSync(process.execPath, [path.join(__dirname, 'support', 'native-garbage.js'), mode], {
       encoding: 'utf8',
@@ -192,5 +204,38 @@ describe('garbage to the native API: an AssetError, never a crash', () => {
       expect(seen[k]).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
     }
     expect(seen.threadpoolAfter).toMatchObject({ code: 'ERR_ASSET_NOT_READY' });
+  });
+});
+
+describe('an error that cannot be built as its class touches only its own upload', () => {
+  const hostile = async (mode) => {
+    const collection = `hostile_${mode}`;
+    await t.db.collection(collection).createIndex({ checksum: 1 }, { unique: true, sparse: true });
+    // Two threadpool threads: one batch slot, so the three uploads share a batch.
+    const child = spawnSync(process.execPath, [path.join(__dirname, 'support', 'hostile-error-env.js'), uri(), t.dbName, collection], {
+      encoding: 'utf8',
+      timeout: 60000,
+      env: { ...process.env, MODE: mode, UV_THREADPOOL_SIZE: '2' },
+    });
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    const seen = JSON.parse(child.stdout);
+    const stored = await t.db.collection(collection).find().sort({ orderId: 1, version: 1 }).toArray();
+    expect(stored.map((d) => `${d.orderId}:${d.fileName}:v${d.version}`)).toEqual(['A:a:v1', 'B:first:v1', 'Z:z:v1']);
+    expect(seen.closed).toBe('closed');
+    expect(seen.uncaught).toBeNull();
+    return seen.answers;
+  };
+
+  test('an accessor an app put on Error.prototype: the stored uploads resolve, the refused one is still a DuplicateKeyError', async () => {
+    const [z, a, b] = await hostile('prototype');
+    expect([z, a]).toEqual([{ stored: 1 }, { stored: 1 }]);
+    expect(b).toMatchObject({ name: 'DuplicateKeyError', code: 11000, isAssetError: true });
+  });
+
+  test('a class whose constructor throws: the stored uploads resolve, the refused one is a plain Error named for its class, the throw as its cause', async () => {
+    const [z, a, b] = await hostile('classes');
+    expect([z, a]).toEqual([{ stored: 1 }, { stored: 1 }]);
+    expect(b).toMatchObject({ name: 'DuplicateKeyError', code: 11000, isAssetError: false, cause: 'constructor threw' });
   });
 });

@@ -12,7 +12,7 @@ const { AssetRepository } = require('..');
 // Blank-looking strings: white space of every kind String.prototype.trim
 // removes, and invisible format characters.
 const BLANK = ['', '   ', '\t\n\r', '\u00a0', '\u2003', '\u3000', '\u2028', '\ufeff', '\u200b', '\u00a0\u200b '];
-const BAD = [...BLANK, 'a\0b', 42, true, { $ne: null }, { $gt: '' }, ['a'], null, undefined];
+const BAD = [...BLANK, 'a\0b', '\ud800', { _bsontype: 'ObjectId' }, 42, true, { $ne: null }, { $gt: '' }, ['a'], null, undefined];
 const label = (id) => JSON.stringify(id) ?? String(id);
 
 let t;

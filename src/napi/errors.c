@@ -122,6 +122,50 @@ bool aav_errors_ready(napi_env env) {
   return false;
 }
 
+/* When a class's constructor throws (a subclass that misbehaves, an accessor
+ * an app put on Error.prototype): that one error becomes a plain Error with
+ * the class's name, the same message and properties (defined, not assigned),
+ * and the constructor's exception as `cause`. One error that cannot be built
+ * must not take its batch's results down, nor leave an exception pending
+ * under a promise that then cannot settle. */
+static napi_value plain_copy(napi_env env, aav_error_class_t cls, napi_value message,
+                             napi_value props) {
+  napi_value thrown = NULL, error, keys, name;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &thrown) != napi_ok)
+    return NULL;
+  if (napi_create_error(env, NULL, message, &error) != napi_ok)
+    return NULL;
+  napi_property_descriptor d = {.attributes =
+                                    napi_writable | napi_enumerable | napi_configurable};
+  uint32_t n = 0;
+  if (napi_get_property_names(env, props, &keys) == napi_ok &&
+      napi_get_array_length(env, keys, &n) == napi_ok) {
+    for (uint32_t i = 0; i < n; i++) {
+      if (napi_get_element(env, keys, i, &d.name) != napi_ok ||
+          napi_get_property(env, props, d.name, &d.value) != napi_ok ||
+          napi_define_properties(env, error, 1, &d) != napi_ok)
+        break;
+    }
+  }
+  if (napi_create_string_utf8(env, "name", NAPI_AUTO_LENGTH, &d.name) == napi_ok &&
+      napi_create_string_utf8(env, CLASS_NAMES[cls], NAPI_AUTO_LENGTH, &name) ==
+          napi_ok) {
+    d.value = name;
+    napi_define_properties(env, error, 1, &d);
+  }
+  if (thrown &&
+      napi_create_string_utf8(env, "cause", NAPI_AUTO_LENGTH, &d.name) == napi_ok) {
+    d.value = thrown;
+    napi_define_properties(env, error, 1, &d);
+  }
+  /* A getter in props that threw leaves nothing pending either. */
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+    napi_get_and_clear_last_exception(env, &thrown);
+  return error;
+}
+
 napi_value aav_error_new(napi_env env, aav_error_class_t cls, const char *message,
                          napi_value props) {
   napi_value ctor = class_ctor(env, cls), args[2], error;
@@ -133,7 +177,7 @@ napi_value aav_error_new(napi_env env, aav_error_class_t cls, const char *messag
   else if (napi_create_object(env, &args[1]) != napi_ok)
     return NULL;
   if (napi_new_instance(env, ctor, 2, args, &error) != napi_ok)
-    return NULL;
+    return plain_copy(env, cls, args[0], args[1]);
   return error;
 }
 

@@ -63,7 +63,16 @@ static napi_value repository_napi_new(napi_env env, napi_callback_info info) {
   napi_value argv[6], this_obj;
   if (!aav_errors_ready(env))
     return NULL;
+  napi_value new_target = NULL;
   AAV_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
+  /* Called without `new`, `this` is whatever the caller had (globalThis):
+   * a pool wrapped there could never be closed. */
+  AAV_NAPI_CALL(env, napi_get_new_target(env, info, &new_target));
+  if (!new_target) {
+    aav_error_throw(env, AAV_ERROR_VALIDATION, "ERR_INVALID_THIS", "this",
+                    "NativeRepository must be called with new");
+    return NULL;
+  }
   for (size_t i = argc; i < 6; i++)
     AAV_NAPI_CALL(env, napi_get_undefined(env, &argv[i]));
   /* argv[5]: whether SSL_CERT_FILE or SSL_CERT_DIR is set, read by
@@ -179,7 +188,14 @@ void aav_repo_job_resolve(napi_env env, repo_job_t *rj, napi_value value) {
 }
 
 void aav_repo_job_reject(napi_env env, repo_job_t *rj, napi_value error) {
-  napi_value undefined;
+  napi_value thrown = NULL, undefined;
+  bool pending = false;
+  /* A pending exception would make the rejection itself fail and leave the
+   * promise unsettled: it is taken, and is the reason if there is no other. */
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+    napi_get_and_clear_last_exception(env, &thrown);
+  if (!error)
+    error = thrown;
   if (!error && napi_get_undefined(env, &undefined) == napi_ok)
     error = undefined;
   if (rj->deferred && error)
