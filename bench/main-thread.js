@@ -9,6 +9,7 @@
 // the control. A script, not a test: run it on a quiet machine, read the ratio.
 //
 //   node bench/main-thread.js            (MONGODB_URI, else its own FerretDB)
+//   MAIN_THREAD_ROUNDS=3 node bench/main-thread.js --json   (fewer rounds; the raw rows on a last line)
 const fs = require('fs');
 const os = require('os');
 const { performance } = require('perf_hooks');
@@ -17,7 +18,7 @@ const { AssetRepository } = require('..');
 const { startFerretDB } = require('../scripts/ferretdb');
 
 const N = 10000;
-const ROUNDS = 7;
+const ROUNDS = Number(process.env.MAIN_THREAD_ROUNDS) || 7;
 
 const docs = (round) => Array.from({ length: N }, (_, i) => ({ orderId: `mt-${round}-${i % 100}`, fileName: `f-${i}.pdf`, mimeType: 'application/pdf', fileSize: 1024 + i }));
 
@@ -110,6 +111,7 @@ async function main() {
   console.log(`  addon:               ${line(addon)}`);
   console.log(`  driver insertMany:   ${line(driver)}`);
   console.log(`  addon / driver:      main-thread CPU ${ratio('cpuMs', median)}x (median), ${ratio('cpuMs', min)}x (best); loop busy ${ratio('busyMs', median)}x (median)`);
+  if (process.argv.includes('--json')) console.log(JSON.stringify({ addon, driver }));
 }
 
 main().catch((err) => {

@@ -15,7 +15,9 @@
 //   items   reading each upload's numbers from the Float64Array, beside making
 //           one JS object per upload from them (a lower bound on what an
 //           object per upload from C would cost: napi_set_named_property is
-//           dearer than a JS literal).
+//           dearer than a JS literal; that cost itself is measured with
+//           bench/ab-main-thread.js and bench/callgrind-burst.js, see
+//           docs/benchmarks.md).
 // The views are made by prepareUpload, as the repository makes them: a view
 // copied with {...spread} is several times slower to complete (that artefact
 // once made the view look dearer than decoding). The documents made are kept
