@@ -58,7 +58,10 @@ const GARBAGE = [
 
 async function early() {
   const binding = { exports: {} };
-  process.dlopen(binding, sourceBuild, os.constants.dlopen.RTLD_NOW | (os.constants.dlopen.RTLD_DEEPBIND || 0));
+  // The binary lib/native.js would pick when told (the sanitizers' build), opened as it would open it.
+  const file = process.env.ATOMIC_ASSET_VERSION_ADDON || sourceBuild;
+  const deepBind = process.env.ATOMIC_ASSET_VERSION_NO_DEEPBIND ? 0 : os.constants.dlopen.RTLD_DEEPBIND || 0;
+  process.dlopen(binding, file, os.constants.dlopen.RTLD_NOW | deepBind);
   const b = binding.exports;
   const seen = {
     construct: await outcome(() => new b.NativeRepository(process.env.MONGODB_URI || 'mongodb://127.0.0.1:1', 'd', 'c')),
