@@ -89,4 +89,4 @@ function sharedError(error) {
   return error;
 }
 
-module.exports = { ...classes, validationError, errorForUpload, sharedError };
+module.exports = { ...classes, classes, validationError, errorForUpload, sharedError };

@@ -77,18 +77,7 @@ const { exports: binding, binding: which } = load();
 binding.binding = which;
 // The addon builds every error it throws, rejects with or returns from these
 // classes (src/napi/errors.c); until this call every other function refuses.
-binding.setErrorClasses({
-  AssetError: errors.AssetError,
-  ValidationError: errors.ValidationError,
-  VersionConflictError: errors.VersionConflictError,
-  DuplicateKeyError: errors.DuplicateKeyError,
-  ServerError: errors.ServerError,
-  ConnectionError: errors.ConnectionError,
-  IndexError: errors.IndexError,
-  RepositoryClosedError: errors.RepositoryClosedError,
-  BatchError: errors.BatchError,
-  OutcomeUnknownError: errors.OutcomeUnknownError,
-});
+binding.setErrorClasses(errors.classes);
 if (process.env.ATOMIC_ASSET_VERSION_DEBUG) {
   const why = which.prebuildPassedOver ? ` (prebuild passed over: ${which.prebuildPassedOver})` : '';
   console.error(`atomic-asset-version: loaded the ${which.kind} addon ${which.file}${why}`);

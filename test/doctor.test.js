@@ -188,91 +188,79 @@ test("--fields: the app's own names", async () => {
   expect((await t.db.collection('bugs').indexes()).find((i) => i.unique).name).toBe('bugId_1_version_1');
 });
 
-test('while an app uploads through the repository: its uploads fail, not stored, until the index can be built, then succeed; the result holds every promise', async () => {
-  // A larger damaged collection, so that the repair takes a while.
-  const orders = {};
-  for (const o of range(20)) orders[`ord-${o}`] = range(12).map((i) => (i % 4 === 0 ? [undefined, undefined] : [Math.ceil(i / 2), `v${Math.ceil(i / 2)}`]));
-  const before = await damage('busy', orders);
-  const repo = t.repository({ collection: 'busy' });
+/**
+ * `doctor --fix` on `collection` while an app uploads to three of its orders
+ * through the repository, until the doctor is done and ten uploads after.
+ * Uploads refused while the index cannot be built (a ServerError, E11000 on
+ * MongoDB) are kept in `refused`: certainly not stored (checked by
+ * expectUploadsKept).
+ */
+async function doctorBesideApp(collection) {
+  const repo = t.repository({ collection });
   let doctorDone = false;
   const stored = [];
   const refused = [];
   const app = (async () => {
     let n = 0;
-    // The app keeps uploading to three of the orders until the doctor is done, and a little after.
     for (let after = 0; after < 10; after += doctorDone ? 1 : 0) {
       n++;
       try {
         stored.push(await repo.createWithAtomicVersion({ orderId: `ord-${(n % 3) + 1}`, fileName: `new-${n}` }));
       } catch (err) {
-        // The index build refused over the duplicates (a ServerError, E11000
-        // on MongoDB): the upload is certainly not stored (checked below).
         if (err.name !== 'ServerError' && err.name !== 'IndexError') throw err;
         refused.push(err);
         await new Promise((r) => setTimeout(r, 20));
       }
     }
   })();
-  const child = spawn(process.execPath, [BIN, 'doctor', '--uri', uri(), '--db', t.dbName, '--collection', 'busy', '--fix'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'doctor', '--uri', uri(), '--db', t.dbName, '--collection', collection, '--fix'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
+  let stderr = '';
   child.stdout.on('data', (d) => {
     stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
   });
   const code = await new Promise((resolve) => child.on('exit', resolve));
   doctorDone = true;
   await app;
+  return { code, stdout, stderr, stored, refused };
+}
+
+/** Every upload the app stored is held under the version it was given, and with the damaged rows every order ends 1..n. */
+async function expectUploadsKept(collection, before, stored) {
+  const all = await t.db.collection(collection).find().toArray();
+  expect(all.length).toBe(before.length + stored.length);
+  for (const a of stored) expect(all.find((d) => d._id.toHexString() === a._id.toHexString()).version).toBe(a.version);
+  const uploaded = new Set(stored.map((a) => a._id.toHexString()));
+  await expectRepaired(collection, [...before, ...all.filter((d) => uploaded.has(d._id.toHexString()))]);
+}
+
+test('while an app uploads through the repository: its uploads fail, not stored, until the index can be built, then succeed; the result holds every promise', async () => {
+  // A larger damaged collection, so that the repair takes a while.
+  const orders = {};
+  for (const o of range(20)) orders[`ord-${o}`] = range(12).map((i) => (i % 4 === 0 ? [undefined, undefined] : [Math.ceil(i / 2), `v${Math.ceil(i / 2)}`]));
+  const before = await damage('busy', orders);
+  const { code, stdout, stored, refused } = await doctorBesideApp('busy');
   expect(code).toBe(0);
   expect(refused.length).toBeGreaterThan(0); // the app was held off while duplicates remained
   expect(refused[0].message).toMatch(/run `npx atomic-asset-version doctor`/);
   expect(stored.length).toBeGreaterThanOrEqual(10);
-  const uploaded = stored.map((a) => a._id.toHexString());
-  const all = await t.db.collection('busy').find().toArray();
-  expect(all.length).toBe(before.length + stored.length);
-  for (const a of stored) expect(all.find((d) => d._id.toHexString() === a._id.toHexString()).version).toBe(a.version);
-  await expectRepaired('busy', [...before, ...all.filter((d) => uploaded.includes(d._id.toHexString()))]);
+  await expectUploadsKept('busy', before, stored);
   expect(stdout).toMatch(/unique index built|index: unique index/);
 }, 120000);
 
 test('while an app uploads and the index already exists (rows without a version only): renumbering and uploads interleave, and every order ends 1..n', async () => {
   // On FerretDB a missing version does not collide in the unique index, so
   // the app builds it and uploads at once; the doctor's renumbering then
-  // races the app's inserts, and a number the app took is planned again.
+  // races the app's inserts, and a number the app took is tried one higher.
   // (On MongoDB the index waits for the doctor, as in the test above.)
   const orders = {};
   for (const o of range(3)) orders[`ord-${o}`] = range(40).map((i) => (i % 4 === 0 ? [i / 4, `v${i / 4}`] : [undefined, undefined]));
   const before = await damage('racing', orders);
-  const repo = t.repository({ collection: 'racing' });
-  let doctorDone = false;
-  const stored = [];
-  const app = (async () => {
-    let n = 0;
-    for (let after = 0; after < 10; after += doctorDone ? 1 : 0) {
-      n++;
-      try {
-        stored.push(await repo.createWithAtomicVersion({ orderId: `ord-${(n % 3) + 1}`, fileName: `new-${n}` }));
-      } catch (err) {
-        if (err.name !== 'ServerError' && err.name !== 'IndexError') throw err;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-  })();
-  const child = spawn(process.execPath, [BIN, 'doctor', '--uri', uri(), '--db', t.dbName, '--collection', 'racing', '--fix'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let stdout = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  const code = await new Promise((resolve) => child.on('exit', resolve));
-  doctorDone = true;
-  await app;
+  const { code, stdout, stderr, stored } = await doctorBesideApp('racing');
   // The doctor's own account goes with its exit code, so a red run says what remained.
   expect({ code, stderr, last: stdout.trim().split('\n').slice(-6) }).toEqual({ code: 0, stderr: '', last: expect.arrayContaining(['clean']) });
-  const all = await t.db.collection('racing').find().toArray();
-  expect(all.length).toBe(before.length + stored.length);
-  for (const a of stored) expect(all.find((d) => d._id.toHexString() === a._id.toHexString()).version).toBe(a.version);
-  const uploaded = new Set(stored.map((a) => a._id.toHexString()));
-  await expectRepaired('racing', [...before, ...all.filter((d) => uploaded.has(d._id.toHexString()))]);
+  await expectUploadsKept('racing', before, stored);
 }, 120000);
