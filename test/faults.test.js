@@ -66,11 +66,15 @@ describe('the server killed mid-burst', () => {
       await repo.ensureIndex();
       let resolved = 0;
       const data = range(300).map((i) => ({ orderId: 'victim', fileName: `f-${i}.pdf`, fileSize: i }));
-      const burst = data.map((d) =>
-        repo.createWithAtomicVersion(d).then((a) => {
-          resolved++;
-          return a;
-        }),
+      const settledAt = [];
+      const burst = data.map((d, i) =>
+        repo
+          .createWithAtomicVersion(d)
+          .then((a) => {
+            resolved++;
+            return a;
+          })
+          .finally(() => (settledAt[i] = Date.now())),
       );
       while (resolved < 30) await new Promise((r) => setTimeout(r, 2));
       await server.stop('SIGKILL');
@@ -79,7 +83,16 @@ describe('the server killed mid-burst', () => {
       const settleMs = Date.now() - killedAt;
       // The documented bound: a server-selection (or socket) timeout, 2 s here,
       // for the backlog, plus the recovery budget (1.5 s) for uploads in doubt.
-      expect(settleMs).toBeLessThan(9000);
+      // (Usually about 2 s; once, in a loaded CI run, 25.7 s: a red run shows
+      // how the calls ended and the slowest of them.)
+      const outcome = (r) => (r.status === 'fulfilled' ? 'stored' : `${r.reason.name} ${r.reason.reason || r.reason.code}`);
+      const outcomes = {};
+      for (const r of results) outcomes[outcome(r)] = (outcomes[outcome(r)] || 0) + 1;
+      const slowest = results
+        .map((r, i) => [settledAt[i] - killedAt, outcome(r)])
+        .sort((a, b) => b[0] - a[0])
+        .slice(0, 5);
+      expect(`${settleMs < 9000 ? 'within' : 'past'} the bound: ${JSON.stringify({ settleMs, outcomes, slowest })}`).toMatch(/^within /);
       const rejected = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
       expect(rejected.length).toBeGreaterThan(0);
       for (const err of rejected) {
