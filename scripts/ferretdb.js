@@ -61,7 +61,22 @@ function defaultBackend() {
  * @param {{ cert: string, key: string }} [opts.tls] also listen with TLS on another port
  * @param {string[]} [opts.extraArgs] more ferretdb flags (a replica set name…)
  */
+/**
+ * startOnce, tried again on new ports when a port found free was taken by
+ * another process before FerretDB could bind it (tests start servers side by
+ * side). A port the caller chose is not changed.
+ */
 async function startFerretDB(opts = {}) {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (opts.port || tries >= 3 || !/address already in use/.test(err.message)) throw err;
+    }
+  }
+}
+
+async function startOnce(opts) {
   const bin = binaryPath();
   const backend = opts.backend || (opts.postgresqlUrl ? 'postgresql' : defaultBackend());
   if (!BACKENDS.includes(backend)) throw new Error(`backend must be one of ${BACKENDS.join(', ')}, not "${backend}"`);
